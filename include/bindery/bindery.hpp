@@ -12,3 +12,6 @@
 #include "bindery/autograd/grad_mode.hpp"
 #include "bindery/autograd/var.hpp"
 #include "bindery/ops/all.hpp"
+#include "bindery/nn/all.hpp"
+#include "bindery/loss/all.hpp"
+#include "bindery/optim/all.hpp"

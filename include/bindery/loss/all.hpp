@@ -1,0 +1,2 @@
+// bindery/loss/all.hpp — every loss header.
+#pragma once

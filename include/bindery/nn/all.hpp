@@ -1,0 +1,2 @@
+// bindery/nn/all.hpp — every module header (filled in as modules land).
+#pragma once

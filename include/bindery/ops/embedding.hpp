@@ -1,0 +1,4 @@
+// bindery/ops/embedding.hpp — (to be written)
+#pragma once
+
+#include "bindery/ops/shape.hpp"

@@ -1,0 +1,4 @@
+// bindery/ops/linear.hpp — (to be written)
+#pragma once
+
+#include "bindery/ops/shape.hpp"

@@ -1,0 +1,4 @@
+// bindery/ops/unfold.hpp — (to be written)
+#pragma once
+
+#include "bindery/ops/shape.hpp"

@@ -1,0 +1,2 @@
+// bindery/optim/all.hpp — every optimizer header.
+#pragma once
