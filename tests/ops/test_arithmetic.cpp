@@ -1,0 +1,148 @@
+#include "test_util.hpp"
+
+using namespace bindery;
+using bindery::testing::random_var;
+using bindery::testing::require_gradcheck;
+using bindery::testing::require_values;
+
+TEMPLATE_LIST_TEST_CASE("add, sub, mul, div forward with broadcasting", "[ops][arithmetic]",
+                        bindery::testing::Backends) {
+  using B = TestType;
+  Var<float, B> a(Tensor<float, B>::from_vector({1, 2, 3, 4, 5, 6}, {2, 3}));
+  Var<float, B> row(Tensor<float, B>::from_vector({10, 20, 30}, {3}));
+  Var<float, B> col(Tensor<float, B>::from_vector({2, 4}, {2, 1}));
+  require_values((a + row).value(), Shape{2, 3}, {11, 22, 33, 14, 25, 36});
+  require_values((a - col).value(), Shape{2, 3}, {-1, 0, 1, 0, 1, 2});
+  require_values((a * col).value(), Shape{2, 3}, {2, 4, 6, 16, 20, 24});
+  require_values((a / col).value(), Shape{2, 3}, {0.5, 1, 1.5, 1, 1.25, 1.5});
+  require_values((row * col).value(), Shape{2, 3}, {20, 40, 60, 40, 80, 120});
+  require_values((a + 1.f).value(), Shape{2, 3}, {2, 3, 4, 5, 6, 7});
+  require_values((2.f * a).value(), Shape{2, 3}, {2, 4, 6, 8, 10, 12});
+  require_values((1.f - a).value(), Shape{2, 3}, {0, -1, -2, -3, -4, -5});
+  require_values((6.f / a).value(), Shape{2, 3}, {6, 3, 2, 1.5, 1.2, 1}, 1e-6);
+  require_values((a / 2.f).value(), Shape{2, 3}, {0.5, 1, 1.5, 2, 2.5, 3});
+  require_values((-a).value(), Shape{2, 3}, {-1, -2, -3, -4, -5, -6});
+  // strided (transposed) operands take the Indexer path
+  Var<float, B> at(a.value().transpose(0, 1));  // (3, 2)
+  require_values((at + at).value(), Shape{3, 2}, {2, 8, 4, 10, 6, 12});
+}
+
+TEST_CASE("arithmetic gradients (fp64 gradcheck, broadcasting)", "[ops][arithmetic][gradcheck]") {
+  auto a = random_var({2, 3}, 1);
+  auto row = random_var({3}, 2);
+  auto col = random_var({2, 1}, 3, 0.5, 1.5);  // away from 0 for division
+  require_gradcheck<Cpu>([](const auto& in) { return in[0] + in[1]; }, {a, row});
+  require_gradcheck<Cpu>([](const auto& in) { return in[0] - in[1]; }, {a, col});
+  require_gradcheck<Cpu>([](const auto& in) { return in[0] * in[1]; }, {a, row});
+  require_gradcheck<Cpu>([](const auto& in) { return in[0] / in[1]; }, {a, col});
+  require_gradcheck<Cpu>([](const auto& in) { return in[1] / in[0]; }, {col, row});
+  require_gradcheck<Cpu>([](const auto& in) { return (in[0] * 3.0 - 1.0) / 2.0 + 4.0 / in[1]; }, {a, col});
+  require_gradcheck<Cpu>([](const auto& in) { return 1.0 - in[0] * in[0]; }, {a});
+}
+
+TEST_CASE("arithmetic bad shapes name both shapes", "[ops][arithmetic][errors]") {
+  Var<float> a(Tensor<float>::zeros({2, 3})), b(Tensor<float>::zeros({4}));
+  BINDERY_REQUIRE_THROWS_WITH_ALL(a + b, ShapeError, "(2, 3)", "(4,)");
+  BINDERY_REQUIRE_THROWS_WITH_ALL(a - b, ShapeError, "(2, 3)", "(4,)");
+  BINDERY_REQUIRE_THROWS_WITH_ALL(a * b, ShapeError, "(2, 3)", "(4,)");
+  BINDERY_REQUIRE_THROWS_WITH_ALL(a / b, ShapeError, "(2, 3)", "(4,)");
+}
+
+TEMPLATE_LIST_TEST_CASE("pointwise forward values", "[ops][pointwise]", bindery::testing::Backends) {
+  using B = TestType;
+  Var<double, B> x(Tensor<double, B>::from_vector({-2, -0.5, 0, 0.5, 2}));
+  require_values(ops::exp(x).value(), Shape{5},
+                 {std::exp(-2.0), std::exp(-0.5), 1, std::exp(0.5), std::exp(2.0)}, 1e-15);
+  require_values(ops::tanh(x).value(), Shape{5},
+                 {std::tanh(-2.0), std::tanh(-0.5), 0, std::tanh(0.5), std::tanh(2.0)}, 1e-15);
+  require_values(ops::sigmoid(x).value(), Shape{5},
+                 {1 / (1 + std::exp(2.0)), 1 / (1 + std::exp(0.5)), 0.5, 1 / (1 + std::exp(-0.5)),
+                  1 / (1 + std::exp(-2.0))},
+                 1e-15);
+  // GELU(x) = x Φ(x); Φ(0.5) = 0.691462461274013, Φ(2) = 0.977249868051821
+  require_values(ops::gelu(x).value(), Shape{5},
+                 {-2 * (1 - 0.977249868051821), -0.5 * (1 - 0.691462461274013), 0, 0.5 * 0.691462461274013,
+                  2 * 0.977249868051821},
+                 1e-14);
+  require_values(ops::clamp(x, -1.0, 1.0).value(), Shape{5}, {-1, -0.5, 0, 0.5, 1});
+  require_values(ops::neg(x).value(), Shape{5}, {2, 0.5, 0, -0.5, -2});
+  Var<double, B> p(Tensor<double, B>::from_vector({0.25, 1, 4}));
+  require_values(ops::log(p).value(), Shape{3}, {std::log(0.25), 0, std::log(4.0)}, 1e-15);
+  require_values(ops::sqrt(p).value(), Shape{3}, {0.5, 1, 2});
+  require_values(ops::pow(p, 1.5).value(), Shape{3}, {0.125, 1, 8}, 1e-14);
+  // sigmoid stays finite at extremes
+  Var<float, B> big(Tensor<float, B>::from_vector({-1000, 1000}));
+  require_values(ops::sigmoid(big).value(), Shape{2}, {0, 1});
+}
+
+TEST_CASE("pointwise gradients (fp64 gradcheck)", "[ops][pointwise][gradcheck]") {
+  auto x = random_var({3, 4}, 11, -2.0, 2.0);
+  auto positive = random_var({3, 4}, 12, 0.3, 3.0);
+  require_gradcheck<Cpu>([](const auto& in) { return ops::exp(in[0]); }, {x});
+  require_gradcheck<Cpu>([](const auto& in) { return ops::tanh(in[0]); }, {x});
+  require_gradcheck<Cpu>([](const auto& in) { return ops::sigmoid(in[0]); }, {x});
+  require_gradcheck<Cpu>([](const auto& in) { return ops::gelu(in[0]); }, {x});
+  require_gradcheck<Cpu>([](const auto& in) { return ops::neg(in[0]); }, {x});
+  require_gradcheck<Cpu>([](const auto& in) { return ops::log(in[0]); }, {positive});
+  require_gradcheck<Cpu>([](const auto& in) { return ops::sqrt(in[0]); }, {positive});
+  require_gradcheck<Cpu>([](const auto& in) { return ops::pow(in[0], 2.5); }, {positive});
+  require_gradcheck<Cpu>([](const auto& in) { return ops::pow(in[0], -1.0); }, {positive});
+  // clamp: sample away from the kinks at ±0.5
+  Var<double> away(Tensor<double>::from_vector({-1.5, -0.3, 0.1, 0.4, 0.9, 2.0}), true);
+  require_gradcheck<Cpu>([](const auto& in) { return ops::clamp(in[0], -0.5, 0.5); }, {away});
+}
+
+TEST_CASE("pointwise on a strided view and bad arguments", "[ops][pointwise][errors]") {
+  Var<double> x(Tensor<double>::arange(6).reshape({2, 3}).transpose(0, 1));  // (3, 2), strided
+  require_values(ops::neg(x).value(), Shape{3, 2}, {-0, -3, -1, -4, -2, -5});
+  require_values(ops::exp(x).value(), Shape{3, 2},
+                 {1, std::exp(3.0), std::exp(1.0), std::exp(4.0), std::exp(2.0), std::exp(5.0)}, 1e-12);
+  REQUIRE_THROWS_AS(ops::clamp(x, 1.0, 0.0), ValueError);
+}
+
+TEMPLATE_LIST_TEST_CASE("sum, mean, max forward", "[ops][reduce]", bindery::testing::Backends) {
+  using B = TestType;
+  Var<float, B> x(Tensor<float, B>::from_vector({1, 5, 3, 4, 2, 6}, {2, 3}));
+  require_values(ops::sum(x).value(), Shape{}, {21});
+  require_values(ops::sum(x, {0}).value(), Shape{3}, {5, 7, 9});
+  require_values(ops::sum(x, {1}, true).value(), Shape{2, 1}, {9, 12});
+  require_values(ops::sum(x, {-1, 0}).value(), Shape{}, {21});
+  require_values(ops::mean(x, {1}).value(), Shape{2}, {3, 4});
+  require_values(ops::mean(x).value(), Shape{}, {3.5});
+  require_values(ops::max(x, {1}).value(), Shape{2}, {5, 6});
+  require_values(ops::max(x, {0}, true).value(), Shape{1, 3}, {4, 5, 6});
+  require_values(ops::max(x).value(), Shape{}, {6});
+  // reductions over a permuted 3-D view
+  auto t = Tensor<float, B>::arange(24).reshape({2, 3, 4}).permute({2, 0, 1});  // (4, 2, 3)
+  Var<float, B> v(t);
+  // sum over axes {1, 2} of permuted = sum over original axes {0, 1} for each k: Σ_{i,j} 12i+4j+k
+  require_values(ops::sum(v, {1, 2}).value(), Shape{4}, {60, 66, 72, 78});
+  require_values(ops::max(v, {0, 2}).value(), Shape{2}, {11, 23});
+}
+
+TEST_CASE("reduction gradients (fp64 gradcheck)", "[ops][reduce][gradcheck]") {
+  auto x = random_var({3, 4, 2}, 21);
+  require_gradcheck<Cpu>([](const auto& in) { return ops::sum(in[0]); }, {x});
+  require_gradcheck<Cpu>([](const auto& in) { return ops::sum(in[0], {0, 2}); }, {x});
+  require_gradcheck<Cpu>([](const auto& in) { return ops::sum(in[0], {1}, true); }, {x});
+  require_gradcheck<Cpu>([](const auto& in) { return ops::mean(in[0], {2}); }, {x});
+  require_gradcheck<Cpu>([](const auto& in) { return ops::mean(in[0]); }, {x});
+  require_gradcheck<Cpu>([](const auto& in) { return ops::max(in[0], {1}); },
+                         {x});  // distinct values: no ties
+  require_gradcheck<Cpu>([](const auto& in) { return ops::max(in[0], {0, 2}, true); }, {x});
+}
+
+TEST_CASE("max sends the gradient to the first maximum on ties", "[ops][reduce]") {
+  Var<double> x(Tensor<double>::from_vector({1, 3, 3, 2}), true);
+  ops::max(x).backward();
+  require_values(x.grad(), Shape{4}, {0, 1, 0, 0});
+}
+
+TEST_CASE("reduction bad axes", "[ops][reduce][errors]") {
+  Var<float> x(Tensor<float>::zeros({2, 3}));
+  BINDERY_REQUIRE_THROWS_WITH_ALL(ops::sum(x, {2}), IndexError, "(2, 3)");
+  BINDERY_REQUIRE_THROWS_WITH_ALL(ops::mean(x, {0, 0}), ShapeError, "(2, 3)");
+  BINDERY_REQUIRE_THROWS_WITH_ALL(ops::max(x, {-3}), IndexError, "(2, 3)");
+  Var<float> empty(Tensor<float>::zeros({0, 3}));
+  BINDERY_REQUIRE_THROWS_WITH_ALL(ops::max(empty, {0}), ShapeError, "(0, 3)");
+}
