@@ -52,7 +52,7 @@ std::vector<std::shared_ptr<Node<T, B>>> topological_order(const std::shared_ptr
     if (next_input < node->inputs.size()) {
       ++stack.back().second;  // before push_back, which may reallocate the stack
       const std::shared_ptr<Node<T, B>>& input = node->inputs[next_input];
-      if (input->requires_grad && visited.insert(input.get()).second) stack.push_back({input, 0});
+      if (input && input->requires_grad && visited.insert(input.get()).second) stack.push_back({input, 0});
     } else {
       order.push_back(std::move(stack.back().first));
       stack.pop_back();
@@ -86,7 +86,8 @@ void run_backward(const Var<T, B>& root, const Tensor<T, B>& seed, bool retain_g
                     "' returned ", input_grads.size(), " gradients for ", node->inputs.size(), " inputs");
       for (size_t i = 0; i < input_grads.size(); ++i) {
         Node<T, B>* input = node->inputs[i].get();
-        if (input->requires_grad && input_grads[i].defined()) accumulate_grad(*input, input_grads[i]);
+        if (input && input->requires_grad && input_grads[i].defined())
+          accumulate_grad(*input, input_grads[i]);
       }
       if (!node->retain_grad) node->grad = Tensor<T, B>();  // a non-leaf's gradient is transient
     }

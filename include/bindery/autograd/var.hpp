@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -128,13 +129,14 @@ class Var {
 };
 
 /// Records the result of an op. When grad mode is off or no input requires a gradient, the result
-/// is a plain leaf and `backward` (with everything it captured) is dropped at once.
+/// is a plain leaf and `backward` (with everything it captured) is dropped at once. An input may be
+/// an undefined Var (an absent bias): it keeps its position, and its gradient is ignored.
 ///
 ///   return make_result<T, B>(y, "exp", {x}, [y](const Tensor<T, B>& dL_dy) {
 ///     return std::vector{mul_forward(dL_dy, y)};
 ///   });
 template <class T, class B, class BackwardFn>
-Var<T, B> make_result(Tensor<T, B> value, const char* op, std::initializer_list<Var<T, B>> inputs,
+Var<T, B> make_result(Tensor<T, B> value, const char* op, std::span<const Var<T, B>> inputs,
                       BackwardFn&& backward) {
   bool any = false;
   if (GradMode::is_enabled()) {
@@ -146,9 +148,22 @@ Var<T, B> make_result(Tensor<T, B> value, const char* op, std::initializer_list<
   node->requires_grad = true;
   node->op = op;
   node->inputs.reserve(inputs.size());
-  for (const auto& input : inputs) node->inputs.push_back(input.node());
+  for (const auto& input : inputs) node->inputs.push_back(input.node());  // null for undefined
   node->backward = std::forward<BackwardFn>(backward);
   return Var<T, B>(std::move(node));
+}
+template <class T, class B, class BackwardFn>
+Var<T, B> make_result(Tensor<T, B> value, const char* op, std::initializer_list<Var<T, B>> inputs,
+                      BackwardFn&& backward) {
+  return make_result<T, B>(std::move(value), op, std::span<const Var<T, B>>(inputs.begin(), inputs.size()),
+                           std::forward<BackwardFn>(backward));
+}
+/// For ops with a run-time number of inputs (concat, stack).
+template <class T, class B, class BackwardFn>
+Var<T, B> make_result(Tensor<T, B> value, const char* op, const std::vector<Var<T, B>>& inputs,
+                      BackwardFn&& backward) {
+  return make_result<T, B>(std::move(value), op, std::span<const Var<T, B>>(inputs.data(), inputs.size()),
+                           std::forward<BackwardFn>(backward));
 }
 
 /// True when a gradient should be computed for `v` in a backward closure being recorded now.

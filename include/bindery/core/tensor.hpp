@@ -49,11 +49,20 @@ struct ArangeFunctor {
 };
 
 template <class T>
-struct StridedCopyFunctor {  // out (contiguous or strided) <- in (strided)
+struct StridedCopyRowsFunctor {  // row r of out (strided) <- row r of in (strided)
   T* out;
   const T* in;
-  Indexer out_index, in_index;
-  BINDERY_HOST_DEVICE void operator()(int64_t i) const { out[out_index(i)] = in[in_index(i)]; }
+  RowIndexer out_rows, in_rows;
+  BINDERY_HOST_DEVICE void operator()(int64_t row) const {
+    T* o = out + out_rows.outer(row);
+    const T* x = in + in_rows.outer(row);
+    const int64_t so = out_rows.inner_stride, si = in_rows.inner_stride;
+    if (so == 1 && si == 1) {
+      for (int64_t j = 0; j < out_rows.inner; ++j) o[j] = x[j];
+    } else {
+      for (int64_t j = 0; j < out_rows.inner; ++j) o[j * so] = x[j * si];
+    }
+  }
 };
 
 template <class To, class From>
@@ -369,7 +378,10 @@ class Tensor {
     const Strides* strides[2] = {&strides_, &source.strides_};
     Indexer idx[2];
     make_indexers(shape_, strides, idx);
-    B::for_each(numel(), detail::StridedCopyFunctor<T>{data(), source.data(), idx[0], idx[1]});
+    const RowIndexer out_rows = split_rows(idx[0]), in_rows = split_rows(idx[1]);
+    const int64_t rows = numel() / std::max<int64_t>(out_rows.inner, 1);
+    B::for_each(rows, detail::StridedCopyRowsFunctor<T>{data(), source.data(), out_rows, in_rows},
+                std::max<int64_t>(1, B::kDefaultGrain / std::max<int64_t>(out_rows.inner, 1)));
   }
   /// Sets every element to `value`.
   void fill_(T value) {

@@ -18,12 +18,16 @@ struct MapFlat {
   BINDERY_HOST_DEVICE void operator()(int64_t i) const { out[i] = f(in[i]); }
 };
 template <class T, class F>
-struct MapStrided {
+struct MapStrided {  // one row per call: the index divisions are paid once per row
   T* out;
   const T* in;
-  Indexer in_index;
+  RowIndexer in_rows;
   F f;
-  BINDERY_HOST_DEVICE void operator()(int64_t i) const { out[i] = f(in[in_index(i)]); }
+  BINDERY_HOST_DEVICE void operator()(int64_t row) const {
+    T* o = out + row * in_rows.inner;
+    const T* x = in + in_rows.outer(row);
+    for (int64_t j = 0; j < in_rows.inner; ++j) o[j] = f(x[j * in_rows.inner_stride]);
+  }
 };
 template <class T, class F>
 struct ZipFlat {
@@ -34,14 +38,34 @@ struct ZipFlat {
   BINDERY_HOST_DEVICE void operator()(int64_t i) const { out[i] = f(a[i], b[i]); }
 };
 template <class T, class F>
-struct ZipStrided {
+struct ZipStrided {  // one row per call; a broadcast operand has inner stride 0
   T* out;
   const T* a;
   const T* b;
-  Indexer a_index, b_index;
+  RowIndexer a_rows, b_rows;
   F f;
-  BINDERY_HOST_DEVICE void operator()(int64_t i) const { out[i] = f(a[a_index(i)], b[b_index(i)]); }
+  BINDERY_HOST_DEVICE void operator()(int64_t row) const {
+    T* o = out + row * a_rows.inner;
+    const T* x = a + a_rows.outer(row);
+    const T* y = b + b_rows.outer(row);
+    const int64_t sa = a_rows.inner_stride, sb = b_rows.inner_stride;
+    if (sa == 1 && sb == 1) {
+      for (int64_t j = 0; j < a_rows.inner; ++j) o[j] = f(x[j], y[j]);
+    } else if (sa == 1 && sb == 0) {
+      const T y0 = y[0];
+      for (int64_t j = 0; j < a_rows.inner; ++j) o[j] = f(x[j], y0);
+    } else {
+      for (int64_t j = 0; j < a_rows.inner; ++j) o[j] = f(x[j * sa], y[j * sb]);
+    }
+  }
 };
+
+/// Row-count and grain for a row-wise kernel over `numel` elements in rows of `inner`.
+inline void row_launch(int64_t numel, int64_t inner, int64_t& rows, int64_t& grain, int64_t default_grain) {
+  inner = inner > 0 ? inner : 1;
+  rows = numel / inner;
+  grain = default_grain / inner > 1 ? default_grain / inner : 1;
+}
 
 }  // namespace detail
 
@@ -55,7 +79,10 @@ Tensor<T, B> map(const Tensor<T, B>& x, F f) {
     const Strides* strides[1] = {&x.strides()};
     Indexer index[1];
     make_indexers(x.shape(), strides, index);
-    B::for_each(x.numel(), detail::MapStrided<T, F>{out.data(), x.data(), index[0], f});
+    const RowIndexer rows_index = split_rows(index[0]);
+    int64_t rows = 0, grain = 1;
+    detail::row_launch(x.numel(), rows_index.inner, rows, grain, B::kDefaultGrain);
+    B::for_each(rows, detail::MapStrided<T, F>{out.data(), x.data(), rows_index, f}, grain);
   }
   return out;
 }
@@ -73,7 +100,10 @@ Tensor<T, B> zip(const Tensor<T, B>& a, const Tensor<T, B>& b, F f) {
   const Strides* strides[2] = {&a_view.strides(), &b_view.strides()};
   Indexer index[2];
   make_indexers(shape, strides, index);
-  B::for_each(out.numel(), detail::ZipStrided<T, F>{out.data(), a.data(), b.data(), index[0], index[1], f});
+  const RowIndexer a_rows = split_rows(index[0]), b_rows = split_rows(index[1]);
+  int64_t rows = 0, grain = 1;
+  detail::row_launch(out.numel(), a_rows.inner, rows, grain, B::kDefaultGrain);
+  B::for_each(rows, detail::ZipStrided<T, F>{out.data(), a.data(), b.data(), a_rows, b_rows, f}, grain);
   return out;
 }
 
