@@ -1,0 +1,200 @@
+// bindery/nn/attention.hpp — MultiheadAttention with torch.nn.MultiheadAttention's parameters.
+//
+// Same parameters, names, shapes and math as PyTorch (so checkpoints load by name), but the inputs
+// are BATCH-FIRST: (B, L, D), i.e. torch's `batch_first=True`. ImageBind's trunk runs sequence-first
+// (L, B, D) internally; that is only a permute at the call site and does not change the result.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+
+#include "bindery/nn/init.hpp"
+#include "bindery/nn/linear.hpp"
+#include "bindery/ops/attention.hpp"
+#include "bindery/ops/concat.hpp"
+#include "bindery/ops/dropout.hpp"
+#include "bindery/ops/matmul.hpp"
+#include "bindery/ops/softmax.hpp"
+
+namespace bindery::nn {
+
+/// Options of MultiheadAttention (torch's constructor arguments, plus the init seed).
+struct MultiheadAttentionConfig {
+  int64_t embed_dim = 0;     // D; must be divisible by num_heads
+  int64_t num_heads = 1;     // H; head_dim = D / H
+  bool bias = true;          // in_proj_bias and out_proj.bias
+  bool add_bias_kv = false;  // learned bias_k / bias_v tokens appended to the keys and values
+  double dropout = 0.0;      // on the attention probabilities, in training only
+  uint64_t seed = 0;         // Philox seed for the init and the dropout stream
+};
+
+/// torch.nn.MultiheadAttention(embed_dim, num_heads, bias, add_bias_kv, dropout) with
+/// batch_first=True. Parameters (in PyTorch's order):
+///   in_proj_weight (3D, D)  rows [0, D) project queries, [D, 2D) keys, [2D, 3D) values
+///   in_proj_bias (3D)       when bias
+///   bias_k, bias_v (1, 1, D) when add_bias_kv
+///   out_proj.weight (D, D), out_proj.bias (D) (bias when bias)
+/// Init as torch: in_proj_weight xavier_uniform, biases 0, bias_k/bias_v xavier_normal, out_proj.weight
+/// U(-1/sqrt(D), 1/sqrt(D)).
+template <class T, class B = Cpu>
+class MultiheadAttention : public Module<T, B> {
+ public:
+  explicit MultiheadAttention(const MultiheadAttentionConfig& config)
+      : embed_dim_(config.embed_dim),
+        num_heads_(config.num_heads),
+        dropout_(config.dropout),
+        rng_(init::derive_seed(config.seed, 3)) {
+    const int64_t d = config.embed_dim, h = config.num_heads;
+    BINDERY_CHECK(d > 0 && h > 0 && d % h == 0, ValueError, "MultiheadAttention: embed_dim ", d,
+                  " must be positive and divisible by num_heads ", h);
+    ops::detail::check_drop_probability("MultiheadAttention", config.dropout);
+    Philox rng(init::derive_seed(config.seed, 0));
+    in_proj_weight_ =
+        this->register_parameter("in_proj_weight", init::xavier_uniform<T, B>(Shape{3 * d, d}, rng));
+    if (config.bias)
+      in_proj_bias_ = this->register_parameter("in_proj_bias", Tensor<T, B>::zeros(Shape{3 * d}));
+    if (config.add_bias_kv) {
+      Philox kv_rng(init::derive_seed(config.seed, 1));
+      bias_k_ = this->register_parameter("bias_k", init::xavier_normal<T, B>(Shape{1, 1, d}, kv_rng));
+      bias_v_ = this->register_parameter("bias_v", init::xavier_normal<T, B>(Shape{1, 1, d}, kv_rng));
+    }
+    out_proj_ = this->register_module(
+        "out_proj", std::make_shared<Linear<T, B>>(d, d, config.bias, init::derive_seed(config.seed, 2)));
+    if (config.bias) out_proj_->bias().assign(Tensor<T, B>::zeros(Shape{d}));
+  }
+  MultiheadAttention(int64_t embed_dim, int64_t num_heads, bool bias = true, bool add_bias_kv = false,
+                     double dropout = 0.0, uint64_t seed = 0)
+      : MultiheadAttention(MultiheadAttentionConfig{embed_dim, num_heads, bias, add_bias_kv, dropout, seed}) {
+  }
+
+  /// query: (B, Lq, D), key: (B, Lk, D), value: (B, Lk, D) -> (B, Lq, D). Unbatched (L, D) inputs
+  /// give (Lq, D). attn_mask (optional) is ADDED to the scores q·k/sqrt(head_dim) before the softmax
+  /// (use -inf to forbid a key); its shape must broadcast to (B, H, Lq, Lk): (Lq, Lk) as torch,
+  /// (B, 1, 1, Lk) for key padding, (B, H, Lq, Lk) per head; torch's (B*H, Lq, Lk) is also accepted.
+  /// With add_bias_kv the keys number Lk + 1 and the mask gets a zero column, as torch.
+  Var<T, B> forward(const Var<T, B>& query, const Var<T, B>& key, const Var<T, B>& value,
+                    const Var<T, B>& attn_mask = Var<T, B>()) {
+    check_inputs(query, key, value);
+    if (query.rank() == 2) {  // unbatched: run as a batch of one
+      const Var<T, B> out =
+          forward(ops::unsqueeze(query, 0), ops::unsqueeze(key, 0), ops::unsqueeze(value, 0),
+                  attn_mask.defined() && attn_mask.rank() == 3 ? ops::unsqueeze(attn_mask, 0) : attn_mask);
+      return ops::squeeze(out, 0);
+    }
+    const int64_t batch = query.size(0), lq = query.size(1), d = embed_dim_, hd = d / num_heads_;
+    const int64_t lk = key.size(1);
+    Var<T, B> mask = prepare_mask(attn_mask, batch, lq, lk);  // broadcasts to (B, H, Lq, Lk), or undefined
+    Var<T, B> q, k, v;                                        // (B, H, L, hd) each: views, no copies
+    if (query.node() == key.node() && key.node() == value.node()) {
+      // Self-attention: one GEMM against the packed (3D, D) weight, then q | k | v as views.
+      const Var<T, B> qkv = ops::linear(query, in_proj_weight_, in_proj_bias_);  // (B, L, 3D)
+      const Var<T, B> heads =
+          ops::permute(ops::reshape(qkv, {batch, lq, 3, num_heads_, hd}), {2, 0, 3, 1, 4});
+      q = ops::select(heads, 0, 0);
+      k = ops::select(heads, 0, 1);
+      v = ops::select(heads, 0, 2);
+    } else {
+      q = split_heads(project(query, 0));
+      k = split_heads(project(key, 1));
+      v = split_heads(project(value, 2));
+    }
+    if (bias_k_.defined()) {  // one more key/value token, learned (appended after the projection)
+      k = ops::concat(std::vector<Var<T, B>>{k, bias_token(bias_k_, batch)}, 2);  // (B, H, Lk+1, hd)
+      v = ops::concat(std::vector<Var<T, B>>{v, bias_token(bias_v_, batch)}, 2);
+      if (mask.defined()) mask = pad_key_column(mask, lk);
+    }
+    const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+    Var<T, B> attended;  // (B, H, Lq, hd)
+    if (this->is_training() && dropout_ > 0.0) {
+      // Dropout on the probabilities needs them explicitly: the composite form of attention.
+      Var<T, B> scores = ops::matmul(q, k, false, true) * static_cast<T>(scale);  // (B, H, Lq, Lk)
+      if (mask.defined()) scores = scores + mask;
+      const Var<T, B> probs = ops::dropout(ops::softmax(scores, -1), dropout_, true, rng_);
+      attended = ops::matmul(probs, v);
+    } else {
+      attended = ops::scaled_dot_product_attention(q, k, v, mask, scale);
+    }
+    const Var<T, B> merged =
+        ops::reshape(ops::permute(attended, {0, 2, 1, 3}), {batch, lq, d});  // (B, Lq, D)
+    return out_proj_->forward(merged);
+  }
+  /// Self-attention: forward(x, x, x, attn_mask).
+  Var<T, B> forward(const Var<T, B>& x, const Var<T, B>& attn_mask = Var<T, B>()) {
+    return forward(x, x, x, attn_mask);
+  }
+
+  Var<T, B> in_proj_weight() const { return in_proj_weight_; }
+  Var<T, B> in_proj_bias() const { return in_proj_bias_; }  // undefined without bias
+  Var<T, B> bias_k() const { return bias_k_; }              // undefined without add_bias_kv
+  Var<T, B> bias_v() const { return bias_v_; }
+  Linear<T, B>& out_proj() { return *out_proj_; }
+  int64_t embed_dim() const { return embed_dim_; }
+  int64_t num_heads() const { return num_heads_; }
+  int64_t head_dim() const { return embed_dim_ / num_heads_; }
+  Philox& generator() { return rng_; }
+
+ private:
+  void check_inputs(const Var<T, B>& q, const Var<T, B>& k, const Var<T, B>& v) const {
+    const bool ranks = (q.rank() == 3 || q.rank() == 2) && k.rank() == q.rank() && v.rank() == q.rank();
+    const bool dims =
+        ranks && q.size(-1) == embed_dim_ && k.size(-1) == embed_dim_ && v.size(-1) == embed_dim_;
+    const bool lengths = dims && k.size(-2) == v.size(-2) &&
+                         (q.rank() == 2 || (q.size(0) == k.size(0) && k.size(0) == v.size(0)));
+    BINDERY_CHECK(lengths, ShapeError, "MultiheadAttention: query ", q.shape(), ", key ", k.shape(),
+                  " and value ", v.shape(),
+                  " must be (B, Lq, D), (B, Lk, D), (B, Lk, D) (or unbatched (L, D)) with D = embed_dim ",
+                  embed_dim_);
+  }
+
+  /// Rows [which*D, (which+1)*D) of the packed projection applied to x: (B, L, D) -> (B, L, D).
+  Var<T, B> project(const Var<T, B>& x, int64_t which) const {
+    const int64_t d = embed_dim_;
+    const Var<T, B> w = ops::slice(in_proj_weight_, 0, which * d, (which + 1) * d);  // (D, D)
+    const Var<T, B> b =
+        in_proj_bias_.defined() ? ops::slice(in_proj_bias_, 0, which * d, (which + 1) * d) : Var<T, B>();
+    return ops::linear(x, w, b);
+  }
+  /// (B, L, D) -> (B, H, L, hd), a view.
+  Var<T, B> split_heads(const Var<T, B>& x) const {
+    return ops::permute(ops::reshape(x, {x.size(0), x.size(1), num_heads_, embed_dim_ / num_heads_}),
+                        {0, 2, 1, 3});
+  }
+  /// bias_k or bias_v (1, 1, D) as one token per head: (B, H, 1, hd).
+  Var<T, B> bias_token(const Var<T, B>& bias, int64_t batch) const {
+    return ops::expand(split_heads(bias), Shape{batch, num_heads_, 1, embed_dim_ / num_heads_});
+  }
+
+  /// Checks the mask against (B, H, Lq, Lk); maps torch's (B*H, Lq, Lk) to (B, H, Lq, Lk).
+  Var<T, B> prepare_mask(const Var<T, B>& mask, int64_t batch, int64_t lq, int64_t lk) const {
+    if (!mask.defined()) return mask;
+    const Shape full{batch, num_heads_, lq, lk};
+    Var<T, B> m = mask;
+    if (m.rank() == 3 && m.size(0) == batch * num_heads_ && batch > 1)
+      m = ops::reshape(m, {batch, num_heads_, lq, lk});
+    bool fits = m.rank() >= 2 && m.rank() <= 4;
+    for (int64_t i = 1; fits && i <= m.rank(); ++i) {
+      fits = m.size(-i) == 1 || m.size(-i) == full[4 - i];
+    }
+    BINDERY_CHECK(fits, ShapeError, "MultiheadAttention: attn_mask of shape ", mask.shape(),
+                  " does not broadcast to (B, H, Lq, Lk) = ", full);
+    return m;
+  }
+  /// mask (..., Lq, Lk or 1) -> (..., Lq, Lk + 1) with zeros in the new column (the bias_k token).
+  static Var<T, B> pad_key_column(const Var<T, B>& mask, int64_t lk) {
+    Shape full = mask.shape();
+    full[full.rank() - 1] = lk;
+    const Var<T, B> expanded = mask.size(-1) == lk ? mask : ops::expand(mask, full);  // (..., Lq, Lk)
+    Shape column = full;
+    column[column.rank() - 1] = 1;
+    return ops::concat(std::vector<Var<T, B>>{expanded, Var<T, B>(Tensor<T, B>::zeros(column))}, -1);
+  }
+
+  int64_t embed_dim_, num_heads_;
+  double dropout_;
+  Philox rng_;
+  Var<T, B> in_proj_weight_, in_proj_bias_, bias_k_, bias_v_;
+  std::shared_ptr<Linear<T, B>> out_proj_;
+};
+
+}  // namespace bindery::nn
