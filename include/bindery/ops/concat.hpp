@@ -15,26 +15,6 @@ namespace bindery::ops {
 
 namespace detail {
 
-/// make_result for an op with a run-time number of inputs (concat, stack): same contract as
-/// bindery::make_result, which takes an initializer_list.
-template <class T, class B, class BackwardFn>
-Var<T, B> make_result_from_list(Tensor<T, B> value, const char* op, const std::vector<Var<T, B>>& inputs,
-                                BackwardFn&& backward) {
-  bool any = false;
-  if (GradMode::is_enabled()) {
-    for (const auto& input : inputs) any = any || input.requires_grad();
-  }
-  if (!any) return Var<T, B>(std::move(value), false);
-  auto node = std::make_shared<Node<T, B>>();
-  node->value = std::move(value);
-  node->requires_grad = true;
-  node->op = op;
-  node->inputs.reserve(inputs.size());
-  for (const auto& input : inputs) node->inputs.push_back(input.node());
-  node->backward = std::forward<BackwardFn>(backward);
-  return Var<T, B>(std::move(node));
-}
-
 /// out viewed as (outer, out_row) <- in viewed as (outer, block), at column `offset` of each row.
 template <class T>
 struct ConcatBlockCopy {
@@ -147,15 +127,14 @@ Var<T, B> concat(const std::vector<Var<T, B>>& xs, int64_t axis) {
     starts.push_back(starts.back() + x.shape()[a]);
     wanted.push_back(needs_grad(x));
   }
-  return detail::make_result_from_list<T, B>(concat_forward(values, a), "concat", xs,
-                                             [a, starts, wanted](const Tensor<T, B>& dL_dy) {
-                                               std::vector<Tensor<T, B>> dL_dxs(wanted.size());
-                                               for (size_t i = 0; i < wanted.size(); ++i) {
-                                                 if (wanted[i])
-                                                   dL_dxs[i] = dL_dy.slice(a, starts[i], starts[i + 1]);
-                                               }
-                                               return dL_dxs;
-                                             });
+  return make_result<T, B>(concat_forward(values, a), "concat", xs,
+                           [a, starts, wanted](const Tensor<T, B>& dL_dy) {
+                             std::vector<Tensor<T, B>> dL_dxs(wanted.size());
+                             for (size_t i = 0; i < wanted.size(); ++i) {
+                               if (wanted[i]) dL_dxs[i] = dL_dy.slice(a, starts[i], starts[i + 1]);
+                             }
+                             return dL_dxs;
+                           });
 }
 
 /// Joins equally shaped Vars along a new `axis`: xs[i] (d0, .., dk) -> (.., len(xs), ..).
@@ -171,7 +150,7 @@ Var<T, B> stack(const std::vector<Var<T, B>>& xs, int64_t axis) {
   }
   Tensor<T, B> y = stack_forward(values, axis);
   const int64_t a = xs.front().shape().normalize_axis(axis, xs.front().rank() + 1);
-  return detail::make_result_from_list<T, B>(y, "stack", xs, [a, wanted](const Tensor<T, B>& dL_dy) {
+  return make_result<T, B>(y, "stack", xs, [a, wanted](const Tensor<T, B>& dL_dy) {
     std::vector<Tensor<T, B>> dL_dxs(wanted.size());
     for (size_t i = 0; i < wanted.size(); ++i) {
       if (wanted[i]) dL_dxs[i] = dL_dy.select(a, static_cast<int64_t>(i));
