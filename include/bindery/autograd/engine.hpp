@@ -1,6 +1,7 @@
 // bindery/autograd/engine.hpp — backward(): topological order, reverse walk, accumulation.
 #pragma once
 
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -12,11 +13,20 @@ namespace bindery {
 namespace detail {
 
 template <class T>
-struct AccumulateFunctor {  // grad[i] += delta[index(i)]  (delta may be a strided view)
+struct AccumulateRowsFunctor {  // row r of grad (contiguous) += row r of delta (a strided view)
   T* grad;
   const T* delta;
-  Indexer delta_index;
-  BINDERY_HOST_DEVICE void operator()(int64_t i) const { grad[i] += delta[delta_index(i)]; }
+  RowIndexer delta_rows;
+  BINDERY_HOST_DEVICE void operator()(int64_t row) const {
+    T* g = grad + row * delta_rows.inner;
+    const T* d = delta + delta_rows.outer(row);
+    const int64_t stride = delta_rows.inner_stride;
+    if (stride == 1) {
+      for (int64_t j = 0; j < delta_rows.inner; ++j) g[j] += d[j];
+    } else {
+      for (int64_t j = 0; j < delta_rows.inner; ++j) g[j] += d[j * stride];
+    }
+  }
 };
 
 /// Adds `delta` into node.grad. The stored gradient is always a contiguous tensor owned by the node
@@ -35,7 +45,10 @@ void accumulate_grad(Node<T, B>& node, const Tensor<T, B>& delta) {
   const Strides* strides[1] = {&delta.strides()};
   Indexer index[1];
   make_indexers(delta.shape(), strides, index);
-  B::for_each(delta.numel(), AccumulateFunctor<T>{node.grad.data(), delta.data(), index[0]});
+  const RowIndexer rows = split_rows(index[0]);
+  const int64_t inner = std::max<int64_t>(rows.inner, 1);
+  B::for_each(delta.numel() / inner, AccumulateRowsFunctor<T>{node.grad.data(), delta.data(), rows},
+              std::max<int64_t>(1, B::kDefaultGrain / inner));
 }
 
 /// Nodes reachable from `root` through nodes that require grad, inputs before their consumers.
