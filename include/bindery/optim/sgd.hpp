@@ -1,0 +1,156 @@
+// bindery/optim/sgd.hpp — stochastic gradient descent with momentum, as torch.optim.SGD.
+//
+// For each parameter p with gradient g:
+//   d   <- g + weight_decay * p                        (coupled L2 decay, PyTorch's SGD)
+//   buf <- d                                           on the first step (no dampening)
+//   buf <- momentum * buf + (1 - dampening) * d        afterwards
+//   d   <- nesterov ? d + momentum * buf : buf         (only when momentum != 0)
+//   p   <- p - lr * d
+// One fused elementwise pass per parameter (SgdUpdate<T>, a BINDERY_HOST_DEVICE functor).
+#pragma once
+
+#include <utility>
+#include <vector>
+
+#include "bindery/optim/param_group.hpp"
+
+namespace bindery::optim {
+
+struct SgdOptions {
+  double lr = 1e-2;  // default lr of groups built from a plain parameter list
+  double momentum = 0.0;
+  double dampening = 0.0;
+  double weight_decay = 0.0;  // default weight decay of groups built from a plain parameter list
+  bool nesterov = false;
+};
+
+/// Per-parameter SGD state, PyTorch's {'momentum_buffer'}: undefined until the first step with
+/// momentum != 0.
+template <class T, class B = Cpu>
+struct SgdState {
+  Tensor<T, B> momentum_buffer;
+};
+
+namespace detail {
+
+template <class T>
+struct SgdUpdate {
+  T* param;
+  const T* grad;
+  T* buffer;  // null when momentum == 0
+  T lr, weight_decay, momentum, dampening;
+  bool first;  // the buffer is initialised with d instead of being decayed
+  bool nesterov;
+  BINDERY_HOST_DEVICE void operator()(int64_t i) const {
+    T d = grad[i] + weight_decay * param[i];
+    if (buffer != nullptr) {
+      const T b = first ? d : momentum * buffer[i] + (T(1) - dampening) * d;
+      buffer[i] = b;
+      d = nesterov ? d + momentum * b : b;
+    }
+    param[i] -= lr * d;
+  }
+};
+
+}  // namespace detail
+
+/// SGD over parameter groups (per-group lr and weight decay; momentum, dampening and nesterov
+/// shared). state()/load_state() expose one SgdState per parameter in group then parameter order.
+template <class T, class B = Cpu>
+class Sgd {
+ public:
+  using State = SgdState<T, B>;
+
+  explicit Sgd(std::vector<ParamGroup<T, B>> groups, SgdOptions options = {})
+      : groups_(std::move(groups)), options_(options) {
+    BINDERY_CHECK(options.momentum >= 0, ValueError, "Sgd: momentum must be >= 0, got ", options.momentum);
+    BINDERY_CHECK(!options.nesterov || (options.momentum > 0 && options.dampening == 0), ValueError,
+                  "Sgd: nesterov needs momentum > 0 and dampening == 0, got momentum ", options.momentum,
+                  " and dampening ", options.dampening);
+    for (const auto& group : groups_) check_group(group);
+    state_.resize(count_params());
+  }
+  explicit Sgd(std::vector<Var<T, B>> params, SgdOptions options = {})
+      : Sgd(detail::single_group(std::move(params), options.lr, options.weight_decay), options) {}
+
+  /// One update of every parameter that has a gradient (others are skipped, see ParamGroup).
+  void step() {
+    state_.resize(count_params());
+    const bool use_momentum = options_.momentum != 0.0;
+    size_t k = 0;
+    for (const auto& group : groups_) {
+      for (const auto& p : group.params) {
+        State& s = state_[k++];
+        if (!detail::has_update(p)) continue;
+        detail::check_updatable(p, "Sgd");
+        bool first = false;
+        if (use_momentum && !s.momentum_buffer.defined()) {
+          s.momentum_buffer = Tensor<T, B>::empty(p.shape());
+          first = true;
+        }
+        if (use_momentum) {
+          BINDERY_CHECK(s.momentum_buffer.shape() == p.shape(), ShapeError, "Sgd: momentum buffer of shape ",
+                        s.momentum_buffer.shape(), " for parameter ", k - 1, " of shape ", p.shape());
+        }
+        const Tensor<T, B> grad = p.grad().contiguous();
+        B::for_each(
+            p.numel(),
+            detail::SgdUpdate<T>{p.value().data(), grad.data(),
+                                 use_momentum ? s.momentum_buffer.data() : nullptr, static_cast<T>(group.lr),
+                                 static_cast<T>(group.weight_decay), static_cast<T>(options_.momentum),
+                                 static_cast<T>(options_.dampening), first, options_.nesterov});
+      }
+    }
+  }
+
+  void zero_grad() { detail::zero_grad(groups_); }
+  void add_param_group(ParamGroup<T, B> group) {
+    check_group(group);
+    groups_.push_back(std::move(group));
+    state_.resize(count_params());
+  }
+
+  std::vector<ParamGroup<T, B>>& groups() { return groups_; }
+  const std::vector<ParamGroup<T, B>>& groups() const { return groups_; }
+  const SgdOptions& options() const { return options_; }
+
+  const std::vector<State>& state() const { return state_; }
+  /// Restores state() output (deep copies). Throws ShapeError on a count or shape mismatch.
+  void load_state(const std::vector<State>& state) {
+    const size_t n = count_params();
+    BINDERY_CHECK(state.size() == n, ShapeError, "Sgd::load_state: ", state.size(), " parameter states for ",
+                  n, " parameters");
+    std::vector<State> copy(n);
+    size_t k = 0;
+    for (const auto& group : groups_) {
+      for (const auto& p : group.params) {
+        const Tensor<T, B>& buffer = state[k].momentum_buffer;
+        if (buffer.defined()) {
+          BINDERY_CHECK(buffer.shape() == p.shape(), ShapeError, "Sgd::load_state: parameter ", k,
+                        " of shape ", p.shape(), " got a momentum buffer of shape ", buffer.shape());
+          copy[k].momentum_buffer = buffer.clone();
+        }
+        ++k;
+      }
+    }
+    state_ = std::move(copy);
+  }
+
+ private:
+  static void check_group(const ParamGroup<T, B>& group) {
+    BINDERY_CHECK(group.lr >= 0, ValueError, "Sgd: learning rate must be >= 0, got ", group.lr);
+    BINDERY_CHECK(group.weight_decay >= 0, ValueError, "Sgd: weight decay must be >= 0, got ",
+                  group.weight_decay);
+  }
+  size_t count_params() const {
+    size_t n = 0;
+    for (const auto& group : groups_) n += group.params.size();
+    return n;
+  }
+
+  std::vector<ParamGroup<T, B>> groups_;
+  SgdOptions options_;
+  std::vector<State> state_;
+};
+
+}  // namespace bindery::optim
