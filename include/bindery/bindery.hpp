@@ -15,3 +15,4 @@
 #include "bindery/nn/all.hpp"
 #include "bindery/loss/all.hpp"
 #include "bindery/optim/all.hpp"
+#include "bindery/io/all.hpp"
