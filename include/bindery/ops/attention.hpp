@@ -393,7 +393,7 @@ Var<T, B> scaled_dot_product_attention(const Var<T, B>& q, const Var<T, B>& k, c
   const bool need_q = needs_grad(q), need_k = needs_grad(k), need_v = needs_grad(v),
              need_mask = needs_grad(mask);
   return make_result<T, B>(
-      out, "scaled_dot_product_attention", {q, k, v, detail::input_or_placeholder(mask)},
+      out, "scaled_dot_product_attention", {q, k, v, mask},
       [plan, out, lse, q_shape = q.shape(), k_shape = k.shape(), v_shape = v.shape(),
        mask_shape = mask.defined() ? mask.shape() : Shape{}, need_q, need_k, need_v,
        need_mask](const Tensor<T, B>& dL_dy) {

@@ -177,23 +177,23 @@ Var<T, B> layer_norm(const Var<T, B>& x, const Var<T, B>& weight, const Var<T, B
   const Tensor<T, B> b = bias.defined() ? bias.value() : Tensor<T, B>();
   detail::LayerNormResult<T, B> r = detail::layer_norm_impl(x.value(), w, b, eps);
   const bool need_x = needs_grad(x), need_w = needs_grad(weight), need_b = needs_grad(bias);
-  return make_result<T, B>(
-      r.y, "layer_norm", {x, detail::input_or_placeholder(weight), detail::input_or_placeholder(bias)},
-      [x_saved = r.x, mean = r.mean, rstd = r.rstd,
-       w_saved = need_x && w.defined() ? w.contiguous() : Tensor<T, B>(), need_x, need_w,
-       need_b](const Tensor<T, B>& dL_dy) {
-        const int64_t d = x_saved.size(-1), rows = mean.numel();
-        const Tensor<T, B> g = dL_dy.contiguous();
-        Tensor<T, B> dL_dx, dL_dw, dL_db;
-        if (need_x) dL_dx = Tensor<T, B>::empty(x_saved.shape());
-        if (need_w) dL_dw = Tensor<T, B>::empty(Shape{d});
-        if (need_b) dL_db = Tensor<T, B>::empty(Shape{d});
-        LayerNormKernel<B>::backward(g.data(), x_saved.data(), mean.data(), rstd.data(),
-                                     w_saved.defined() ? w_saved.data() : nullptr,
-                                     need_x ? dL_dx.data() : nullptr, need_w ? dL_dw.data() : nullptr,
-                                     need_b ? dL_db.data() : nullptr, rows, d);
-        return std::vector{dL_dx, dL_dw, dL_db};
-      });
+  return make_result<T, B>(r.y, "layer_norm", {x, weight, bias},
+                           [x_saved = r.x, mean = r.mean, rstd = r.rstd,
+                            w_saved = need_x && w.defined() ? w.contiguous() : Tensor<T, B>(), need_x, need_w,
+                            need_b](const Tensor<T, B>& dL_dy) {
+                             const int64_t d = x_saved.size(-1), rows = mean.numel();
+                             const Tensor<T, B> g = dL_dy.contiguous();
+                             Tensor<T, B> dL_dx, dL_dw, dL_db;
+                             if (need_x) dL_dx = Tensor<T, B>::empty(x_saved.shape());
+                             if (need_w) dL_dw = Tensor<T, B>::empty(Shape{d});
+                             if (need_b) dL_db = Tensor<T, B>::empty(Shape{d});
+                             LayerNormKernel<B>::backward(g.data(), x_saved.data(), mean.data(), rstd.data(),
+                                                          w_saved.defined() ? w_saved.data() : nullptr,
+                                                          need_x ? dL_dx.data() : nullptr,
+                                                          need_w ? dL_dw.data() : nullptr,
+                                                          need_b ? dL_db.data() : nullptr, rows, d);
+                             return std::vector{dL_dx, dL_dw, dL_db};
+                           });
 }
 
 }  // namespace bindery::ops

@@ -24,13 +24,6 @@ struct FillRowsFunctor {  // out[r, :] = row[:] for one row r
   }
 };
 
-/// An undefined Var cannot be recorded as an op input; this stand-in (no value, no gradient)
-/// takes its place, and the op's backward returns an undefined gradient for it.
-template <class T, class B>
-Var<T, B> input_or_placeholder(const Var<T, B>& v) {
-  return v.defined() ? v : Var<T, B>(Tensor<T, B>(), false);
-}
-
 template <class T, class B>
 void check_linear(const Tensor<T, B>& x, const Tensor<T, B>& weight, const Tensor<T, B>& bias) {
   BINDERY_CHECK(x.defined() && weight.defined(), ValueError, "linear: x or weight is undefined");
@@ -89,7 +82,7 @@ Var<T, B> linear(const Var<T, B>& x, const Var<T, B>& weight, const Var<T, B>& b
   const Tensor<T, B> saved_x = need_w ? x.value() : Tensor<T, B>();
   const Tensor<T, B> saved_w = need_x ? weight.value() : Tensor<T, B>();
   return make_result<T, B>(
-      y, "linear", {x, weight, detail::input_or_placeholder(bias)},
+      y, "linear", {x, weight, bias},
       [saved_x, saved_w, x_shape = x.shape(), rows, in, out_features, need_x, need_w,
        need_b](const Tensor<T, B>& dL_dy) {
         const Tensor<T, B> g = dL_dy.reshape({rows, out_features});  // (rows, out)
