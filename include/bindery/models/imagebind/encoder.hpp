@@ -1,0 +1,198 @@
+// bindery/models/imagebind/encoder.hpp — ModalityEncoder: preprocessor -> trunk -> head -> postprocessor.
+//
+//   auto encoder = make_encoder<float>(ImageBindConfig::tiny().at(Modality::kAudio));
+//   EncoderStages<float, Cpu> s = encoder->forward_stages(spectrograms);  // every stage's output
+//   Var<float> embedding = encoder->encode(spectrograms);                 // (N, out), or clips averaged
+//
+// A standalone encoder names its stages `preprocessor`, `trunk`, `head`, `postprocessor`. Inside
+// ImageBindModel the same stage modules are ALSO registered under the reference's
+// `modality_preprocessors.<m>`, `modality_trunks.<m>`, ... (the model, not the encoder, is the
+// parent there), so checkpoints load with no mapping table.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+#include "bindery/models/imagebind/config.hpp"
+#include "bindery/models/imagebind/heads.hpp"
+#include "bindery/models/imagebind/preprocessors.hpp"
+#include "bindery/nn/transformer.hpp"
+#include "bindery/ops/reduce.hpp"
+
+namespace bindery::models::imagebind {
+
+/// One modality's input: float values (images, spectrograms, IMU, ...) or token ids (text).
+template <class T, class B = Cpu>
+struct ModalityInput {
+  Var<T, B> values;        // undefined for text
+  Tensor<int64_t, B> ids;  // undefined unless text
+
+  ModalityInput() = default;
+  ModalityInput(Var<T, B> v) : values(std::move(v)) {}                        // NOLINT: implicit on purpose
+  ModalityInput(const Tensor<T, B>& t) : values(Var<T, B>(t)) {}              // NOLINT
+  ModalityInput(Tensor<int64_t, B> token_ids) : ids(std::move(token_ids)) {}  // NOLINT
+
+  bool is_ids() const { return ids.defined(); }
+  bool defined() const { return values.defined() || ids.defined(); }
+  const Shape& shape() const { return is_ids() ? ids.shape() : values.shape(); }
+  int64_t rank() const { return shape().rank(); }
+};
+
+/// Every stage's output for one input.
+template <class T, class B = Cpu>
+struct EncoderStages {
+  TokenBatch<T, B> preprocessed;  // tokens (N, L, D) [+ mask, EOS positions]
+  Var<T, B> trunk;                // (N, L, D)
+  Var<T, B> head;                 // (N, out)
+  Var<T, B> postprocessed;        // (N, out): normalized [and scaled]
+  Var<T, B> embedding;            // (N, out), or (B, out) averaged over the S clips of a multi-clip input
+};
+
+/// The type-erased encoder: what ImageBindModel holds per modality.
+template <class T, class B = Cpu>
+class Encoder : public nn::Module<T, B> {
+ public:
+  /// The four stages on a batch of N samples, as they come (no multi-clip handling).
+  virtual EncoderStages<T, B> forward_stages(const ModalityInput<T, B>& input) = 0;
+
+  /// The reference ImageBindModel's per-modality forward: an input of rank >= 5 holds S clips per
+  /// sample (audio (B, S, 1, mel, frames), video (B, S, C, T, H, W)); the clips are encoded as a
+  /// batch of B*S and their post-processed (normalized and scaled) embeddings averaged over S,
+  /// without re-normalizing. Stages other than `embedding` are those of the B*S batch. So, as in the
+  /// reference, one video per sample is (B, 1, C, T, H, W); forward_stages takes (N, C, T, H, W).
+  EncoderStages<T, B> encode_stages(const ModalityInput<T, B>& input) {
+    BINDERY_CHECK(input.defined(), ValueError, "Encoder::encode: the input is undefined");
+    if (input.rank() < 5) return forward_stages(input);
+    const Shape& shape = input.shape();
+    const int64_t batch = shape[0], clips = shape[1];
+    std::vector<int64_t> flat{batch * clips};
+    for (int64_t d = 2; d < shape.rank(); ++d) flat.push_back(shape[d]);
+    const ModalityInput<T, B> flattened = input.is_ids()
+                                              ? ModalityInput<T, B>(input.ids.reshape(flat))
+                                              : ModalityInput<T, B>(ops::reshape(input.values, flat));
+    EncoderStages<T, B> stages = forward_stages(flattened);
+    const Var<T, B>& post = stages.postprocessed;  // (B*S, out)
+    stages.embedding = ops::mean(ops::reshape(post, {batch, clips, post.size(-1)}), {1});
+    return stages;
+  }
+  /// encode_stages(input).embedding: (N, out), or (B, out) for a multi-clip input.
+  Var<T, B> encode(const ModalityInput<T, B>& input) { return encode_stages(input).embedding; }
+};
+
+/// The chain of four typed stages. Pre::forward(Pre::input_type) -> TokenBatch;
+/// Trunk::forward(tokens, mask) -> (N, L, D); Head::forward(x, TokenBatch) -> (N, out);
+/// Post::forward(x) -> (N, out).
+template <class Pre, class Trunk, class Head, class Post>
+class ModalityEncoder : public Encoder<typename Pre::value_type, typename Pre::backend_type> {
+ public:
+  using T = typename Pre::value_type;
+  using B = typename Pre::backend_type;
+
+  ModalityEncoder(std::shared_ptr<Pre> pre, std::shared_ptr<Trunk> trunk, std::shared_ptr<Head> head,
+                  std::shared_ptr<Post> post) {
+    pre_ = this->register_module("preprocessor", std::move(pre));
+    trunk_ = this->register_module("trunk", std::move(trunk));
+    head_ = this->register_module("head", std::move(head));
+    post_ = this->register_module("postprocessor", std::move(post));
+  }
+
+  EncoderStages<T, B> forward_stages(const ModalityInput<T, B>& input) override {
+    if constexpr (requires { requires B::kShapeOnly; }) {
+      // A shape-only backend (a "meta device": no memory, no kernels) builds models to list their keys
+      // and count their parameters; it cannot run them. Not compiling the chain keeps it kernel-free.
+      (void)input;
+      throw ValueError(
+          ::bindery::detail::concat("ModalityEncoder: the backend ", B::kName, " only holds shapes"));
+    } else {
+      return run_stages(input);
+    }
+  }
+
+  Pre& preprocessor() { return *pre_; }
+  Trunk& trunk() { return *trunk_; }
+  Head& head() { return *head_; }
+  Post& postprocessor() { return *post_; }
+  std::shared_ptr<Pre> preprocessor_ptr() const { return pre_; }
+  std::shared_ptr<Trunk> trunk_ptr() const { return trunk_; }
+  std::shared_ptr<Head> head_ptr() const { return head_; }
+  std::shared_ptr<Post> postprocessor_ptr() const { return post_; }
+
+ private:
+  EncoderStages<T, B> run_stages(const ModalityInput<T, B>& input) {
+    EncoderStages<T, B> s;
+    if constexpr (std::is_same_v<typename Pre::input_type, Tensor<int64_t, B>>) {
+      BINDERY_CHECK(input.is_ids(), ValueError,
+                    "ModalityEncoder: this encoder takes token ids (int64), got values of shape ",
+                    input.shape());
+      s.preprocessed = pre_->forward(input.ids);
+    } else {
+      BINDERY_CHECK(!input.is_ids() && input.values.defined(), ValueError,
+                    "ModalityEncoder: this encoder takes float values, got token ids of shape ",
+                    input.is_ids() ? input.ids.shape() : Shape{});
+      s.preprocessed = pre_->forward(input.values);
+    }
+    s.trunk = trunk_->forward(s.preprocessed.tokens, s.preprocessed.attn_mask);
+    s.head = head_->forward(s.trunk, s.preprocessed);
+    s.postprocessed = post_->forward(s.head);
+    s.embedding = s.postprocessed;
+    return s;
+  }
+
+  std::shared_ptr<Pre> pre_;
+  std::shared_ptr<Trunk> trunk_;
+  std::shared_ptr<Head> head_;
+  std::shared_ptr<Post> post_;
+};
+
+/// The trunk options of an encoder config (the reference's instantiate_trunk: SimpleTransformer
+/// with "jax" init, progressive drop path, no layer scale).
+inline nn::TransformerConfig trunk_config(const EncoderConfig& config, uint64_t seed = 0) {
+  nn::TransformerConfig t;
+  t.embed_dim = config.embed_dim;
+  t.num_blocks = config.num_blocks;
+  t.num_heads = config.num_heads;
+  t.mlp_ratio = config.mlp_ratio;
+  t.add_bias_kv = config.add_bias_kv;
+  t.pre_transformer_ln = config.pre_transformer_ln;
+  t.drop_path_rate = config.drop_path;
+  t.progressive_drop_path = true;
+  t.norm_eps = config.norm_eps;
+  t.weight_init = nn::WeightInit::kJax;
+  t.seed = seed;
+  return t;
+}
+
+namespace detail {
+
+template <class Pre, class Head, class T, class B>
+std::shared_ptr<Encoder<T, B>> make_typed_encoder(const EncoderConfig& config, uint64_t seed) {
+  using Trunk = nn::Transformer<T, B>;
+  return std::make_shared<ModalityEncoder<Pre, Trunk, Head, Postprocessor<T, B>>>(
+      std::make_shared<Pre>(config, nn::init::derive_seed(seed, 0)),
+      std::make_shared<Trunk>(trunk_config(config, nn::init::derive_seed(seed, 1))),
+      std::make_shared<Head>(config, nn::init::derive_seed(seed, 2)),
+      std::make_shared<Postprocessor<T, B>>(config));
+}
+
+}  // namespace detail
+
+/// Builds the encoder a config describes, with weights drawn from `seed` (the reference's init
+/// distributions). Throws ValueError when the config is invalid.
+template <class T, class B = Cpu>
+std::shared_ptr<Encoder<T, B>> make_encoder(const EncoderConfig& config, uint64_t seed = 0) {
+  config.validate("make_encoder");
+  switch (config.stem) {
+    case StemKind::kTokens:
+      return detail::make_typed_encoder<TextPreprocessor<T, B>, EosHead<T, B>, T, B>(config, seed);
+    case StemKind::kImuPatches:
+      return detail::make_typed_encoder<ImuPreprocessor<T, B>, ClsHead<T, B>, T, B>(config, seed);
+    case StemKind::kVideoPatches:
+    case StemKind::kImagePatches:
+      return detail::make_typed_encoder<PatchPreprocessor<T, B>, ClsHead<T, B>, T, B>(config, seed);
+  }
+  throw ValueError("make_encoder: invalid StemKind");
+}
+
+}  // namespace bindery::models::imagebind

@@ -1,0 +1,112 @@
+// Parity of the ImageBind encoders with the PyTorch reference (tests/reference/make_model_fixtures.py):
+// every modality, every stage, loaded from the .pth and from the .safetensors copy, in float and double.
+#include "test_util.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+
+#include "imagebind_fixtures.hpp"
+
+using namespace bindery;
+using namespace bindery::testing;
+namespace ib = bindery::models::imagebind;
+
+namespace {
+
+constexpr double kMaxRelativeError = 1e-5;  // max |a - b| / max |b|, per stage
+constexpr double kMinCosine = 0.999999;     // final embeddings, per row
+
+struct StageError {
+  double pre, trunk, head, post, final_, cosine;
+};
+
+/// Runs every fixture case through `model` and checks every stage; returns the errors per case.
+template <class T>
+std::map<std::string, StageError> check_parity(ib::ImageBindModel<T>& model) {
+  std::map<std::string, StageError> errors;
+  NoGrad no_grad;
+  for (const FixtureCase& c : fixture_cases()) {
+    if (!model.has(c.modality)) continue;
+    INFO("case " << c.name);
+    const ib::EncoderStages<T, Cpu> s = model.encode_stages(c.modality, fixture_input<T>(c));
+    auto expected = [&](const char* stage) {
+      return io::read_npy<T>(model_fixture(c.name + "_" + stage + ".npy"));
+    };
+    StageError e{relative_error(s.preprocessed.tokens.value(), expected("pre")),
+                 relative_error(s.trunk.value(), expected("trunk")),
+                 relative_error(s.head.value(), expected("head")),
+                 relative_error(s.postprocessed.value(), expected("post")),
+                 relative_error(s.embedding.value(), expected("final")),
+                 min_row_cosine(s.embedding.value(), expected("final"))};
+    INFO("relative errors: pre " << e.pre << ", trunk " << e.trunk << ", head " << e.head << ", post "
+                                 << e.post << ", final " << e.final_ << "; cosine " << e.cosine);
+    CHECK(e.pre <= kMaxRelativeError);
+    CHECK(e.trunk <= kMaxRelativeError);
+    CHECK(e.head <= kMaxRelativeError);
+    CHECK(e.post <= kMaxRelativeError);
+    CHECK(e.final_ <= kMaxRelativeError);
+    CHECK(e.cosine >= kMinCosine);
+    errors[c.name] = e;
+  }
+  return errors;
+}
+
+/// BINDERY_PARITY_TABLE=1 prints the table (for reports).
+void maybe_print(const char* title, const std::map<std::string, StageError>& errors) {
+  if (std::getenv("BINDERY_PARITY_TABLE") == nullptr) return;
+  std::printf("\n%s\n%-13s %10s %10s %10s %10s %10s %12s\n", title, "case", "pre", "trunk", "head", "post",
+              "final", "1 - cosine");
+  for (const auto& [name, e] : errors) {
+    std::printf("%-13s %10.2e %10.2e %10.2e %10.2e %10.2e %12.2e\n", name.c_str(), e.pre, e.trunk, e.head,
+                e.post, e.final_, 1.0 - e.cosine);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("imagebind tiny: every modality and stage matches the reference (fp32, .pth)",
+          "[models][imagebind][parity]") {
+  auto model =
+      ib::ImageBindModel<float>::from_checkpoint(model_fixture("tiny.pth"), ib::ImageBindConfig::tiny());
+  const auto errors = check_parity(*model);
+  CHECK(errors.size() == fixture_cases().size());
+  maybe_print("fp32, weights from tiny.pth: max|a-b|/max|b| per stage", errors);
+}
+
+TEST_CASE("imagebind tiny: the .safetensors copy gives bit-identical embeddings",
+          "[models][imagebind][parity]") {
+  auto from_pth =
+      ib::ImageBindModel<float>::from_checkpoint(model_fixture("tiny.pth"), ib::ImageBindConfig::tiny());
+  auto from_st = ib::ImageBindModel<float>::from_checkpoint(model_fixture("tiny.safetensors"),
+                                                            ib::ImageBindConfig::tiny());
+  const auto errors = check_parity(*from_st);
+  CHECK(errors.size() == fixture_cases().size());
+  NoGrad no_grad;
+  for (const FixtureCase& c : fixture_cases()) {
+    INFO("case " << c.name);
+    const auto input = fixture_input<float>(c);
+    CHECK(from_pth->encode(c.modality, input).value().to_vector() ==
+          from_st->encode(c.modality, input).value().to_vector());
+  }
+}
+
+TEST_CASE("imagebind tiny: double precision matches the fp32 reference", "[models][imagebind][parity]") {
+  auto model =
+      ib::ImageBindModel<double>::from_checkpoint(model_fixture("tiny.pth"), ib::ImageBindConfig::tiny());
+  const auto errors = check_parity(*model);
+  CHECK(errors.size() == fixture_cases().size());
+  maybe_print("fp64, weights from tiny.pth (reference in fp32)", errors);
+}
+
+TEST_CASE("imagebind: bicubic position-embedding interpolation matches the reference",
+          "[models][imagebind][parity]") {
+  const Var<double> source(io::read_npy<double>(model_fixture("interp_source.npy")));  // (1, 257, 8)
+  for (int side : {3, 5, 20}) {
+    INFO("grid " << side << "x" << side << " from 16x16");
+    const auto expected = io::read_npy<double>(model_fixture("interp_" + std::to_string(side) + ".npy"));
+    const Var<double> actual = ib::interpolate_pos_embed(source, int64_t{side} * side);
+    CHECK(relative_error(actual.value(), expected) <= 1e-6);  // the reference ran in fp32
+  }
+  CHECK(ib::interpolate_pos_embed(source, 256).node() == source.node());  // native size: the parameter itself
+}
