@@ -16,6 +16,7 @@
 #if defined(BINDERY_WITH_BLAS)
 #include <cblas.h>
 extern "C" void openblas_set_num_threads(int);
+extern "C" int openblas_get_parallel(void);
 #endif
 
 #include "bindery/backend/backend.hpp"
@@ -48,7 +49,23 @@ void eigen_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T a
   if (trans_a && trans_b) c_map.noalias() += alpha * (a_map.transpose() * b_map.transpose());
 }
 
+/// True inside an active OpenMP parallel region (a for_each body running on a team).
+inline bool in_parallel_region() {
+#if defined(_OPENMP)
+  return omp_in_parallel() != 0;
+#else
+  return false;
+#endif
+}
+
 #if defined(BINDERY_WITH_BLAS)
+/// Whether OpenBLAS may be called from inside an OpenMP team: its OpenMP and sequential builds
+/// then run single-threaded; its pthreads build (Debian's default) would start its own threads.
+inline bool blas_nests_in_openmp() {
+  static const bool nests = openblas_get_parallel() != 1;  // 0 sequential, 1 pthreads, 2 OpenMP
+  return nests;
+}
+
 /// Row-major GEMM through CBLAS (OpenBLAS), same contract as eigen_gemm.
 template <class T>
 void blas_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
@@ -119,35 +136,43 @@ struct Cpu {
   }
 
   /// Row-major C(M,N) = alpha op(A) op(B) + beta C with op(A): (M,K), op(B): (K,N).
-  /// OpenBLAS when bindery is built with BINDERY_BLAS, Eigen otherwise.
+  /// OpenBLAS when bindery is built with BINDERY_BLAS (the default), Eigen otherwise. Called from
+  /// inside an OpenMP team (a for_each body) with the pthreads OpenBLAS, it runs single-threaded
+  /// Eigen instead: that OpenBLAS would start its own threads on cores the team already uses.
   template <class T>
   static void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                    int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
 #if defined(BINDERY_WITH_BLAS)
-    detail::blas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-#else
-    detail::eigen_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (!detail::in_parallel_region() || detail::blas_nests_in_openmp()) {
+      detail::blas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      return;
+    }
 #endif
+    detail::eigen_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
 
   /// `batch` independent GEMMs; operand i starts at a + i*stride_a (a stride of 0 broadcasts).
-  /// Many small products run one per thread; few large ones use the GEMM's own threads.
+  /// With Eigen, many small products run one per thread (single-threaded inside the team) and large
+  /// ones one after another with Eigen's threads. With OpenBLAS every product runs in turn with
+  /// OpenBLAS's threads (it keeps small ones on one core): per-thread Eigen measured slower on every
+  /// attention shape, and OpenMP teams of tiny tasks stall on a loaded machine (docs/benchmarks.md).
   template <class T>
   static void gemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                            int64_t lda, int64_t stride_a, const T* b, int64_t ldb, int64_t stride_b, T beta,
                            T* c, int64_t ldc, int64_t stride_c, int64_t batch) {
+#if defined(BINDERY_WITH_BLAS)
+    const bool per_thread = false;
+#else
     const bool per_thread = batch >= num_threads() && m * n * k < (int64_t(1) << 24);
+#endif
     auto one = [&](int64_t i) {
-      detail::eigen_gemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
-                         c + i * stride_c, ldc);
+      gemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
+           c + i * stride_c, ldc);
     };
     if (per_thread) {
       for_each(batch, one, 1);
     } else {
-      for (int64_t i = 0; i < batch; ++i) {
-        gemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
-             c + i * stride_c, ldc);
-      }
+      for (int64_t i = 0; i < batch; ++i) one(i);
     }
   }
 
