@@ -80,15 +80,15 @@ class AdamW {
                   ValueError, "AdamW: betas must be in [0, 1), got (", options.beta1, ", ", options.beta2,
                   ")");
     BINDERY_CHECK(options.eps >= 0, ValueError, "AdamW: eps must be >= 0, got ", options.eps);
-    for (const auto& group : groups_) check_group(group);
-    state_.resize(count_params());
+    for (const auto& group : groups_) detail::check_group(group, "AdamW");
+    state_.resize(detail::count_params(groups_));
   }
   explicit AdamW(std::vector<Var<T, B>> params, AdamWOptions options = {})
       : AdamW(detail::single_group(std::move(params), options.lr, options.weight_decay), options) {}
 
   /// One update of every parameter that has a gradient (others are skipped, see ParamGroup).
   void step() {
-    state_.resize(count_params());
+    state_.resize(detail::count_params(groups_));
     size_t k = 0;
     for (const auto& group : groups_) {
       for (const auto& p : group.params) {
@@ -121,9 +121,9 @@ class AdamW {
 
   /// Appends a group; its parameters start with empty state.
   void add_param_group(ParamGroup<T, B> group) {
-    check_group(group);
+    detail::check_group(group, "AdamW");
     groups_.push_back(std::move(group));
-    state_.resize(count_params());
+    state_.resize(detail::count_params(groups_));
   }
 
   std::vector<ParamGroup<T, B>>& groups() { return groups_; }
@@ -134,7 +134,7 @@ class AdamW {
   const std::vector<State>& state() const { return state_; }
   /// Restores state() output (deep copies). Throws ShapeError on a count or shape mismatch.
   void load_state(const std::vector<State>& state) {
-    const size_t n = count_params();
+    const size_t n = detail::count_params(groups_);
     BINDERY_CHECK(state.size() == n, ShapeError, "AdamW::load_state: ", state.size(),
                   " parameter states for ", n, " parameters");
     std::vector<State> copy(n);
@@ -163,17 +163,6 @@ class AdamW {
   }
 
  private:
-  static void check_group(const ParamGroup<T, B>& group) {
-    BINDERY_CHECK(group.lr >= 0, ValueError, "AdamW: learning rate must be >= 0, got ", group.lr);
-    BINDERY_CHECK(group.weight_decay >= 0, ValueError, "AdamW: weight decay must be >= 0, got ",
-                  group.weight_decay);
-  }
-  size_t count_params() const {
-    size_t n = 0;
-    for (const auto& group : groups_) n += group.params.size();
-    return n;
-  }
-
   std::vector<ParamGroup<T, B>> groups_;
   AdamWOptions options_;
   std::vector<State> state_;

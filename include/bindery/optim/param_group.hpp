@@ -58,6 +58,22 @@ void zero_grad(std::vector<ParamGroup<T, B>>& groups) {
   }
 }
 
+/// Rejects a negative learning rate or weight decay, naming the optimizer.
+template <class T, class B>
+void check_group(const ParamGroup<T, B>& group, const char* optimizer) {
+  BINDERY_CHECK(group.lr >= 0, ValueError, optimizer, ": learning rate must be >= 0, got ", group.lr);
+  BINDERY_CHECK(group.weight_decay >= 0, ValueError, optimizer, ": weight decay must be >= 0, got ",
+                group.weight_decay);
+}
+
+/// Number of parameters over all groups (the length of an optimizer's state list).
+template <class T, class B>
+size_t count_params(const std::vector<ParamGroup<T, B>>& groups) {
+  size_t n = 0;
+  for (const auto& group : groups) n += group.params.size();
+  return n;
+}
+
 /// One group holding `params` with the given defaults.
 template <class T, class B>
 std::vector<ParamGroup<T, B>> single_group(std::vector<Var<T, B>> params, double lr, double weight_decay) {

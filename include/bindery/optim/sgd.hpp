@@ -67,15 +67,15 @@ class Sgd {
     BINDERY_CHECK(!options.nesterov || (options.momentum > 0 && options.dampening == 0), ValueError,
                   "Sgd: nesterov needs momentum > 0 and dampening == 0, got momentum ", options.momentum,
                   " and dampening ", options.dampening);
-    for (const auto& group : groups_) check_group(group);
-    state_.resize(count_params());
+    for (const auto& group : groups_) detail::check_group(group, "Sgd");
+    state_.resize(detail::count_params(groups_));
   }
   explicit Sgd(std::vector<Var<T, B>> params, SgdOptions options = {})
       : Sgd(detail::single_group(std::move(params), options.lr, options.weight_decay), options) {}
 
   /// One update of every parameter that has a gradient (others are skipped, see ParamGroup).
   void step() {
-    state_.resize(count_params());
+    state_.resize(detail::count_params(groups_));
     const bool use_momentum = options_.momentum != 0.0;
     size_t k = 0;
     for (const auto& group : groups_) {
@@ -105,9 +105,9 @@ class Sgd {
 
   void zero_grad() { detail::zero_grad(groups_); }
   void add_param_group(ParamGroup<T, B> group) {
-    check_group(group);
+    detail::check_group(group, "Sgd");
     groups_.push_back(std::move(group));
-    state_.resize(count_params());
+    state_.resize(detail::count_params(groups_));
   }
 
   std::vector<ParamGroup<T, B>>& groups() { return groups_; }
@@ -117,7 +117,7 @@ class Sgd {
   const std::vector<State>& state() const { return state_; }
   /// Restores state() output (deep copies). Throws ShapeError on a count or shape mismatch.
   void load_state(const std::vector<State>& state) {
-    const size_t n = count_params();
+    const size_t n = detail::count_params(groups_);
     BINDERY_CHECK(state.size() == n, ShapeError, "Sgd::load_state: ", state.size(), " parameter states for ",
                   n, " parameters");
     std::vector<State> copy(n);
@@ -137,17 +137,6 @@ class Sgd {
   }
 
  private:
-  static void check_group(const ParamGroup<T, B>& group) {
-    BINDERY_CHECK(group.lr >= 0, ValueError, "Sgd: learning rate must be >= 0, got ", group.lr);
-    BINDERY_CHECK(group.weight_decay >= 0, ValueError, "Sgd: weight decay must be >= 0, got ",
-                  group.weight_decay);
-  }
-  size_t count_params() const {
-    size_t n = 0;
-    for (const auto& group : groups_) n += group.params.size();
-    return n;
-  }
-
   std::vector<ParamGroup<T, B>> groups_;
   SgdOptions options_;
   std::vector<State> state_;
