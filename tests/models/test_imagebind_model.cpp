@@ -225,14 +225,52 @@ TEST_CASE("imagebind: strict loading names wrong keys and shapes and changes not
   // Files: a wrong shape in a safetensors file, and a file that is not a checkpoint.
   auto entries = std::vector<std::pair<std::string, Tensor<float>>>(full.begin(), full.end());
   for (auto& [key, tensor] : entries) {
-    if (key == "modality_preprocessors.text.pos_embed") tensor = Tensor<float>::zeros(Shape{1, 76, 8});
+    if (key == "modality_preprocessors.text.pos_embed") tensor = Tensor<float>::zeros(Shape{1, 76, 6});
   }
   const std::string bad = temp_path("bad_shape.safetensors");
   io::save_safetensors(bad, entries);
   BINDERY_REQUIRE_THROWS_WITH_ALL(model.load(bad), nn::StateDictError,
-                                  "modality_preprocessors.text.pos_embed", "(1, 76, 8)", "(1, 77, 8)");
+                                  "modality_preprocessors.text.pos_embed", "(1, 76, 6)", "(1, 77, 6)");
   std::filesystem::remove(bad);
   CHECK_THROWS_AS(model.load(model_fixture("cases.txt")), FormatError);
+}
+
+TEST_CASE("imagebind: loading a file checks keys from its header, then streams only the held modalities",
+          "[models][imagebind]") {
+  // A depth checkpoint with one key missing and one extra: strict refuses before reading any weight.
+  const auto full = io::load_pth<float>(model_fixture("tiny.pth"));
+  std::vector<std::pair<std::string, Tensor<float>>> entries;
+  const std::string dropped = "modality_trunks.depth.blocks.1.norm_1.weight";
+  const std::string extra = "modality_heads.depth.surplus";
+  for (const auto& [key, tensor] : full) {
+    if (ib::key_modality(key) == Modality::kDepth && key != dropped) entries.emplace_back(key, tensor);
+  }
+  entries.emplace_back(extra, Tensor<float>::ones(Shape{2}));
+  const std::string path = temp_path("depth_partial.safetensors");
+  io::save_safetensors(path, entries);
+  ib::ImageBindModel<float> model(ib::ImageBindConfig::tiny(), {Modality::kDepth}, 3);
+  const auto before = model.state_dict().at("modality_trunks.depth.blocks.0.attn.in_proj_weight").clone();
+  BINDERY_REQUIRE_THROWS_WITH_ALL(model.load(path), nn::StateDictError, path.c_str(), "missing keys (1)",
+                                  dropped.c_str(), "unexpected keys (1)", extra.c_str());
+  CHECK(model.state_dict().at("modality_trunks.depth.blocks.0.attn.in_proj_weight").to_vector() ==
+        before.to_vector());
+  // Not strict: the rest loads, and the result names what did not fit.
+  const nn::LoadResult result = model.load(path, false);
+  CHECK(result.missing_keys == std::vector<std::string>{dropped});
+  CHECK(result.unexpected_keys == std::vector<std::string>{extra});
+  for (const auto& [key, tensor] : entries) {
+    if (key == extra) continue;
+    INFO(key);
+    CHECK(model.state_dict().at(key).to_vector() == tensor.to_vector());
+  }
+  std::filesystem::remove(path);
+  // From the .pth, the other modalities' keys are skipped: a text-only model loads only text.
+  ib::ImageBindModel<float> text(ib::ImageBindConfig::tiny(), {Modality::kText}, 3);
+  CHECK(text.load(model_fixture("tiny.pth")).missing_keys.empty());
+  for (const auto& [key, tensor] : full) {
+    if (ib::key_modality(key) == Modality::kText)
+      CHECK(text.state_dict().at(key).to_vector() == tensor.to_vector());
+  }
 }
 
 TEST_CASE("imagebind: save writes a checkpoint that loads back identically", "[models][imagebind]") {

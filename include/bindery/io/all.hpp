@@ -1,6 +1,8 @@
-// bindery/io/all.hpp — the file formats: .npy, safetensors, PyTorch .pth (zip + restricted unpickler).
+// bindery/io/all.hpp — the file formats: .npy, safetensors, PyTorch .pth (zip + restricted unpickler),
+// and .pth -> safetensors conversion.
 #pragma once
 
+#include "bindery/io/convert.hpp"
 #include "bindery/io/dtype.hpp"
 #include "bindery/io/file.hpp"
 #include "bindery/io/npy.hpp"

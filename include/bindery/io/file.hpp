@@ -8,6 +8,7 @@
 // - `format_error` / `io_error`: the typed errors every reader throws. A FormatError message reads
 //   "<file>: <where> at byte <offset>: <problem>", so a user can open the file at that byte.
 // - checked arithmetic: sizes read from a file are never trusted to fit in 64 bits; is_valid_utf8.
+// - `KeyFilter`: which tensors of a weights file a reader loads (the others are never read).
 #pragma once
 
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -42,6 +44,14 @@ template <class... Parts>
 IoError io_error(std::string_view file, const Parts&... parts) {
   const int code = errno;
   return IoError(::bindery::detail::concat(file, ": ", parts..., ": ", std::strerror(code)));
+}
+
+/// Selects tensors of a weights file by name: true to load. An empty filter loads every tensor.
+using KeyFilter = std::function<bool(const std::string&)>;
+
+/// True when `filter` is empty or accepts `key`.
+inline bool accepts(const KeyFilter& filter, const std::string& key) {
+  return !filter || filter(key);
 }
 
 /// a * b and a + b on sizes read from files: false on overflow (or a negative operand).
@@ -169,8 +179,10 @@ class File {
 /// pages raises SIGBUS.
 class MappedFile {
  public:
-  static std::shared_ptr<MappedFile> open(const std::string& path) {
-    File file = File::open(path);
+  static std::shared_ptr<MappedFile> open(const std::string& path) { return map(File::open(path)); }
+  /// Maps an open file (the mapping outlives the descriptor).
+  static std::shared_ptr<MappedFile> map(const File& file) {
+    const std::string& path = file.path();
     auto mapped = std::shared_ptr<MappedFile>(new MappedFile());
     mapped->path_ = path;
     mapped->size_ = file.size();
@@ -179,7 +191,7 @@ class MappedFile {
                      file.fd(), 0);
     if (p == MAP_FAILED) throw io_error(path, "cannot mmap ", mapped->size_, " bytes");
     mapped->data_ = static_cast<unsigned char*>(p);
-    return mapped;  // the descriptor closes here; the mapping stays valid
+    return mapped;  // the mapping stays valid after the descriptor closes
   }
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;

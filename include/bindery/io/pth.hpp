@@ -6,7 +6,10 @@
 // every storage's declared size against its real archive member, then preads each storage ONCE,
 // straight into its final tensor (converted to T in 1 MiB chunks when the dtype differs): peak memory
 // is about the size of the weights. Tensors that share a storage (views, tied weights) share it here
-// too; a transposed or offset view keeps its strides and offset.
+// too; a transposed or offset view keeps its strides and offset. `PthOptions::key_filter` selects
+// tensors by name: the storages of the others are never read. for_each_pth_tensor streams instead:
+// each storage is released after its last tensor was visited, so copying a checkpoint into existing
+// weights costs the largest storage on top of them, not the whole file.
 //
 // Refused with a FormatError naming the file (and a byte offset): TorchScript archives (constants.pkl,
 // code/ — they hold code, and a loader that routes them elsewhere is CVE-2025-32434), the legacy
@@ -47,6 +50,9 @@ struct PthOptions {
   /// second pass over gigabytes, and the sizes and structure are checked regardless.
   bool verify_checksums = false;
   PickleLimits limits;
+  /// The tensors to load, by state_dict key (empty: all). Storages that only rejected tensors use are
+  /// never read; every structural check still covers the whole file.
+  KeyFilter key_filter;
 };
 
 namespace detail {
@@ -176,11 +182,13 @@ inline PthArchive open_pth(const std::string& path, const PthOptions& options) {
 }  // namespace detail
 
 /// Lists a checkpoint's tensors (names, dtypes, shapes, strides, storages) in state_dict order,
-/// without reading their data. Every structural check of load_pth runs.
+/// without reading their data; only those options.key_filter accepts. Every structural check of
+/// load_pth runs.
 inline std::vector<PthTensorInfo> inspect_pth(const std::string& path, const PthOptions& options = {}) {
   const detail::PthArchive archive = detail::open_pth(path, options);
   std::vector<PthTensorInfo> infos;
   for (const auto& [name, index] : archive.named) {
+    if (!accepts(options.key_filter, name)) continue;
     const TensorRecord& t = archive.pickle.tensors[static_cast<size_t>(index)];
     const StorageRecord& s = archive.pickle.storages[static_cast<size_t>(t.storage)];
     infos.push_back({name, s.dtype, Shape(t.sizes), t.strides, t.offset, s.key, s.numel});
@@ -188,24 +196,29 @@ inline std::vector<PthTensorInfo> inspect_pth(const std::string& path, const Pth
   return infos;
 }
 
-/// Loads a torch.save state_dict: (name, tensor) in the file's order, elements converted to T
-/// (float16/bfloat16/float/double -> float or double exactly or rounded to nearest; integer and bool
-/// tensors too — see io/dtype.hpp). Views and shared storages are preserved. Throws IoError or
-/// FormatError (file + byte offset), ValueError for a conversion that would truncate.
-template <class T, class B = Cpu>
-std::vector<std::pair<std::string, Tensor<T, B>>> load_pth(const std::string& path,
-                                                           const PthOptions& options = {}) {
+/// Streams a torch.save state_dict: calls visit(name, tensor) for each tensor options.key_filter
+/// accepts, in the file's order, with elements converted to T as load_pth does. A storage is read
+/// once, when its first accepted tensor comes, and dropped after its last one unless `visit` kept a
+/// reference: memory beyond what `visit` keeps is one storage at a time (a tied or viewed storage
+/// stays until its last view). Throws as load_pth; an exception from `visit` propagates.
+template <class T, class B = Cpu, class Visit>
+void for_each_pth_tensor(const std::string& path, Visit&& visit, const PthOptions& options = {}) {
   const detail::PthArchive archive = detail::open_pth(path, options);
   const auto& storages = archive.pickle.storages;
-  std::vector<Tensor<T, B>> loaded(storages.size());
-  std::vector<std::pair<std::string, Tensor<T, B>>> out;
-  out.reserve(archive.named.size());
+  std::vector<int64_t> uses(storages.size(), 0);  // accepted, non-empty tensors not visited yet
+  std::vector<std::pair<const std::string*, const TensorRecord*>> accepted;
   for (const auto& [name, index] : archive.named) {
+    if (!accepts(options.key_filter, name)) continue;
     const TensorRecord& t = archive.pickle.tensors[static_cast<size_t>(index)];
-    const auto s = static_cast<size_t>(t.storage);
-    const Shape shape(t.sizes);
+    accepted.emplace_back(&name, &t);
+    if (Shape(t.sizes).numel() != 0) ++uses[static_cast<size_t>(t.storage)];
+  }
+  std::vector<Tensor<T, B>> loaded(storages.size());
+  for (const auto& [name, t] : accepted) {
+    const auto s = static_cast<size_t>(t->storage);
+    const Shape shape(t->sizes);
     if (shape.numel() == 0) {
-      out.emplace_back(name, Tensor<T, B>::empty(shape));
+      visit(*name, Tensor<T, B>::empty(shape));
       continue;
     }
     if (!loaded[s].defined()) {  // first tensor of this storage: read it, once
@@ -214,10 +227,27 @@ std::vector<std::pair<std::string, Tensor<T, B>>> load_pth(const std::string& pa
       loaded[s] = Tensor<T, B>::empty(Shape{storages[s].numel});
       read_converted<T, B>(
           archive.zip.file(), entry.data_offset, storages[s].dtype, storages[s].numel, loaded[s].data(),
-          ::bindery::detail::concat(path, ": tensor '", name, "' (storage '", storages[s].key, "')"));
+          ::bindery::detail::concat(path, ": tensor '", *name, "' (storage '", storages[s].key, "')"));
     }
-    out.emplace_back(name, loaded[s].as_strided(shape, t.strides, t.offset));
+    Tensor<T, B> view = loaded[s].as_strided(shape, t->strides, t->offset);
+    if (--uses[s] == 0) loaded[s] = Tensor<T, B>();  // its last tensor: `view` (and visit) own it now
+    visit(*name, std::move(view));
   }
+}
+
+/// Loads a torch.save state_dict: (name, tensor) in the file's order, elements converted to T
+/// (float16/bfloat16/float/double -> float or double exactly or rounded to nearest; integer and bool
+/// tensors too — see io/dtype.hpp); only the tensors options.key_filter accepts (the others' storages
+/// are not read). Views and shared storages are preserved. Throws IoError or FormatError (file +
+/// byte offset), ValueError for a conversion that would truncate.
+template <class T, class B = Cpu>
+std::vector<std::pair<std::string, Tensor<T, B>>> load_pth(const std::string& path,
+                                                           const PthOptions& options = {}) {
+  std::vector<std::pair<std::string, Tensor<T, B>>> out;
+  for_each_pth_tensor<T, B>(
+      path,
+      [&out](const std::string& name, Tensor<T, B> tensor) { out.emplace_back(name, std::move(tensor)); },
+      options);
   return out;
 }
 

@@ -12,6 +12,10 @@
 // wraps the mapped bytes (Tensor::from_external); the tensor keeps the mapping alive. The mapping is
 // private copy-on-write, so writing to such a tensor never changes the file. Other dtypes or
 // backends are converted/copied (F16/BF16 -> float exactly).
+// Streaming: the mapped pages a process touches count in its resident memory as long as the file
+// stays mapped, so copying a 4.8 GB file into existing weights through `load` would peak at twice
+// the weights. `read` (and for_each_safetensors_tensor) pread into new memory instead: the file's
+// pages stay in the page cache, outside the process. SafetensorsWriter writes tensor by tensor.
 #pragma once
 
 #include <algorithm>
@@ -50,7 +54,8 @@ class SafetensorsFile {
   /// Maps and validates `path`. Throws IoError (cannot open/map) or FormatError (file + byte offset).
   static SafetensorsFile open(const std::string& path) {
     SafetensorsFile file;
-    file.mapped_ = MappedFile::open(path);
+    file.file_ = std::make_shared<const File>(File::open(path));
+    file.mapped_ = MappedFile::map(*file.file_);
     file.parse();
     return file;
   }
@@ -104,6 +109,21 @@ class SafetensorsFile {
     }
     return out;
   }
+
+  /// The tensor `key` as Tensor<T, B> in new memory, read with pread (converted as `load`): unlike
+  /// `load`, it leaves none of the file's pages mapped in the process. For streaming a file into
+  /// existing weights (see the file comment).
+  template <class T, class B = Cpu>
+  Tensor<T, B> read(const std::string& key) const {
+    const SafetensorsTensorInfo& t = info(key);
+    Tensor<T, B> out = Tensor<T, B>::empty(t.shape);
+    if (t.shape.numel() == 0) return out;
+    read_converted<T, B>(*file_, data_start_ + t.begin, t.dtype, t.shape.numel(), out.data(),
+                         ::bindery::detail::concat(path(), ": tensor '", key, "'"));
+    return out;
+  }
+  /// Byte offset of the data buffer in the file (tensor bytes lie at data_offset() + begin).
+  int64_t data_offset() const { return data_start_; }
 
  private:
   template <class... Parts>
@@ -233,6 +253,7 @@ class SafetensorsFile {
     return t;
   }
 
+  std::shared_ptr<const File> file_;  // for read(): pread, no mapping
   std::shared_ptr<MappedFile> mapped_;
   int64_t data_start_ = 0;
   std::vector<SafetensorsTensorInfo> tensors_;
@@ -240,62 +261,160 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
-/// Every tensor of a safetensors file as Tensor<T, B>, in data order (zero-copy where possible).
+/// The tensors of a safetensors file that `key_filter` accepts (all when empty) as Tensor<T, B>, in
+/// data order (zero-copy where possible; see SafetensorsFile::load).
 template <class T, class B = Cpu>
-std::vector<std::pair<std::string, Tensor<T, B>>> load_safetensors(const std::string& path) {
+std::vector<std::pair<std::string, Tensor<T, B>>> load_safetensors(const std::string& path,
+                                                                   const KeyFilter& key_filter = {}) {
   const SafetensorsFile file = SafetensorsFile::open(path);
   std::vector<std::pair<std::string, Tensor<T, B>>> out;
-  for (const auto& t : file.tensors()) out.emplace_back(t.name, file.template load<T, B>(t.name));
+  for (const auto& t : file.tensors()) {
+    if (accepts(key_filter, t.name)) out.emplace_back(t.name, file.template load<T, B>(t.name));
+  }
   return out;
 }
 
+/// Streams a safetensors file: calls visit(name, tensor) for each tensor `key_filter` accepts (all
+/// when empty), in data order, each read into new memory (SafetensorsFile::read) and dropped after
+/// the call unless `visit` keeps it: memory beyond what `visit` keeps is one tensor at a time.
+template <class T, class B = Cpu, class Visit>
+void for_each_safetensors_tensor(const std::string& path, Visit&& visit, const KeyFilter& key_filter = {}) {
+  const SafetensorsFile file = SafetensorsFile::open(path);
+  for (const auto& t : file.tensors()) {
+    if (accepts(key_filter, t.name)) visit(t.name, file.template read<T, B>(t.name));
+  }
+}
+
+/// Writes a safetensors file tensor by tensor, so that files larger than memory can be written
+/// (converting a checkpoint costs one chunk, not the file): the header, built from every tensor's
+/// name, dtype and shape, goes first; then the tensors' bytes, in the order of entries() (name
+/// order), in as many write() calls as wanted. Atomic as AtomicFileWriter: nothing appears at
+/// `path` before commit(), which checks that every byte was written. Deterministic bytes, identical
+/// to the reference writer for one dtype: "__metadata__" first (when given), tensors in name order,
+/// compact JSON, spaces padding the header to a multiple of 8.
+///
+///   SafetensorsWriter out(path, {{"b", DType::kF32, Shape{2}}, {"a", DType::kF16, Shape{3}}});
+///   out.write(a_bytes, 6);  // "a" first: name order
+///   out.write(b_bytes, 8);
+///   out.commit();
+class SafetensorsWriter {
+ public:
+  struct Entry {
+    std::string name;
+    DType dtype = DType::kF32;
+    Shape shape;
+  };
+
+  /// Names must be unique and not "__metadata__" (ValueError).
+  SafetensorsWriter(const std::string& path, std::vector<Entry> entries,
+                    const std::map<std::string, std::string>& metadata = {})
+      : path_(path), entries_(std::move(entries)) {
+    std::stable_sort(entries_.begin(), entries_.end(),
+                     [](const Entry& a, const Entry& b) { return a.name < b.name; });
+    nlohmann::ordered_json header = nlohmann::ordered_json::object();
+    if (!metadata.empty()) header["__metadata__"] = metadata;
+    for (size_t k = 0; k < entries_.size(); ++k) {
+      const Entry& e = entries_[k];
+      BINDERY_CHECK(e.name != "__metadata__", ValueError, "save_safetensors(", path,
+                    "): '__metadata__' is reserved");
+      BINDERY_CHECK(k == 0 || e.name != entries_[k - 1].name, ValueError, "save_safetensors(", path,
+                    "): duplicate tensor name '", e.name, "'");
+      const int64_t bytes = e.shape.numel() * dtype_size(e.dtype);
+      nlohmann::ordered_json entry;
+      entry["dtype"] = dtype_name(e.dtype);
+      entry["shape"] = e.shape.dims();
+      entry["data_offsets"] = {total_, total_ + bytes};
+      header[e.name] = std::move(entry);
+      starts_.push_back(total_);
+      ends_.push_back(total_ + bytes);
+      total_ += bytes;
+    }
+    std::string text;
+    try {
+      text = header.dump();
+    } catch (const nlohmann::json::exception& e) {
+      throw ValueError(
+          ::bindery::detail::concat("save_safetensors(", path, "): ", e.what(), " (names must be UTF-8)"));
+    }
+    text.append((8 - text.size() % 8) % 8, ' ');
+    const uint64_t header_size = text.size();
+    out_ = std::make_unique<AtomicFileWriter>(path);
+    out_->write(&header_size, 8);
+    out_->write(text.data(), static_cast<int64_t>(text.size()));
+  }
+
+  /// The tensors in the order their bytes are written.
+  const std::vector<Entry>& entries() const { return entries_; }
+  /// Bytes of tensor data written so far, and in all.
+  int64_t written() const { return written_; }
+  int64_t total() const { return total_; }
+
+  /// Appends `n` raw little-endian bytes of tensor data.
+  void write(const void* bytes, int64_t n) {
+    BINDERY_CHECK(n >= 0 && n <= total_ - written_, ValueError, "save_safetensors(", path_, "): writing ", n,
+                  " more bytes after ", written_, " of ", total_, " would run past the last tensor");
+    out_->write(bytes, n);
+    written_ += n;
+    while (next_ < entries_.size() && starts_[next_] < written_ && ends_[next_] <= written_) ++next_;
+  }
+  /// Appends the next tensor whole: it must be the next entry, with its shape, and T its dtype.
+  template <class T, class B>
+  void write(const Tensor<T, B>& tensor) {
+    BINDERY_CHECK(next_ < entries_.size() && starts_[next_] == written_, ValueError, "save_safetensors(",
+                  path_, "): a whole tensor must start where the next tensor starts (", written_, " of ",
+                  total_, " bytes written)");
+    const Entry& e = entries_[next_];
+    BINDERY_CHECK(tensor.defined(), ValueError, "save_safetensors(", path_, "): tensor '", e.name,
+                  "' is undefined");
+    BINDERY_CHECK(tensor.shape() == e.shape && dtype_of<T>() == e.dtype, ValueError, "save_safetensors(",
+                  path_, "): tensor '", e.name, "' was declared ", dtype_name(e.dtype), " ", e.shape,
+                  " but is ", dtype_name(dtype_of<T>()), " ", tensor.shape());
+    if (tensor.numel() == 0) {
+      ++next_;
+      return;
+    }
+    if constexpr (B::kHostAccessible) {
+      if (tensor.is_contiguous()) {
+        write(tensor.data(), tensor.numel() * static_cast<int64_t>(sizeof(T)));
+        return;
+      }
+    }
+    const std::vector<T> values = tensor.to_vector();
+    write(values.data(), static_cast<int64_t>(values.size() * sizeof(T)));
+  }
+  /// Checks that every tensor's bytes were written, then makes the file appear at `path`.
+  void commit() {
+    BINDERY_CHECK(written_ == total_, ValueError, "save_safetensors(", path_, "): only ", written_, " of ",
+                  total_, " bytes of tensor data were written");
+    out_->commit();
+  }
+
+ private:
+  std::string path_;
+  std::vector<Entry> entries_;
+  std::vector<int64_t> starts_, ends_;  // each entry's bytes, relative to the data buffer
+  int64_t total_ = 0, written_ = 0;
+  size_t next_ = 0;  // the first entry not entirely written
+  std::unique_ptr<AtomicFileWriter> out_;
+};
+
 /// Writes named tensors (any layout, any backend) as a safetensors file, atomically (temp file,
-/// fsync, rename, folder fsync). Deterministic bytes, identical to the reference writer for one
-/// dtype: "__metadata__" first, tensors in name order, compact JSON, spaces padding the header to
-/// a multiple of 8. Names must be unique and not "__metadata__".
+/// fsync, rename, folder fsync), with SafetensorsWriter (same bytes). Names must be unique and not
+/// "__metadata__".
 template <class T, class B>
 void save_safetensors(const std::string& path,
                       const std::vector<std::pair<std::string, Tensor<T, B>>>& tensors,
                       const std::map<std::string, std::string>& metadata = {}) {
-  std::vector<size_t> order(tensors.size());
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::sort(order.begin(), order.end(),
-            [&](size_t a, size_t b) { return tensors[a].first < tensors[b].first; });
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
-  int64_t offset = 0;
-  for (size_t k = 0; k < order.size(); ++k) {
-    const auto& [name, tensor] = tensors[order[k]];
-    BINDERY_CHECK(name != "__metadata__", ValueError, "save_safetensors(", path,
-                  "): '__metadata__' is reserved");
-    BINDERY_CHECK(k == 0 || name != tensors[order[k - 1]].first, ValueError, "save_safetensors(", path,
-                  "): duplicate tensor name '", name, "'");
+  std::vector<SafetensorsWriter::Entry> entries;
+  std::map<std::string, const Tensor<T, B>*> by_name;
+  for (const auto& [name, tensor] : tensors) {
     BINDERY_CHECK(tensor.defined(), ValueError, "save_safetensors(", path, "): tensor '", name,
                   "' is undefined");
-    const int64_t bytes = tensor.numel() * static_cast<int64_t>(sizeof(T));
-    nlohmann::ordered_json entry;
-    entry["dtype"] = dtype_name(dtype_of<T>());
-    entry["shape"] = tensor.shape().dims();
-    entry["data_offsets"] = {offset, offset + bytes};
-    header[name] = std::move(entry);
-    offset += bytes;
+    entries.push_back({name, dtype_of<T>(), tensor.shape()});
+    by_name.emplace(name, &tensor);
   }
-  std::string text;
-  try {
-    text = header.dump();
-  } catch (const nlohmann::json::exception& e) {
-    throw ValueError(
-        ::bindery::detail::concat("save_safetensors(", path, "): ", e.what(), " (names must be UTF-8)"));
-  }
-  text.append((8 - text.size() % 8) % 8, ' ');
-  const uint64_t header_size = text.size();
-  AtomicFileWriter out(path);
-  out.write(&header_size, 8);
-  out.write(text.data(), static_cast<int64_t>(text.size()));
-  for (size_t index : order) {
-    const std::vector<T> values = tensors[index].second.to_vector();
-    out.write(values.data(), static_cast<int64_t>(values.size() * sizeof(T)));
-  }
+  SafetensorsWriter out(path, std::move(entries), metadata);
+  for (const auto& entry : out.entries()) out.write(*by_name.at(entry.name));
   out.commit();
 }
 

@@ -313,7 +313,8 @@ struct ImageBindConfig {
   }
 
   /// A tiny model with huge()'s structure (a few thousand parameters per encoder plus the 49408-row
-  /// text embedding): the reference ImageBindModel(out_embed_dim=16, vision_embed_dim=16, ...) of
+  /// text embedding, whose width 6 keeps the fixture files under 2 MiB): the reference
+  /// ImageBindModel(out_embed_dim=16, vision_embed_dim=16, ...) of
   /// tests/reference/make_model_fixtures.py. Native inputs: vision 3x224x224 (14-pixel patches, so
   /// smaller images interpolate the position embedding), audio 1x36x64, depth and thermal 1x224x224
   /// (patches of 56 and 32 pixels), IMU 6x2000, text 77 ids.
@@ -326,7 +327,7 @@ struct ImageBindConfig {
     return from_rows({
       // modality     stem                stem key      input shape         kernel         stride     width blocks heads bias_kv pre_ln drop_path head          head_drop logit     learnable
       {M::kVision,  S::kVideoPatches, "rgbt_stem",  {3, 2, 224, 224}, {2, 14, 14}, {},        16,   2,    2,    false,  true,  0.0,      H::kClsToken, 0.0,      0.0,       false},
-      {M::kText,    S::kTokens,       "",           {77},             {},          {},        8,    2,    2,    false,  false, 0.0,      H::kEosToken, 0.0,      kClipScale, true},
+      {M::kText,    S::kTokens,       "",           {77},             {},          {},        6,    2,    2,    false,  false, 0.0,      H::kEosToken, 0.0,      kClipScale, true},
       {M::kAudio,   S::kImagePatches, "rgbt_stem",  {1, 36, 64},      {16, 16},    {10, 10},  16,   2,    4,    true,   false, 0.1,      H::kClsToken, 0.0,      20.0,      false},
       {M::kDepth,   S::kImagePatches, "depth_stem", {1, 224, 224},    {56, 56},    {},        16,   2,    2,    true,   false, 0.0,      H::kClsToken, 0.0,      5.0,       false},
       {M::kThermal, S::kImagePatches, "rgbt_stem",  {1, 224, 224},    {32, 32},    {},        16,   2,    2,    true,   false, 0.0,      H::kClsToken, 0.0,      10.0,      false},

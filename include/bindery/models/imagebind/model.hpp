@@ -10,7 +10,8 @@
 // modality_heads.<m>, modality_postprocessors.<m>, so named_parameters() / state_dict() keys are
 // the checkpoint's keys, verbatim. A model built for some modalities allocates only their weights,
 // and load() reads only their tensors from a .pth or .safetensors file (the other modalities' keys
-// are skipped unread; unknown keys, missing keys and shape mismatches are StateDictErrors).
+// are skipped unread; unknown keys, missing keys and shape mismatches are StateDictErrors), one
+// tensor at a time straight into the model's weights: loading costs about the model's size.
 #pragma once
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -64,36 +66,46 @@ class ModuleDict : public nn::Module<T, B> {
   }
 };
 
-/// io::load_pth restricted to the keys `keep` accepts: only their storages are read.
-/// TODO(io): replace with a key filter in io::load_pth when it has one.
-template <class T, class B, class Keep>
-std::vector<std::pair<std::string, Tensor<T, B>>> load_pth_subset(const std::string& path, Keep&& keep) {
-  const io::detail::PthArchive archive = io::detail::open_pth(path, io::PthOptions{});
-  const auto& storages = archive.pickle.storages;
-  std::vector<Tensor<T, B>> loaded(storages.size());
-  std::vector<std::pair<std::string, Tensor<T, B>>> out;
-  for (const auto& [name, index] : archive.named) {
-    if (!keep(name)) continue;
-    const io::TensorRecord& t = archive.pickle.tensors[static_cast<size_t>(index)];
-    const auto s = static_cast<size_t>(t.storage);
-    const Shape shape(t.sizes);
-    if (shape.numel() == 0) {
-      out.emplace_back(name, Tensor<T, B>::empty(shape));
-      continue;
-    }
-    if (!loaded[s].defined()) {
-      loaded[s] = Tensor<T, B>::empty(Shape{storages[s].numel});
-      io::read_converted<T, B>(archive.zip.file(), archive.storage_entries[s]->data_offset, storages[s].dtype,
-                               storages[s].numel, loaded[s].data(),
-                               ::bindery::detail::concat(path, ": tensor '", name, "'"));
-    }
-    out.emplace_back(name, loaded[s].as_strided(shape, t.strides, t.offset));
-  }
-  return out;
-}
-
 inline bool ends_with(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// The checks of nn::Module::load_state_dict on a checkpoint's (key, shape) list, before any data
+/// is read: shape mismatches always, missing and unexpected keys when `strict`, all listed in one
+/// StateDictError. Returns the missing and unexpected keys otherwise.
+template <class T, class B>
+nn::LoadResult check_checkpoint_fit(const nn::StateDict<T, B>& targets,
+                                    const std::vector<std::pair<std::string, Shape>>& found, bool strict,
+                                    const std::string& path) {
+  nn::LoadResult result;
+  std::vector<std::string> mismatched;
+  std::unordered_set<std::string> present;
+  for (const auto& [key, shape] : found) {
+    present.insert(key);
+    const Tensor<T, B>* target = targets.find(key);
+    if (target == nullptr) {
+      result.unexpected_keys.push_back(key);
+    } else if (!(target->shape() == shape)) {
+      mismatched.push_back(
+          ::bindery::detail::concat(key, ": checkpoint ", shape, " vs model ", target->shape()));
+    }
+  }
+  for (const auto& [key, value] : targets) {
+    if (!present.count(key)) result.missing_keys.push_back(key);
+  }
+  const bool key_errors = strict && (!result.missing_keys.empty() || !result.unexpected_keys.empty());
+  if (!key_errors && mismatched.empty()) return result;
+  std::string message =
+      ::bindery::detail::concat("ImageBindModel::load(", path, "): the checkpoint does not fit the model");
+  auto list = [&message](const char* what, const std::vector<std::string>& items) {
+    if (items.empty()) return;
+    message += ::bindery::detail::concat("\n  ", what, " (", items.size(), "): ");
+    for (size_t i = 0; i < items.size(); ++i) message += (i ? ", " : "") + items[i];
+  };
+  if (strict) list("missing keys", result.missing_keys);
+  if (strict) list("unexpected keys", result.unexpected_keys);
+  list("shape mismatches", mismatched);
+  throw nn::StateDictError(message);
 }
 
 }  // namespace detail
@@ -187,22 +199,46 @@ class ImageBindModel : public nn::Module<T, B> {
     }
     return this->load_state_dict(kept, strict);
   }
-  /// Loads a checkpoint: ".safetensors" (memory-mapped) or else a torch.save ".pth". Reads only the
-  /// tensors of the modalities held. Throws IoError / FormatError for a bad file, nn::StateDictError
-  /// for keys or shapes that do not fit (see load_weights).
+  /// Loads a checkpoint: ".safetensors", or else a torch.save ".pth". Reads only the tensors of the
+  /// modalities held, and streams them: each is read, copied into its parameter or buffer and
+  /// released, so the peak memory is the model plus its largest tensor, not twice the model.
+  /// Keys and shapes are checked from the file's header before any weight is read, as load_weights
+  /// checks them (strict: missing or unexpected keys are errors too): nn::StateDictError listing every
+  /// problem, and nothing is written. IoError / FormatError for a bad file (a file that fails while
+  /// its data is read leaves the model partly loaded).
   nn::LoadResult load(const std::string& path, bool strict = true) {
-    nn::StateDict<T, B> dict;
-    if (detail::ends_with(path, ".safetensors")) {
+    const io::KeyFilter wanted = [this](const std::string& key) { return wants_key(key); };
+    const bool safetensors = detail::ends_with(path, ".safetensors");
+    std::vector<std::pair<std::string, Shape>> found;  // the checkpoint's wanted keys, from its header
+    if (safetensors) {
       const io::SafetensorsFile file = io::SafetensorsFile::open(path);
-      for (const std::string& key : file.keys()) {
-        if (wants_key(key)) dict.insert(key, file.template load<T, B>(key));
+      for (const auto& t : file.tensors()) {
+        if (wanted(t.name)) found.emplace_back(t.name, t.shape);
       }
     } else {
-      for (auto& [key, value] :
-           detail::load_pth_subset<T, B>(path, [this](const std::string& k) { return wants_key(k); }))
-        dict.insert(key, std::move(value));
+      io::PthOptions options;
+      options.key_filter = wanted;
+      for (const io::PthTensorInfo& t : io::inspect_pth(path, options)) found.emplace_back(t.name, t.shape);
     }
-    return load_weights(dict, strict);
+    const nn::StateDict<T, B> targets = this->state_dict();  // handles on the model's own storage
+    nn::LoadResult result = detail::check_checkpoint_fit(targets, found, strict, path);
+    auto copy_in = [&targets, &path](const std::string& key, const Tensor<T, B>& value) {
+      const Tensor<T, B>* target = targets.find(key);
+      if (target == nullptr) return;  // unexpected, not strict
+      BINDERY_CHECK(value.shape() == target->shape(), nn::StateDictError, "ImageBindModel::load(", path,
+                    "): ", key, " has shape ", value.shape(), " but its header said ", target->shape(),
+                    " (the file changed while it was read?)");
+      Tensor<T, B> destination = *target;
+      destination.copy_(value);
+    };
+    if (safetensors) {
+      io::for_each_safetensors_tensor<T, B>(path, copy_in, wanted);
+    } else {
+      io::PthOptions options;
+      options.key_filter = wanted;
+      io::for_each_pth_tensor<T, B>(path, copy_in, options);
+    }
+    return result;
   }
   /// Writes every parameter and persistent buffer as safetensors (keys as the reference's).
   void save(const std::string& path) const {
