@@ -143,3 +143,18 @@ TEST_CASE("printing and backend copies", "[core][tensor]") {
   auto d = t.cast<double>();
   require_values(d, Shape{2, 3}, {0, 1, 2, 3, 4, 5});
 }
+
+TEST_CASE("SkipRandomInit allocates without drawing but keeps the stream position", "[core][random]") {
+  Philox a(3), b(3);
+  Tensor<float> skipped;
+  {
+    SkipRandomInit guard;
+    skipped = Tensor<float>::normal({5}, a);
+  }
+  REQUIRE(skipped.shape() == Shape{5});
+  REQUIRE(a.offset() == 5);
+  auto drawn = Tensor<float>::normal({5}, b);
+  REQUIRE(b.offset() == 5);
+  // after the guard, draws are real again and continue the same stream
+  REQUIRE(Tensor<float>::normal({5}, a).to_vector() == Tensor<float>::normal({5}, b).to_vector());
+}

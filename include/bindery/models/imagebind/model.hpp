@@ -142,7 +142,11 @@ class ImageBindModel : public nn::Module<T, B> {
   static std::shared_ptr<ImageBindModel> from_checkpoint(const std::string& path,
                                                          const ImageBindConfig& config,
                                                          const std::vector<Modality>& modalities = {}) {
-    auto model = std::make_shared<ImageBindModel>(config, modalities);
+    std::shared_ptr<ImageBindModel> model;
+    {
+      SkipRandomInit no_init;  // every weight is overwritten by the strict load below
+      model = std::make_shared<ImageBindModel>(config, modalities);
+    }
     model->load(path);
     model->eval();
     return model;
