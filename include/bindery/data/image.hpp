@@ -1,0 +1,456 @@
+// bindery/data/image.hpp — PNG/JPEG files to the vision encoder's input, as the reference does it.
+//
+// The reference (imagebind/data.py, load_and_transform_vision_data):
+//   Image.open(f).convert("RGB") -> Resize(224, BICUBIC) -> CenterCrop(224) -> ToTensor()
+//   -> Normalize(CLIP mean, CLIP std)                                         -> (3, 224, 224)
+// bindery reproduces each step:
+//   - decode: stb_image for parsing, libjpeg-turbo-exact JPEG reconstruction (data/stb_image.hpp),
+//     so decoded pixels equal Pillow's; PNG 1/2/4/8/16-bit gray, gray+alpha, RGB, RGBA, palette
+//     (with or without tRNS), interlaced or not; JPEG baseline and progressive, gray or YCbCr.
+//   - the file's values as Pillow opens them: 16-bit RGB(A) and gray+alpha keep the high byte
+//     (Pillow's "RGB;16B" unpacking); 16-bit gray opens as "I;16", whose conversion to L or RGB
+//     CLIPS to 255 (values 256..65535 become white: a Pillow quirk the reference inherits).
+//   - to_rgb = convert("RGB"): gray replicated, alpha dropped (no compositing), palette expanded.
+//     to_gray = convert("L"): L = (19595 R + 38470 G + 7471 B + 2^15) >> 16.
+//   - resize: Pillow's antialiased resample (data/resize.hpp), torchvision's size and crop rounding.
+//   - ToTensor + Normalize in float32 exactly as torch does: (x / 255 - mean) / std, so a pixel equal
+//     to Pillow's gives the reference's float bits. For T = double the float32 values are widened.
+// Not bit-exact with Pillow (decoded, but different numbers): CMYK/YCCK JPEGs, progressive JPEGs
+// whose refinement scans stop early (libjpeg then smooths blocks), 12-bit JPEGs (refused by stb).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bindery/backend/cpu.hpp"
+#include "bindery/core/error.hpp"
+#include "bindery/core/shape.hpp"
+#include "bindery/core/tensor.hpp"
+#include "bindery/data/resize.hpp"
+#include "bindery/data/stb_image.hpp"
+#include "bindery/io/file.hpp"
+
+namespace bindery::data {
+
+/// An 8-bit image: rows top to bottom, channels interleaved (height, width, channels).
+/// channels: 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA.
+struct Image {
+  int64_t height = 0;
+  int64_t width = 0;
+  int64_t channels = 0;
+  std::vector<uint8_t> pixels;
+
+  uint8_t at(int64_t y, int64_t x, int64_t c) const {
+    return pixels[static_cast<size_t>((y * width + x) * channels + c)];
+  }
+  bool empty() const { return pixels.empty(); }
+};
+
+/// A 16-bit single- or multi-channel image (depth maps), same layout as Image.
+struct Image16 {
+  int64_t height = 0;
+  int64_t width = 0;
+  int64_t channels = 0;
+  std::vector<uint16_t> pixels;
+};
+
+/// What a decode may cost. Sizes come from the file's header and are checked before stb allocates.
+struct ImageLimits {
+  int64_t max_pixels = 100'000'000;           // width * height
+  int64_t max_file_bytes = int64_t{1} << 30;  // stb takes an int length
+};
+
+enum class ImageFormat { kPng, kJpeg };
+
+/// What a file's header declares.
+struct ImageInfo {
+  ImageFormat format = ImageFormat::kPng;
+  int64_t height = 0;
+  int64_t width = 0;
+  int64_t channels = 0;  // as stored (a palette counts 1, gray + tRNS counts 1)
+  int bit_depth = 8;     // per channel as stored (PNG: 1, 2, 4, 8, 16)
+  int png_color_type = -1;
+};
+
+/// CLIP's normalization, used by the reference for images and video.
+inline constexpr std::array<float, 3> kClipMean = {0.48145466f, 0.4578275f, 0.40821073f};
+inline constexpr std::array<float, 3> kClipStd = {0.26862954f, 0.26130258f, 0.27577711f};
+
+namespace detail {
+
+inline std::string image_hex_prefix(std::span<const uint8_t> bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < std::min<size_t>(bytes.size(), 8); ++i) {
+    if (i) out += ' ';
+    out += kHex[bytes[i] >> 4];
+    out += kHex[bytes[i] & 15];
+  }
+  return out.empty() ? std::string("(empty file)") : out;
+}
+
+inline bool is_png(std::span<const uint8_t> b) {
+  static constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  return b.size() >= 8 && std::memcmp(b.data(), kSignature, 8) == 0;
+}
+inline bool is_jpeg(std::span<const uint8_t> b) {
+  return b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF;
+}
+
+inline uint32_t read_be32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+
+/// A JPEG whose data stops before its end-of-image marker is truncated: Pillow refuses it
+/// ("image file is truncated") while stb would fill the missing blocks with grey. Entropy-coded data
+/// never contains FF DA or FF D9 (0xFF is stuffed), so the last start-of-scan must be followed by EOI.
+inline bool jpeg_has_end_marker(std::span<const uint8_t> b) {
+  int64_t last_sos = -1, last_eoi = -1;
+  for (size_t i = 0; i + 1 < b.size(); ++i) {
+    if (b[i] != 0xFF) continue;
+    if (b[i + 1] == 0xDA) last_sos = static_cast<int64_t>(i);
+    if (b[i + 1] == 0xD9) last_eoi = static_cast<int64_t>(i);
+  }
+  return last_sos >= 0 && last_eoi > last_sos;
+}
+
+/// Walks a JPEG's marker segments (and over entropy-coded data) and checks every Huffman table
+/// (DHT) before stb sees it: stb 2.27 writes past its 257-entry size table when a table declares
+/// more than 256 codes (found by tests/data's corrupted-file test under AddressSanitizer; fixed
+/// upstream after the Debian snapshot). Returns the problem, or an empty string.
+inline std::string jpeg_table_problem(std::span<const uint8_t> b) {
+  size_t i = 2;  // after SOI
+  while (i + 4 <= b.size()) {
+    if (b[i] != 0xFF) {
+      ++i;  // entropy-coded data (or garbage): look for the next marker
+      continue;
+    }
+    const uint8_t marker = b[i + 1];
+    if (marker == 0xFF || marker == 0x00 || (marker >= 0xD0 && marker <= 0xD7)) {
+      ++i;  // fill byte, stuffed 0xFF, restart marker
+      continue;
+    }
+    if (marker == 0xD9) return {};  // EOI
+    const size_t length = (size_t{b[i + 2]} << 8) | b[i + 3];
+    if (length < 2 || i + 2 + length > b.size()) return {};  // truncated: stb reports it
+    if (marker == 0xC4) {
+      size_t at = i + 4;
+      const size_t end = i + 2 + length;
+      while (at < end) {
+        if (at + 17 > end)
+          return ::bindery::detail::concat("DHT segment at byte ", i, " is cut inside a table header");
+        size_t codes = 0;
+        for (size_t k = 1; k <= 16; ++k) codes += b[at + k];
+        if (codes > 256)
+          return ::bindery::detail::concat("Huffman table at byte ", at, " declares ", codes,
+                                           " codes (at most 256)");
+        at += 17 + codes;
+      }
+    }
+    i += 2 + length;
+  }
+  return {};
+}
+
+inline void check_decodable_size(std::string_view name, int64_t width, int64_t height,
+                                 const ImageLimits& limits) {
+  BINDERY_CHECK(width > 0 && height > 0, FormatError, name, ": image declares ", width, " x ", height,
+                " pixels");
+  BINDERY_CHECK(width * height <= limits.max_pixels, FormatError, name, ": image of ", width, " x ", height,
+                " (width x height) pixels (", width * height, ") exceeds the decode limit of ",
+                limits.max_pixels, " pixels (ImageLimits::max_pixels)");
+}
+
+/// Runs one stb call inside a budgeted arena; throws FormatError naming `name` on failure.
+template <class Pixel, class F>
+std::vector<Pixel> stb_decode(std::string_view name, int64_t budget_bytes, F&& call,
+                              int64_t expected_values) {
+  StbArena arena(budget_bytes);
+  StbArenaScope scope(arena);
+  Pixel* raw = nullptr;
+  try {
+    raw = call();
+  } catch (const StbAssertFailure& failure) {
+    throw FormatError(::bindery::detail::concat(name, ": cannot decode image: ", failure.what()));
+  }
+  if (raw == nullptr) {
+    const char* reason = stb::bindery_stbi_failure_reason();
+    throw FormatError(::bindery::detail::concat(
+        name, ": cannot decode image: ", reason != nullptr ? reason : "unknown error"));
+  }
+  std::vector<Pixel> out(raw, raw + expected_values);
+  return out;  // the arena frees stb's buffers
+}
+
+}  // namespace detail
+
+/// The header of a PNG or JPEG held in `bytes` (`name` is used in messages only).
+inline ImageInfo inspect_image(std::span<const uint8_t> bytes, std::string_view name) {
+  BINDERY_CHECK(detail::is_png(bytes) || detail::is_jpeg(bytes), FormatError, name,
+                ": not a PNG or JPEG file (it starts with ", detail::image_hex_prefix(bytes), ")");
+  BINDERY_CHECK(bytes.size() <= static_cast<size_t>(INT32_MAX), FormatError, name, ": ", bytes.size(),
+                " bytes is too large for the image decoder");
+  ImageInfo info;
+  info.format = detail::is_png(bytes) ? ImageFormat::kPng : ImageFormat::kJpeg;
+  if (info.format == ImageFormat::kPng) {
+    // The first chunk must be IHDR: length 13, then width, height, depth, colour type.
+    BINDERY_CHECK(bytes.size() >= 33 && detail::read_be32(bytes.data() + 8) == 13 &&
+                      std::memcmp(bytes.data() + 12, "IHDR", 4) == 0,
+                  FormatError, name, ": PNG without a valid IHDR chunk at byte 8");
+    info.width = detail::read_be32(bytes.data() + 16);
+    info.height = detail::read_be32(bytes.data() + 20);
+    info.bit_depth = bytes[24];
+    info.png_color_type = bytes[25];
+    static constexpr int kChannels[7] = {1, 0, 3, 1, 2, 0, 4};
+    BINDERY_CHECK(info.png_color_type <= 6 && kChannels[info.png_color_type] > 0, FormatError, name,
+                  ": PNG colour type ", info.png_color_type, " is invalid (byte 25)");
+    info.channels = kChannels[info.png_color_type];
+    return info;
+  }
+  // Before stb reads any marker (its header parse handles tables too).
+  const std::string problem = detail::jpeg_table_problem(bytes);
+  BINDERY_CHECK(problem.empty(), FormatError, name, ": corrupt JPEG: ", problem);
+  int width = 0, height = 0, components = 0;
+  detail::StbArena arena(int64_t{64} << 20);  // header parsing allocates small tables only
+  detail::StbArenaScope scope(arena);
+  const int ok = detail::stb::bindery_stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()),
+                                                            &width, &height, &components);
+  if (!ok) {
+    const char* reason = detail::stb::bindery_stbi_failure_reason();
+    throw FormatError(
+        ::bindery::detail::concat(name, ": cannot read the JPEG header: ", reason ? reason : "?"));
+  }
+  info.width = width;
+  info.height = height;
+  info.channels = components;
+  return info;
+}
+
+/// Decodes a PNG or JPEG held in memory to 8-bit values as Pillow opens the file: channels as
+/// stored (palettes expanded to RGB, tRNS transparency dropped), 16-bit samples reduced as Pillow
+/// does (see the file comment). Throws FormatError naming `name` (not an image, truncated, corrupt,
+/// over `limits`).
+inline Image decode_image(std::span<const uint8_t> bytes, std::string_view name,
+                          const ImageLimits& limits = {}) {
+  const ImageInfo info = inspect_image(bytes, name);
+  detail::check_decodable_size(name, info.width, info.height, limits);
+  if (info.format == ImageFormat::kJpeg) {
+    BINDERY_CHECK(detail::jpeg_has_end_marker(bytes), FormatError, name,
+                  ": JPEG is truncated (no end-of-image marker after the last scan)");
+  }
+  // stb holds at most: the compressed stream inflated, one 16-bit working copy and the output.
+  const int64_t budget = info.width * info.height * 4 * 2 * 4 + (int64_t{64} << 20);
+  Image image;
+  image.width = info.width;
+  image.height = info.height;
+  const int length = static_cast<int>(bytes.size());
+  int w = 0, h = 0, stored = 0;
+  if (info.format == ImageFormat::kPng && info.bit_depth == 16 && (info.png_color_type == 0)) {
+    // Pillow: mode "I;16"; convert("L"/"RGB") clips each value to 255.
+    image.channels = 1;
+    const auto wide = detail::stb_decode<uint16_t>(
+        name, budget,
+        [&] {
+          return detail::stb::bindery_stbi_load_16_from_memory(bytes.data(), length, &w, &h, &stored, 1);
+        },
+        info.width * info.height);
+    image.pixels.resize(wide.size());
+    for (size_t i = 0; i < wide.size(); ++i)
+      image.pixels[i] = static_cast<uint8_t>(std::min<uint16_t>(wide[i], 255));
+    return image;
+  }
+  // Ask stb for the stored channel count: gray 1, gray+alpha 2, RGB 3, RGBA 4 (tRNS alpha is
+  // dropped by the request); palettes as RGB; JPEG gray 1, else 3. 16-bit samples -> high byte.
+  const auto probe = [&](int channels) {
+    return detail::stb::bindery_stbi_load_from_memory(bytes.data(), length, &w, &h, &stored, channels);
+  };
+  int channels = static_cast<int>(info.channels);
+  if (info.format == ImageFormat::kPng && info.png_color_type == 3) channels = 3;
+  if (info.format == ImageFormat::kJpeg) channels = info.channels >= 3 ? 3 : 1;
+  image.channels = channels;
+  image.pixels = detail::stb_decode<uint8_t>(
+      name, budget, [&] { return probe(channels); }, info.width * info.height * channels);
+  BINDERY_CHECK(w == info.width && h == info.height, FormatError, name, ": decoded ", w, " x ", h,
+                " pixels but the header declares ", info.width, " x ", info.height);
+  return image;
+}
+
+/// Decodes the raw stored samples of a gray PNG (8- or 16-bit, e.g. a depth map in millimetres):
+/// no scaling, no clipping. Colour PNGs and JPEGs are refused (a depth map has one channel).
+inline Image16 decode_image_u16(std::span<const uint8_t> bytes, std::string_view name,
+                                const ImageLimits& limits = {}) {
+  const ImageInfo info = inspect_image(bytes, name);
+  BINDERY_CHECK(info.format == ImageFormat::kPng && (info.png_color_type == 0 || info.png_color_type == 4),
+                FormatError, name, ": expected a single-channel (gray) PNG for raw 16-bit values, got ",
+                info.format == ImageFormat::kJpeg ? "a JPEG" : "PNG colour type ", info.png_color_type);
+  detail::check_decodable_size(name, info.width, info.height, limits);
+  const int64_t budget = info.width * info.height * 4 * 2 * 4 + (int64_t{64} << 20);
+  const int length = static_cast<int>(bytes.size());
+  int w = 0, h = 0, stored = 0;
+  Image16 image{info.height, info.width, 1, {}};
+  if (info.bit_depth == 16) {
+    image.pixels = detail::stb_decode<uint16_t>(
+        name, budget,
+        [&] {
+          return detail::stb::bindery_stbi_load_16_from_memory(bytes.data(), length, &w, &h, &stored, 1);
+        },
+        info.width * info.height);
+  } else {
+    const auto narrow = detail::stb_decode<uint8_t>(
+        name, budget,
+        [&] { return detail::stb::bindery_stbi_load_from_memory(bytes.data(), length, &w, &h, &stored, 1); },
+        info.width * info.height);
+    image.pixels.assign(narrow.begin(), narrow.end());
+  }
+  return image;
+}
+
+/// The whole file at `path` (IoError if unreadable, FormatError above `max_bytes`).
+inline std::vector<uint8_t> read_file_bytes(const std::string& path, int64_t max_bytes) {
+  const io::File file = io::File::open(path);
+  BINDERY_CHECK(file.size() <= max_bytes, FormatError, path, ": file of ", file.size(),
+                " bytes exceeds the limit of ", max_bytes, " bytes");
+  std::vector<uint8_t> bytes(static_cast<size_t>(file.size()));
+  if (!bytes.empty()) file.read_at(0, bytes.data(), file.size(), "image");
+  return bytes;
+}
+
+/// Reads and decodes a PNG or JPEG file (see decode_image).
+inline Image read_image(const std::string& path, const ImageLimits& limits = {}) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path, limits.max_file_bytes);
+  return decode_image(bytes, path, limits);
+}
+
+/// Pillow's convert("RGB"): gray replicated, alpha dropped.
+inline Image to_rgb(const Image& image) {
+  if (image.channels == 3) return image;
+  BINDERY_CHECK(image.channels >= 1 && image.channels <= 4, ValueError, "to_rgb: ", image.channels,
+                " channels (expected 1 to 4)");
+  Image out{image.height, image.width, 3,
+            std::vector<uint8_t>(static_cast<size_t>(image.height * image.width * 3))};
+  const int64_t n = image.height * image.width;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint8_t* p = image.pixels.data() + i * image.channels;
+    uint8_t* o = out.pixels.data() + i * 3;
+    if (image.channels <= 2) {
+      o[0] = o[1] = o[2] = p[0];
+    } else {
+      o[0] = p[0];
+      o[1] = p[1];
+      o[2] = p[2];
+    }
+  }
+  return out;
+}
+
+/// Pillow's convert("L"): ITU-R 601-2 luma in 16-bit fixed point, alpha dropped.
+inline Image to_gray(const Image& image) {
+  if (image.channels == 1) return image;
+  BINDERY_CHECK(image.channels >= 1 && image.channels <= 4, ValueError, "to_gray: ", image.channels,
+                " channels (expected 1 to 4)");
+  Image out{image.height, image.width, 1,
+            std::vector<uint8_t>(static_cast<size_t>(image.height * image.width))};
+  const int64_t n = image.height * image.width;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint8_t* p = image.pixels.data() + i * image.channels;
+    out.pixels[static_cast<size_t>(i)] =
+        image.channels == 2
+            ? p[0]
+            : static_cast<uint8_t>((p[0] * 19595u + p[1] * 38470u + p[2] * 7471u + 0x8000u) >> 16);
+  }
+  return out;
+}
+
+/// torchvision Resize(size, filter) on a PIL image: short side to `size` (Pillow's antialiased
+/// resample), long side int(size * long / short).
+inline Image resize_short_side(const Image& image, int64_t size,
+                               ResampleFilter filter = ResampleFilter::kBicubic) {
+  const Size2 target = short_side_resize_size(image.height, image.width, size);
+  if (target.height == image.height && target.width == image.width) return image;
+  return Image{target.height, target.width, image.channels,
+               resize_u8(image.pixels, image.height, image.width, image.channels, target.height, target.width,
+                         filter)};
+}
+
+/// torchvision CenterCrop(crop_height, crop_width) on an image at least that large.
+inline Image center_crop(const Image& image, int64_t crop_height, int64_t crop_width) {
+  BINDERY_CHECK(image.height >= crop_height && image.width >= crop_width && crop_height > 0 && crop_width > 0,
+                ValueError, "center_crop: cannot crop ", crop_height, " x ", crop_width, " from an image of ",
+                image.height, " x ", image.width);
+  const int64_t top = center_crop_offset(image.height, crop_height);
+  const int64_t left = center_crop_offset(image.width, crop_width);
+  Image out{crop_height, crop_width, image.channels,
+            std::vector<uint8_t>(static_cast<size_t>(crop_height * crop_width * image.channels))};
+  const int64_t row = crop_width * image.channels;
+  for (int64_t y = 0; y < crop_height; ++y) {
+    std::memcpy(out.pixels.data() + y * row,
+                image.pixels.data() + ((top + y) * image.width + left) * image.channels,
+                static_cast<size_t>(row));
+  }
+  return out;
+}
+
+/// The vision transform's knobs; the defaults are the reference's.
+struct VisionTransformConfig {
+  int64_t size = 224;
+  ResampleFilter filter = ResampleFilter::kBicubic;
+  std::array<float, 3> mean = kClipMean;
+  std::array<float, 3> std = kClipStd;
+};
+
+/// Resize(size) + CenterCrop(size) on 8-bit pixels: the uint8 image the normalization sees.
+inline Image resize_and_center_crop(const Image& image, int64_t size,
+                                    ResampleFilter filter = ResampleFilter::kBicubic) {
+  return center_crop(resize_short_side(image, size, filter), size, size);
+}
+
+/// ToTensor + Normalize of an 8-bit image into `out` (channels planes of height * width), in
+/// float32 as torch computes it: (float(x) / 255 - mean[c]) / std[c].
+template <class T>
+void normalize_into(const Image& image, std::span<const float> mean, std::span<const float> std, T* out) {
+  BINDERY_CHECK(static_cast<int64_t>(mean.size()) == image.channels && mean.size() == std.size(), ValueError,
+                "normalize: ", mean.size(), " means and ", std.size(), " stds for ", image.channels,
+                " channels");
+  const int64_t plane = image.height * image.width;
+  for (int64_t c = 0; c < image.channels; ++c) {
+    const float m = mean[static_cast<size_t>(c)], s = std[static_cast<size_t>(c)];
+    for (int64_t i = 0; i < plane; ++i) {
+      const float unit =
+          static_cast<float>(image.pixels[static_cast<size_t>(i * image.channels + c)]) / 255.0f;
+      out[c * plane + i] = static_cast<T>((unit - m) / s);
+    }
+  }
+}
+
+/// One decoded image to the vision input: (3, size, size).
+template <class T = float, class B = Cpu>
+Tensor<T, B> transform_vision_image(const Image& image, const VisionTransformConfig& config = {}) {
+  const Image cropped = resize_and_center_crop(to_rgb(image), config.size, config.filter);
+  std::vector<T> values(static_cast<size_t>(3 * config.size * config.size));
+  normalize_into<T>(cropped, config.mean, config.std, values.data());
+  return Tensor<T, B>::from_vector(values, Shape{3, config.size, config.size});
+}
+
+/// The reference's load_and_transform_vision_data: image files -> (B, 3, size, size).
+template <class T = float, class B = Cpu>
+Tensor<T, B> load_and_transform_vision_data(const std::vector<std::string>& paths,
+                                            const VisionTransformConfig& config = {},
+                                            const ImageLimits& limits = {}) {
+  BINDERY_CHECK(!paths.empty(), ValueError, "load_and_transform_vision_data: no image paths given");
+  const int64_t per_image = 3 * config.size * config.size;
+  std::vector<T> values(static_cast<size_t>(per_image * static_cast<int64_t>(paths.size())));
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const Image cropped =
+        resize_and_center_crop(to_rgb(read_image(paths[i], limits)), config.size, config.filter);
+    normalize_into<T>(cropped, config.mean, config.std, values.data() + static_cast<int64_t>(i) * per_image);
+  }
+  return Tensor<T, B>::from_vector(values,
+                                   Shape{static_cast<int64_t>(paths.size()), 3, config.size, config.size});
+}
+
+}  // namespace bindery::data
