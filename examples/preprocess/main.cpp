@@ -4,16 +4,22 @@
 //   preprocess --modality depth   --sun-rgbd depth.png out.npy      -> (1, 1, 224, 224)
 //   preprocess --modality thermal ir.png out.npy                    -> (1, 1, 224, 224)
 //   preprocess --modality video   --fps 30 frames_dir/ out.npy      -> (1, 15, 3, 2, 224, 224)
+//   preprocess --modality audio   dog.wav car.wav out.npy           -> (2, 3, 1, 128, 204)
+//   preprocess --modality text    "a dog" "a car" out.npy           -> (2, 77) int64 token ids
+//   preprocess --modality imu     walk.csv out.npy                  -> (1, 6, 2000)
 //
 // Every input is processed as the reference's data.py (or the documented community recipe for
 // depth and thermal) does it; see include/bindery/data/*.hpp. The last positional argument is the
 // output; all earlier ones are inputs, batched in order.
 //
-// TUTORIAL: the modalities are a table of {name, description, function}; adding one (audio, text,
-// IMU) is one more row. Each function turns the input paths and the parsed options into a tensor.
+// TUTORIAL: the modalities are a table of {name, description, function}; adding one is one more
+// row. Each function turns the input paths and the parsed options into a tensor.
+#include <bindery/data/audio.hpp>
 #include <bindery/data/depth.hpp>
 #include <bindery/data/image.hpp>
+#include <bindery/data/imu.hpp>
 #include <bindery/data/thermal.hpp>
+#include <bindery/data/tokenizer.hpp>
 #include <bindery/data/video.hpp>
 #include <bindery/io/npy.hpp>
 
@@ -22,10 +28,12 @@
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace {
 
+using bindery::Shape;
 using bindery::Tensor;
 namespace data = bindery::data;
 
@@ -42,12 +50,17 @@ struct Options {
   // video
   double fps = 0;
   int64_t clips = 5;
+  // text
+  std::string bpe = BINDERY_DEFAULT_BPE;
 };
+
+/// Images, audio, ... are float32 tensors; text becomes int64 token ids.
+using Output = std::variant<Tensor<float>, Tensor<int64_t>>;
 
 struct Modality {
   std::string name;
   std::string description;
-  std::function<Tensor<float>(const std::vector<std::string>&, const Options&)> run;
+  std::function<Output(const std::vector<std::string>&, const Options&)> run;
 };
 
 const std::vector<Modality>& modalities() {
@@ -83,6 +96,28 @@ const std::vector<Modality>& modalities() {
          config.clips_per_video = o.clips;
          return data::load_and_transform_video_frames<float>(inputs, o.fps, config);
        }},
+      {"audio", "WAV files -> (B, 3, 1, 128, 204): 16 kHz, 3 clips of 2 s, Kaldi fbank (reference data.py)",
+       [](const std::vector<std::string>& inputs, const Options&) {
+         std::vector<data::AudioReport> reports;
+         Tensor<float> batch = data::load_audio_batch<float>(inputs, {}, &reports);
+         for (const auto& report : reports) {
+           for (const auto& warning : report.warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
+         }
+         return batch;
+       }},
+      {"text", "strings -> (B, 77) int64 CLIP BPE token ids (--bpe: the merges file)",
+       [](const std::vector<std::string>& inputs, const Options& o) {
+         return data::tokenize(inputs, o.bpe);
+       }},
+      {"imu", ".npy or CSV, 6 channels x T -> (B, 6, 2000) (center crop / zero pad)",
+       [](const std::vector<std::string>& inputs, const Options&) {
+         std::vector<Tensor<float>> rows;
+         for (const auto& path : inputs) rows.push_back(data::load_imu<float>(path).unsqueeze(0));
+         Tensor<float> batch = Tensor<float>::empty(Shape{static_cast<int64_t>(rows.size()), 6, 2000});
+         for (size_t i = 0; i < rows.size(); ++i)
+           batch.select(0, static_cast<int64_t>(i)).copy_(rows[i].squeeze(0));
+         return batch;
+       }},
   };
   return table;
 }
@@ -101,7 +136,7 @@ int main(int argc, char** argv) {
     help += "\n  " + m.name + ": " + m.description;
   }
   app.add_option("--modality,-m", modality, help)->required()->check(CLI::IsMember(names));
-  app.add_option("paths", paths, "input files (or frame folders), then the output .npy")
+  app.add_option("paths", paths, "input files (frame folders, or strings for text), then the output .npy")
       ->required()
       ->expected(2, -1);
   app.add_option("--size", o.size, "output height and width")->check(CLI::Range(int64_t{1}, int64_t{4096}));
@@ -112,6 +147,7 @@ int main(int argc, char** argv) {
   app.add_flag("--normalize", o.normalize, "thermal: Normalize(0.5, 0.5) (off: the better LLVIP number)");
   app.add_option("--fps", o.fps, "video: frame rate of the frame folders");
   app.add_option("--clips", o.clips, "video: clips per video")->check(CLI::Range(int64_t{1}, int64_t{1000}));
+  app.add_option("--bpe", o.bpe, "text: CLIP BPE merges (bpe_simple_vocab_16e6.txt.gz)");
   CLI11_PARSE(app, argc, argv);
 
   const std::string output = paths.back();
@@ -119,10 +155,13 @@ int main(int argc, char** argv) {
   try {
     for (const Modality& m : modalities()) {
       if (m.name != modality) continue;
-      const Tensor<float> tensor = m.run(paths, o);
-      bindery::io::write_npy(output, tensor);
-      std::printf("%s: %zu input(s) -> %s %s\n", modality.c_str(), paths.size(), output.c_str(),
-                  bindery::detail::concat(tensor.shape()).c_str());
+      std::visit(
+          [&](const auto& tensor) {
+            bindery::io::write_npy(output, tensor);
+            std::printf("%s: %zu input(s) -> %s %s\n", modality.c_str(), paths.size(), output.c_str(),
+                        bindery::detail::concat(tensor.shape()).c_str());
+          },
+          m.run(paths, o));
     }
   } catch (const bindery::Error& error) {
     std::fprintf(stderr, "preprocess: %s\n", error.what());
