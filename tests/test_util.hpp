@@ -4,6 +4,9 @@
 #include <catch2/catch.hpp>
 
 #include <bindery/bindery.hpp>
+#if BINDERY_COMPILING_CUDA
+#include <bindery/cuda.hpp>  // nvcc: the CUDA test binaries (tests/cuda) add bindery::Cuda below
+#endif
 
 #include <cmath>
 #include <string>
@@ -12,9 +15,14 @@
 
 namespace bindery::testing {
 
-/// Backends every templated test body runs on. The CUDA test build adds bindery::Cuda; there, a
-/// machine without a GPU reports the CUDA cases as SKIPPED (see DESIGN §8), never as passed.
+/// Backends every templated test body runs on. The CUDA test build (tests/cuda, compiled by nvcc)
+/// adds bindery::Cuda; there, a machine without a GPU reports the CUDA cases as SKIPPED (see
+/// DESIGN §8), never as passed.
+#if BINDERY_COMPILING_CUDA
+using Backends = std::tuple<Cpu, Cuda>;
+#else
 using Backends = std::tuple<Cpu>;
+#endif
 
 /// Max |a - b| over two equally long sequences (infinity on size mismatch).
 template <class T>
