@@ -146,3 +146,18 @@ TEST_CASE("reduction bad axes", "[ops][reduce][errors]") {
   Var<float> empty(Tensor<float>::zeros({0, 3}));
   BINDERY_REQUIRE_THROWS_WITH_ALL(ops::max(empty, {0}), ShapeError, "(0, 3)");
 }
+
+TEMPLATE_LIST_TEST_CASE("one-axis strided and scalar-broadcast operands", "[ops][arithmetic]",
+                        bindery::testing::Backends) {
+  using B = TestType;
+  Var<double, B> x(Tensor<double, B>::arange(8).slice(0, 0, 8, 2));  // (4,), stride 2: {0, 2, 4, 6}
+  Var<double, B> s(Tensor<double, B>::scalar(10.0));
+  require_values((x + s).value(), Shape{4}, {10, 12, 14, 16});
+  require_values((s - x).value(), Shape{4}, {10, 8, 6, 4});
+  require_values(ops::neg(x).value(), Shape{4}, {0, -2, -4, -6});
+  require_values(x.value().contiguous(), Shape{4}, {0, 2, 4, 6});
+  Var<double, B> w(Tensor<double, B>::from_vector({1, 2, 3, 4}), true);
+  Var<double, B> total = ops::sum(ops::slice(w, 0, 0, 4, 2) * s);  // gradient through a strided slice
+  total.backward();
+  require_values(w.grad(), Shape{4}, {10, 0, 10, 0});
+}

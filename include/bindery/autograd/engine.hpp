@@ -13,6 +13,14 @@ namespace bindery {
 namespace detail {
 
 template <class T>
+struct AccumulateFlatFunctor {  // grad[i] += delta[i * stride]
+  T* grad;
+  const T* delta;
+  int64_t stride;
+  BINDERY_HOST_DEVICE void operator()(int64_t i) const { grad[i] += delta[i * stride]; }
+};
+
+template <class T>
 struct AccumulateRowsFunctor {  // row r of grad (contiguous) += row r of delta (a strided view)
   T* grad;
   const T* delta;
@@ -45,6 +53,11 @@ void accumulate_grad(Node<T, B>& node, const Tensor<T, B>& delta) {
   const Strides* strides[1] = {&delta.strides()};
   Indexer index[1];
   make_indexers(delta.shape(), strides, index);
+  if (index[0].rank <= 1) {  // contiguous or one merged axis: element-parallel
+    const int64_t stride = index[0].rank == 1 ? index[0].strides[0] : 0;
+    B::for_each(delta.numel(), AccumulateFlatFunctor<T>{node.grad.data(), delta.data(), stride});
+    return;
+  }
   const RowIndexer rows = split_rows(index[0]);
   const int64_t inner = std::max<int64_t>(rows.inner, 1);
   B::for_each(delta.numel() / inner, AccumulateRowsFunctor<T>{node.grad.data(), delta.data(), rows},

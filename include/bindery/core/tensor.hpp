@@ -49,6 +49,14 @@ struct ArangeFunctor {
 };
 
 template <class T>
+struct StridedCopy1DFunctor {  // out[i * so] = in[i * si]
+  T* out;
+  const T* in;
+  int64_t out_stride, in_stride;
+  BINDERY_HOST_DEVICE void operator()(int64_t i) const { out[i * out_stride] = in[i * in_stride]; }
+};
+
+template <class T>
 struct StridedCopyRowsFunctor {  // row r of out (strided) <- row r of in (strided)
   T* out;
   const T* in;
@@ -399,6 +407,12 @@ class Tensor {
     const Strides* strides[2] = {&strides_, &source.strides_};
     Indexer idx[2];
     make_indexers(shape_, strides, idx);
+    if (idx[0].rank <= 1) {  // one merged axis: element-parallel
+      const int64_t so = idx[0].rank == 1 ? idx[0].strides[0] : 0;
+      const int64_t si = idx[1].rank == 1 ? idx[1].strides[0] : 0;
+      B::for_each(numel(), detail::StridedCopy1DFunctor<T>{data(), source.data(), so, si});
+      return;
+    }
     const RowIndexer out_rows = split_rows(idx[0]), in_rows = split_rows(idx[1]);
     const int64_t rows = numel() / std::max<int64_t>(out_rows.inner, 1);
     B::for_each(rows, detail::StridedCopyRowsFunctor<T>{data(), source.data(), out_rows, in_rows},

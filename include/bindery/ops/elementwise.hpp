@@ -60,6 +60,25 @@ struct ZipStrided {  // one row per call; a broadcast operand has inner stride 0
   }
 };
 
+template <class T, class F>
+struct MapStrided1D {  // a view whose axes merge into one: x[i * stride]
+  T* out;
+  const T* in;
+  int64_t stride;
+  F f;
+  BINDERY_HOST_DEVICE void operator()(int64_t i) const { out[i] = f(in[i * stride]); }
+};
+
+template <class T, class F>
+struct ZipStrided1D {  // operands whose axes merge into one (e.g. a scalar broadcast: stride 0)
+  T* out;
+  const T* a;
+  const T* b;
+  int64_t stride_a, stride_b;
+  F f;
+  BINDERY_HOST_DEVICE void operator()(int64_t i) const { out[i] = f(a[i * stride_a], b[i * stride_b]); }
+};
+
 /// Row-count and grain for a row-wise kernel over `numel` elements in rows of `inner`.
 inline void row_launch(int64_t numel, int64_t inner, int64_t& rows, int64_t& grain, int64_t default_grain) {
   inner = inner > 0 ? inner : 1;
@@ -79,6 +98,11 @@ Tensor<T, B> map(const Tensor<T, B>& x, F f) {
     const Strides* strides[1] = {&x.strides()};
     Indexer index[1];
     make_indexers(x.shape(), strides, index);
+    if (index[0].rank <= 1) {  // one merged axis: element-parallel, no index arithmetic
+      const int64_t stride = index[0].rank == 1 ? index[0].strides[0] : 0;
+      B::for_each(x.numel(), detail::MapStrided1D<T, F>{out.data(), x.data(), stride, f});
+      return out;
+    }
     const RowIndexer rows_index = split_rows(index[0]);
     int64_t rows = 0, grain = 1;
     detail::row_launch(x.numel(), rows_index.inner, rows, grain, B::kDefaultGrain);
@@ -100,6 +124,12 @@ Tensor<T, B> zip(const Tensor<T, B>& a, const Tensor<T, B>& b, F f) {
   const Strides* strides[2] = {&a_view.strides(), &b_view.strides()};
   Indexer index[2];
   make_indexers(shape, strides, index);
+  if (index[0].rank <= 1) {  // one merged axis: element-parallel, no index arithmetic
+    const int64_t sa = index[0].rank == 1 ? index[0].strides[0] : 0;
+    const int64_t sb = index[1].rank == 1 ? index[1].strides[0] : 0;
+    B::for_each(out.numel(), detail::ZipStrided1D<T, F>{out.data(), a.data(), b.data(), sa, sb, f});
+    return out;
+  }
   const RowIndexer a_rows = split_rows(index[0]), b_rows = split_rows(index[1]);
   int64_t rows = 0, grain = 1;
   detail::row_launch(out.numel(), a_rows.inner, rows, grain, B::kDefaultGrain);
