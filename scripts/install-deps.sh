@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh [extra packages...]
 set -euo pipefail
 packages=(build-essential cmake ccache libeigen3-dev catch2 libbenchmark-dev libopenblas-dev
-          nlohmann-json3-dev xtensor-dev libstb-dev zlib1g-dev libutf8proc-dev libcli11-dev "$@")
+          nlohmann-json3-dev xtensor-dev libstb-dev zlib1g-dev libutf8proc-dev libcli11-dev python3 "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,7 +2,7 @@
 # Installs what is missing, configures, builds and runs every test.
 #   scripts/test.sh                 # build/ in Release, all CTest tests
 #   BUILD_DIR=out scripts/test.sh   # another build folder
-#   CMAKE_ARGS="-DBINDERY_BLAS=ON" scripts/test.sh
+#   CMAKE_ARGS="-DBINDERY_BLAS=OFF" scripts/test.sh   # Eigen GEMM instead of OpenBLAS
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"

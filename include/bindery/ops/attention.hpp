@@ -22,6 +22,7 @@
 #include <limits>
 #include <vector>
 
+#include "bindery/ops/arithmetic.hpp"
 #include "bindery/ops/linear.hpp"
 #include "bindery/ops/softmax.hpp"
 
