@@ -7,8 +7,8 @@
 int main() {
   using namespace bindery;
   Philox rng(7);
-  const Var<float> images(Tensor<float>::normal({16, 64}, rng));         // 16 paired samples
-  const Var<float> sounds(ops::tanh(images).value().slice(1, 0, 40));   // a second "sensor" of each
+  const Var<float> images(Tensor<float>::normal({16, 64}, rng));       // 16 paired samples
+  const Var<float> sounds(ops::tanh(images).value().slice(1, 0, 40));  // a second "sensor" of each
   nn::Linear<float> image_tower(64, 32, true, /*seed=*/1), audio_tower(40, 32, true, /*seed=*/2);
   loss::InfoNCE<float> info_nce;  // symmetric, learnable logit scale clamped at 100
   std::vector<Var<float>> params = image_tower.parameters();
