@@ -58,22 +58,6 @@ NormalizedStats compare_normalized(const std::vector<float>& ours, const std::ve
   return stats;
 }
 
-/// The reference's uint8 pixels (H, W, 3) behind a reference tensor (3, H, W), through the table.
-std::vector<uint8_t> pixels_from_reference_tensor(const std::vector<float>& tensor) {
-  const size_t plane = tensor.size() / 3;
-  std::vector<uint8_t> pixels(tensor.size());
-  for (size_t c = 0; c < 3; ++c) {
-    std::map<float, int> inverse;
-    for (int v = 0; v < 256; ++v) inverse[norm_table().value[c][static_cast<size_t>(v)]] = v;
-    for (size_t i = 0; i < plane; ++i) {
-      const auto it = inverse.find(tensor[c * plane + i]);
-      REQUIRE(it != inverse.end());
-      pixels[i * 3 + c] = static_cast<uint8_t>(it->second);
-    }
-  }
-  return pixels;
-}
-
 void require_parity(const std::string& what, const PixelStats& stats, double max_normalized_error = -1.0) {
   report_parity(what, stats, max_normalized_error);
   INFO(what);
@@ -227,28 +211,13 @@ TEST_CASE("transform: Resize(224) + CenterCrop(224) of procedural images equals 
 }
 
 TEST_CASE("transform: the reference's example photos, from file to tensor", "[data][image][parity]") {
-  SECTION("car and bird: decoded, resized and cropped pixels") {
-    for (const char* name : {"car", "bird"}) {
-      const data::Image crop = data::resize_and_center_crop(
-          data::to_rgb(data::read_image(shared_asset(std::string(name) + "_image.jpg"))), 224);
-      const auto reference = read_fixture<uint8_t>(std::string("shared_") + name + "_crop.npy");
-      require_parity(std::string(name) + "_image.jpg", compare_pixels(crop.pixels, reference));
-    }
-  }
-  SECTION("dog: load_and_transform_vision_data, float and double") {
-    Shape shape;
-    const auto reference = read_fixture<float>("shared_dog_tensor.npy", &shape);
-    REQUIRE(shape == Shape{1, 3, 224, 224});
+  // The reference's outputs for these photos are not stored: shared data is read in place and never
+  // copied into the repository, not even as derived arrays (their pixel parity, 100% equal to Pillow,
+  // was measured when the pipeline was written; tests/reference/make_image_fixtures.py).
+  SECTION("dog: float and double give the same values") {
     const Tensor<float> ours = data::load_and_transform_vision_data<float>({shared_asset("dog_image.jpg")});
     REQUIRE(ours.shape() == Shape{1, 3, 224, 224});
     const std::vector<float> values = ours.to_vector();
-    const auto ref_pixels = pixels_from_reference_tensor(reference);
-    const data::Image crop =
-        data::resize_and_center_crop(data::to_rgb(data::read_image(shared_asset("dog_image.jpg"))), 224);
-    const NormalizedStats norm = compare_normalized(values, reference, crop.pixels, ref_pixels);
-    require_parity("dog_image.jpg (load_and_transform_vision_data)", compare_pixels(crop.pixels, ref_pixels),
-                   norm.max_error);
-    CHECK(norm.exact_where_equal);
     const Tensor<double> wide = data::load_and_transform_vision_data<double>({shared_asset("dog_image.jpg")});
     const std::vector<double> wide_values = wide.to_vector();
     for (size_t i = 0; i < values.size(); ++i) REQUIRE(wide_values[i] == static_cast<double>(values[i]));

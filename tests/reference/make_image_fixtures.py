@@ -316,14 +316,8 @@ def main():
     save("norm_table_in.npy", values)
     tensor = transforms.Normalize(mean=CLIP_MEAN, std=CLIP_STD)(transforms.ToTensor()(Image.fromarray(values)))
     save("norm_table_out.npy", tensor.numpy())
-    # 3. the reference's example images, in place
-    for name in ("dog", "car", "bird"):
-        path = os.path.join(SHARED, f"{name}_image.jpg")
-        with open(path, "rb") as f:
-            crop = reference_crop(Image.open(f).convert("RGB"))
-        if name != "dog":  # the dog's pixels are recovered from its tensor through the norm table
-            save(f"shared_{name}_crop.npy", crop)
-    save("shared_dog_tensor.npy", data.load_and_transform_vision_data([os.path.join(SHARED, "dog_image.jpg")], "cpu").numpy())
+    # 3. the reference's example images: NOT stored (shared data is never copied into the repository,
+    #    not even as derived arrays); the C++ tests read them in place.
     # 4.-7.
     modes = make_decode_fixtures()
     make_depth_fixture()
