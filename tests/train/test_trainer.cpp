@@ -1,0 +1,244 @@
+// Tests of train/trainer.hpp and train/progress.hpp: deterministic batches, a contrastive task that
+// learns, resume bit for bit (weights, AdamW state, dropout streams), the metrics log.
+#include "test_util.hpp"
+
+#include <bindery/nn/activation.hpp>
+#include <bindery/nn/linear.hpp>
+#include <bindery/train/trainer.hpp>
+
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+using namespace bindery;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct ScratchDir {
+  fs::path path;
+  ScratchDir() {
+    std::string pattern = (fs::temp_directory_path() / "bindery-trainer-XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    path = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code error;
+    fs::remove_all(path, error);
+  }
+  std::string sub(const std::string& name) const { return (path / name).string(); }
+};
+
+/// Linear -> dropout -> Linear: a tower with a random stream that must be checkpointed.
+class Tower : public nn::Module<double> {
+ public:
+  Tower(int64_t in, int64_t out, uint64_t seed) {
+    fc1 = register_module("fc1", std::make_shared<nn::Linear<double>>(in, 16, true, seed));
+    drop = register_module("drop", std::make_shared<nn::Dropout<double>>(0.2, seed + 1));
+    fc2 = register_module("fc2", std::make_shared<nn::Linear<double>>(16, out, true, seed + 2));
+  }
+  Var<double> forward(const Tensor<double>& x) {
+    return fc2->forward(drop->forward(ops::tanh(fc1->forward(Var<double>(x)))));
+  }
+  std::shared_ptr<nn::Linear<double>> fc1, fc2;
+  std::shared_ptr<nn::Dropout<double>> drop;
+};
+
+/// Paired views of 64 latent points: a = A z + noise, b = B z + noise.
+struct Pairs {
+  Tensor<double> a, b;
+  explicit Pairs(int64_t n = 64) {
+    Philox rng(7);
+    const Tensor<double> z = Tensor<double>::normal({n, 4}, rng);
+    const Tensor<double> ma = Tensor<double>::normal({4, 6}, rng), mb = Tensor<double>::normal({4, 5}, rng);
+    a = (Var<double>(ops::matmul_forward(z, ma)) +
+         Var<double>(Tensor<double>::normal({n, 6}, rng, 0.0, 0.05)))
+            .value();
+    b = (Var<double>(ops::matmul_forward(z, mb)) +
+         Var<double>(Tensor<double>::normal({n, 5}, rng, 0.0, 0.05)))
+            .value();
+  }
+  static Tensor<double> rows(const Tensor<double>& x, const std::vector<int64_t>& idx) {
+    return ops::index_select_forward(x, 0, Tensor<int64_t>::from_vector(idx));
+  }
+};
+
+struct Setup {
+  Pairs data;
+  std::shared_ptr<Tower> ta = std::make_shared<Tower>(6, 8, 1), tb = std::make_shared<Tower>(5, 8, 11);
+  train::Trainer<double> trainer;
+  Setup(train::TrainerOptions options)
+      : trainer(options, {{"a", ta}, {"b", tb}},
+                {train::contrastive_task<double>(
+                    "a-b", 64, [this](const auto& idx) { return ta->forward(Pairs::rows(data.a, idx)); },
+                    [this](const auto& idx) { return tb->forward(Pairs::rows(data.b, idx)); })}) {}
+};
+
+train::TrainerOptions options(int64_t steps) {
+  train::TrainerOptions o;
+  o.steps = steps;
+  o.batch_size = 16;
+  o.lr = 1e-2;
+  o.warmup_steps = 3;
+  o.progress = false;
+  o.seed = 5;
+  return o;
+}
+
+std::vector<std::vector<double>> parameters(nn::Module<double>& m) {
+  std::vector<std::vector<double>> out;
+  for (const auto& p : m.parameters()) out.push_back(p.value().to_vector());
+  return out;
+}
+
+bool bit_equal(const std::vector<std::vector<double>>& x, const std::vector<std::vector<double>>& y) {
+  if (x.size() != y.size()) return false;
+  for (size_t i = 0; i < x.size(); ++i)
+    if (x[i].size() != y[i].size() ||
+        std::memcmp(x[i].data(), y[i].data(), x[i].size() * sizeof(double)) != 0)
+      return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("EpochSampler: each epoch is a permutation, drop-last, a pure function of the step",
+          "[train][trainer]") {
+  train::EpochSampler s(10, 3, 42), t(10, 3, 42);
+  CHECK(s.batches_per_epoch() == 3);
+  std::set<int64_t> seen;
+  for (int64_t step = 0; step < 3; ++step)
+    for (int64_t i : s.batch(step)) CHECK(seen.insert(i).second);  // no repeat within an epoch
+  CHECK(seen.size() == 9);
+  CHECK(s.batch(4) == t.batch(4));  // random access: t never saw steps 0-3
+  CHECK(s.batch(0) != s.batch(3));  // the next epoch is another permutation
+  train::EpochSampler u(10, 3, 43);
+  CHECK(u.batch(0) != t.batch(0));
+  BINDERY_REQUIRE_THROWS_WITH_ALL(train::EpochSampler(4, 5, 0), ValueError, "batch size 5", "4 samples");
+}
+
+TEST_CASE("Trainer: a contrastive task learns and logs", "[train][trainer]") {
+  ScratchDir dir;
+  train::TrainerOptions o = options(60);
+  o.metrics_path = dir.sub("metrics.jsonl");
+  o.eval_every = 30;
+  Setup s(o);
+  int evaluations = 0;
+  s.trainer.set_evaluator([&](int64_t step) {
+    ++evaluations;
+    CHECK(!GradMode::is_enabled());
+    CHECK(!s.ta->is_training());
+    return nlohmann::json{{"step_seen", step}};
+  });
+  const train::TrainResult r = s.trainer.run();
+  CHECK(evaluations == 2);
+  CHECK(s.ta->is_training());
+  // ln(16) = 2.77 at chance; the pairs share a 4-D latent, so the loss must fall far below it.
+  CHECK(r.final_loss.at("a-b") < 1.0);
+  const auto log = train::read_metrics(o.metrics_path);
+  REQUIRE(log.size() == 6 + 2);  // 60 / 10 loss lines + 2 evaluations
+  CHECK(log[0]["step"] == 10);
+  CHECK(log[0]["loss"]["a-b"].get<double>() > r.final_loss.at("a-b"));
+  CHECK(log.back()["eval"]["step_seen"] == 60);
+}
+
+TEST_CASE("Trainer: resume continues bit for bit", "[train][trainer]") {
+  ScratchDir dir;
+  std::vector<std::vector<double>> straight;
+  std::vector<double> straight_log;
+  {
+    Setup s(options(40));
+    s.trainer.run();
+    straight = parameters(s.trainer.model());
+  }
+  for (int64_t stop : {13, 20}) {
+    const std::string ck = dir.sub("ck" + std::to_string(stop));
+    {
+      train::TrainerOptions o = options(40);
+      o.stop_at = stop;
+      o.checkpoint_dir = ck;
+      o.checkpoint_every = 5;
+      Setup first(o);
+      first.trainer.run();  // stops after `stop` steps: a run that was cut short
+    }
+    train::TrainerOptions o = options(40);
+    o.checkpoint_dir = ck;
+    o.resume = true;
+    Setup second(o);  // fresh objects: weights, AdamW state and dropout streams come from the file
+    const train::TrainResult r = second.trainer.run();
+    CHECK(r.start_step == stop);
+    CHECK(bit_equal(parameters(second.trainer.model()), straight));
+  }
+}
+
+TEST_CASE("Trainer: cache_embeddings, classification task, bad tasks", "[train][trainer]") {
+  Pairs data;
+  Tower t(6, 3, 3);
+  t.eval();  // dropout off: the cache must equal a direct forward
+  const Tensor<double> cached = train::cache_embeddings<double, Cpu>(
+      64, 10, [&](const std::vector<int64_t>& idx) { return t.forward(Pairs::rows(data.a, idx)); });
+  CHECK(cached.shape() == Shape{64, 3});
+  {
+    NoGrad no_grad;
+    const Tensor<double> direct = t.forward(data.a).value();
+    CHECK(cached.to_vector() == direct.to_vector());
+  }
+
+  auto tower = std::make_shared<Tower>(6, 3, 3);
+  train::TrainerOptions o = options(80);
+  // class = sign pattern of the first latent direction, learnable from a
+  auto label = [&](int64_t i) {
+    return data.a.to_vector()[static_cast<size_t>(i * 6)] > 0 ? int64_t{1} : int64_t{0};
+  };
+  {
+    train::Trainer<double> trainer(
+        o, {{"t", tower}},
+        {train::classification_task<double>(
+            "cls", 64, [&](const auto& idx) { return tower->forward(Pairs::rows(data.a, idx)); }, label)});
+    const train::TrainResult r = trainer.run();
+    CHECK(r.final_loss.at("cls") < 0.4);
+  }
+  BINDERY_REQUIRE_THROWS_WITH_ALL(train::Trainer<double>(o, {}, {}), ValueError, "no tasks");
+}
+
+TEST_CASE("ProgressBar and MetricsLog", "[train][progress]") {
+  ScratchDir dir;
+  CHECK(train::format_duration(65) == "1:05");
+  CHECK(train::format_duration(3725) == "1:02:05");
+  const std::string path = dir.sub("bar.txt");
+  {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    REQUIRE(f != nullptr);
+    {
+      train::ProgressBar bar("unit", 100, "samples", f);
+      for (int64_t i = 1; i <= 100; ++i) bar.update(i, {{"loss", 1.0 / static_cast<double>(i)}}, 8);
+      bar.message("a note");
+    }
+    std::fclose(f);
+  }
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  // not a TTY: one line per 10% (deciles 0..10 -> at most 11 lines) plus the message
+  CHECK(lines.size() >= 10);
+  CHECK(lines.size() <= 12);
+  CHECK(lines.back().find("a note") != std::string::npos);
+  CHECK(lines[lines.size() - 2].find("100/100 100%") != std::string::npos);
+  CHECK(lines[lines.size() - 2].find("took") != std::string::npos);
+
+  const std::string log_path = dir.sub("m.jsonl");
+  {
+    train::MetricsLog log(log_path);
+    log.write({{"step", 1}});
+    log.write({{"step", 2}});
+  }
+  { std::ofstream(log_path, std::ios::app) << "{\"step\": 3, \"tor"; }  // a torn line of a killed writer
+  const auto records = train::read_metrics(log_path);
+  REQUIRE(records.size() == 2);
+  CHECK(records[1]["step"] == 2);
+  BINDERY_REQUIRE_THROWS_WITH_ALL(train::MetricsLog(dir.sub("no/such/folder/m.jsonl")), IoError,
+                                  "no/such/folder");
+}
