@@ -14,4 +14,7 @@ build="${BUILD_DIR:-$root/build}"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBINDERY_BUILD_EXAMPLES=ON ${CMAKE_ARGS:-} >/dev/null
 cmake --build "$build" -j "$(nproc)" --target 02_imagebind_digits
 cd "$root"
+# Idle OpenMP threads sleep instead of spinning: on a shared or busy machine spinning threads steal
+# the cores the training needs.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 "$build/examples/02_imagebind_digits" --threads "$(nproc)" "$@"

@@ -1,20 +1,52 @@
-// examples/embed — bindery-embed: ImageBind embeddings from the command line, and checkpoint
-// conversion.
+// examples/embed — bindery-embed: ImageBind embeddings from the command line, of raw files or of
+// preprocessed arrays, and checkpoint conversion.
 //
+//   bindery-embed --weights imagebind_huge.pth --image dog.jpg car.jpg --text "a dog" "a car"
+//                 --audio dog.wav car.wav --out embeddings/
 //   bindery-embed --weights imagebind_huge.pth --config huge --vision images.npy --text ids.npy
 //                 --audio clips.npy --out embeddings/
 //   bindery-embed convert imagebind_huge.pth imagebind_huge.safetensors
 //
-// Inputs are PREPROCESSED arrays, one .npy per modality, as the reference's data.load_and_transform_*
-// functions make them: vision (N, 3, 224, 224) or video clips (N, S, 3, 2, 224, 224); text int64
-// token ids (N, 77); audio (N, S, 1, 128, 204) or (N, 1, 128, 204); depth and thermal
-// (N, 1, 224, 224); IMU (N, 6, 2000). Only the encoders of the modalities given are loaded. Writes
-// <out>/<modality>.npy (N, 1024) and prints, for each pair of modalities given, the reference
-// README's softmax similarity matrix, e.g. "Vision x Text:" = softmax(vision @ text.T, dim=-1):
-// row i says which text matches sample i best.
+// Each modality option takes one or more values. Every value is decided on its own, and the values
+// of one option, in order, make that modality's batch (a raw file is one sample, an array its N):
+//   --vision, --image, --video  (one option, three names) a folder: video frames (PNG/JPEG sorted
+//             by name, needs --fps) -> 15 views; X.npy: preprocessed (N, 3, 224, 224) images or
+//             (N, V, 3, 2, 224, 224) video views; anything else: an image file.
+//   --text    X.npy: int64 token ids (N, 77) (it must exist: a typo is an error, not a sentence);
+//             anything else: a string, tokenized with the CLIP BPE merges of --bpe.
+//   --audio   X.npy: preprocessed (N, 1, 128, 204) or (N, 3, 1, 128, 204); anything else: a WAV.
+//   --thermal X.npy: preprocessed (N, 1, 224, 224); anything else: a gray image.
+//   --depth   a 16-bit PNG (millimetres), or X.npy by the shape rule below.
+//   --imu     a CSV (6 columns, or 7 with a time column first), or X.npy by the shape rule below.
+// The .npy rule: an .npy is a preprocessed batch, EXCEPT that depth and IMU also have raw .npy
+// forms (a depth map (H, W), (1, H, W) or (H, W, 1); a recording (6, T), (T, 6) or (1, 6, T)), so
+// for them the shape decides: exactly (N, *the model's input shape) — (N, 1, 224, 224) and
+// (N, 6, 2000) for huge — is preprocessed and used as is; any other shape is raw data and goes
+// through the loader. The shapes can meet only in a (1, 6, 2000) recording, which the IMU loader
+// leaves unchanged, so both readings give the same tensor. No flag is needed, and no file is ever
+// read two ways.
+// Raw files go through the very pipelines of examples/preprocess (bindery/data/*.hpp) with its
+// defaults — in float32 as it computes them, widened for --dtype double — so `bindery-embed --image
+// a.jpg` and `preprocess -m image a.jpg a.npy; bindery-embed --vision a.npy` give byte-identical
+// embeddings. Sizes come from the model's config: the image/depth/thermal/video size, the audio
+// clips' mel bins x frames (128 x 204 for huge: preprocess's; 36 x 64 for the tiny test model) and
+// the IMU length. For other settings (--sun-rgbd depth, --normalize thermal, ...) use preprocess.
+//
+// Only the encoders of the modalities given are loaded, after every input has been read (a typo
+// should not cost a 4.8 GB load). Writes <out>/<modality>.npy (N, 1024) and prints, for each pair
+// of modalities given, the reference README's softmax similarity matrix, e.g. "Vision x Text:" =
+// softmax(vision @ text.T, dim=-1): row i says which text matches sample i best.
 // `convert` turns a torch.save state_dict into safetensors tensor by tensor (a few MiB of memory,
 // whatever the file's size); safetensors then loads with no unpickling at all.
-// Exit codes: 0 success, 2 usage errors and every bindery::Error (its message goes to stderr).
+// Exit codes: 0 success, 2 usage errors and every bindery::Error (its message, which names the
+// file, goes to stderr): a missing, unreadable or corrupt input included.
+#include <bindery/data/audio.hpp>
+#include <bindery/data/depth.hpp>
+#include <bindery/data/image.hpp>
+#include <bindery/data/imu.hpp>
+#include <bindery/data/thermal.hpp>
+#include <bindery/data/tokenizer.hpp>
+#include <bindery/data/video.hpp>
 #include <bindery/io/convert.hpp>
 #include <bindery/io/npy.hpp>
 #include <bindery/models/imagebind/imagebind.hpp>
@@ -30,7 +62,9 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -41,8 +75,10 @@ namespace {
 
 struct EmbedOptions {
   std::string weights, config = "huge", out, dtype = "float";
-  std::map<ib::Modality, std::string> inputs;  // modality -> .npy
-  int threads = 0;                             // 0: every core
+  std::map<ib::Modality, std::vector<std::string>> inputs;  // modality -> files, folders, strings
+  std::string bpe = BINDERY_DEFAULT_BPE;                    // text: the CLIP BPE merges
+  double fps = 0;                                           // video: the frame folders' rate
+  int threads = 0;                                          // 0: every core
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -59,6 +95,161 @@ ib::ImageBindConfig config_named(const std::string& name) {
   if (name == "huge") return ib::ImageBindConfig::huge();
   if (name == "tiny") return ib::ImageBindConfig::tiny();
   return ib::load_config(name);  // a JSON file (ib::save_config / to_json)
+}
+
+bool is_npy(std::string_view value) {
+  return value.size() >= 4 && value.substr(value.size() - 4) == ".npy";
+}
+
+/// An input value of one modality, read: where it came from and its (n, ...) tensor.
+template <class U>
+struct Part {
+  std::string source;
+  Tensor<U> tensor;
+};
+
+/// The float32 pipelines' output as T (widening is exact: equal to reading preprocess's float32 .npy).
+template <class T>
+Tensor<T> as_type(const Tensor<float>& x) {
+  if constexpr (std::is_same_v<T, float>) {
+    return x;
+  } else {
+    return x.template cast<T>();
+  }
+}
+
+/// The .npy rule for depth and IMU: exactly (N, *input_shape) is a preprocessed batch; any other
+/// shape is raw data for the loader.
+bool is_preprocessed_batch(const std::string& path, const std::vector<int64_t>& input_shape) {
+  const Shape shape = io::inspect_npy(path).shape;
+  if (shape.rank() != static_cast<int64_t>(input_shape.size()) + 1) return false;
+  for (size_t i = 0; i < input_shape.size(); ++i) {
+    if (shape[static_cast<int64_t>(i) + 1] != input_shape[i]) return false;
+  }
+  return true;
+}
+
+/// "(N, 1, 224, 224)" for the input shape (1, 224, 224).
+std::string batch_shape(const std::vector<int64_t>& input_shape) {
+  std::string out = "(N";
+  for (int64_t d : input_shape) out += ", " + std::to_string(d);
+  return out + ")";
+}
+
+template <class Report>
+void print_warnings(const Report& report) {
+  for (const auto& warning : report.warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
+}
+
+/// One raw file (or frame folder) through preprocess's pipeline for modality m -> (1, ...) float32,
+/// sized for the model's input shape `in`.
+Tensor<float> load_raw(ib::Modality m, const std::string& path, const std::vector<int64_t>& in,
+                       const EmbedOptions& options) {
+  switch (m) {
+    case ib::Modality::kVision: {
+      if (std::filesystem::is_directory(path)) {
+        BINDERY_CHECK(options.fps > 0, ValueError, "--video ", path,
+                      ": a folder of frames needs --fps (the frames' rate)");
+        data::VideoConfig config;
+        config.size = in.back();
+        return data::load_and_transform_video_frames<float>({path}, options.fps, config);
+      }
+      data::VisionTransformConfig config;
+      config.size = in.back();
+      return data::load_and_transform_vision_data<float>({path}, config);
+    }
+    case ib::Modality::kAudio: {
+      data::AudioOptions config;  // (1, mel bins, frames): 128 x 204 for huge
+      config.num_mel_bins = in[1];
+      config.target_length = in[2];
+      std::vector<data::AudioReport> reports;
+      Tensor<float> clips = data::load_audio_batch<float>({path}, config, &reports);
+      for (const auto& report : reports) print_warnings(report);
+      return clips;
+    }
+    case ib::Modality::kDepth: {
+      data::DepthConfig config;
+      config.size = in.back();
+      return data::load_and_transform_depth_data<float>({path}, config);
+    }
+    case ib::Modality::kThermal: {
+      data::ThermalConfig config;
+      config.size = in.back();
+      return data::load_and_transform_thermal_data<float>({path}, config);
+    }
+    case ib::Modality::kImu: {
+      data::ImuOptions config;
+      config.target_length = in[1];
+      data::ImuReport report;
+      Tensor<float> recording = data::load_imu<float>(path, config, &report).unsqueeze(0);
+      print_warnings(report);
+      return recording;
+    }
+    case ib::Modality::kText:
+      break;
+  }
+  throw ValueError("load_raw: text is not a file modality");
+}
+
+/// The parts of one modality, concatenated along the batch axis; their other dimensions must agree.
+template <class U>
+Tensor<U> batch_of(ib::Modality m, const std::vector<Part<U>>& parts) {
+  if (parts.size() == 1) return parts[0].tensor;
+  const Shape first = parts[0].tensor.shape();
+  std::vector<U> values;
+  int64_t batch = 0;
+  for (const Part<U>& part : parts) {
+    const Shape shape = part.tensor.shape();
+    bool same = shape.rank() == first.rank();
+    for (int64_t d = 1; same && d < shape.rank(); ++d) same = shape[d] == first[d];
+    BINDERY_CHECK(same, ShapeError, "--", ib::modality_name(m), ": '", parts[0].source, "' gives ", first,
+                  " but '", part.source, "' gives ", shape,
+                  "; the inputs of one modality must agree in every dimension but the first");
+    const std::vector<U> more = part.tensor.to_vector();
+    values.insert(values.end(), more.begin(), more.end());
+    batch += shape[0];
+  }
+  std::vector<int64_t> dims = first.dims();
+  dims[0] = batch;
+  return Tensor<U>::from_vector(values, Shape(dims));
+}
+
+/// Reads every value of modality m (files, folders, .npy arrays, or strings for text) -> its input.
+template <class T>
+ib::ModalityInput<T> read_input(ib::Modality m, const std::vector<std::string>& values,
+                                const ib::ImageBindConfig& config, const EmbedOptions& options) {
+  const std::vector<int64_t>& in = config.at(m).input_shape;
+  if (m == ib::Modality::kText) {
+    std::vector<Part<int64_t>> parts;
+    for (const std::string& value : values) {
+      if (is_npy(value)) {
+        parts.push_back({value, io::read_npy<int64_t>(value)});
+      } else {
+        parts.push_back({"\"" + value + "\"", data::tokenize({value}, options.bpe, in[0])});
+      }
+    }
+    return batch_of(m, parts);
+  }
+  std::vector<Part<T>> parts;
+  for (const std::string& value : values) {
+    BINDERY_CHECK(std::filesystem::exists(value), IoError, "--", ib::modality_name(m), " ", value,
+                  ": no such file or folder");
+    const bool has_raw_npy = m == ib::Modality::kDepth || m == ib::Modality::kImu;
+    if (is_npy(value) && (!has_raw_npy || is_preprocessed_batch(value, in))) {
+      parts.push_back({value, io::read_npy<T>(value)});
+    } else if (is_npy(value)) {  // raw depth / IMU data; say what a preprocessed batch would need
+      try {
+        parts.push_back({value, as_type<T>(load_raw(m, value, in, options))});
+      } catch (const FormatError& e) {
+        throw FormatError(::bindery::detail::concat(e.what(), " (read as raw ", ib::modality_name(m),
+                                                    " data: a preprocessed batch has shape ", batch_shape(in),
+                                                    ")"));
+      }
+    } else {
+      parts.push_back({value, as_type<T>(load_raw(m, value, in, options))});
+    }
+  }
+  return batch_of(m, parts);
 }
 
 /// The pairs the reference README prints: "<x> x Text" first (text as the labels: each row is a
@@ -97,13 +288,7 @@ int run_embed(const EmbedOptions& options) {
   const ib::ImageBindConfig config = config_named(options.config);
   // Read (and so check) every input before the weights: a typo should not cost a 4.8 GB load.
   std::map<ib::Modality, ib::ModalityInput<T>> inputs;
-  for (const auto& [m, path] : options.inputs) {
-    if (m == ib::Modality::kText) {
-      inputs.emplace(m, io::read_npy<int64_t>(path));
-    } else {
-      inputs.emplace(m, io::read_npy<T>(path));
-    }
-  }
+  for (const auto& [m, values] : options.inputs) inputs.emplace(m, read_input<T>(m, values, config, options));
   std::vector<ib::Modality> modalities;
   for (const auto& [m, input] : inputs) modalities.push_back(m);
 
@@ -150,21 +335,40 @@ int run_convert(const std::string& in, const std::string& out) {
 int main(int argc, char** argv) {
   EmbedOptions options;
   std::string convert_in, convert_out;
-  CLI::App app{"bindery-embed: ImageBind embeddings of preprocessed .npy inputs, and .pth -> safetensors"};
+  CLI::App app{
+      "bindery-embed: ImageBind embeddings of raw files or preprocessed .npy inputs, and "
+      ".pth -> safetensors"};
   app.footer(
+      "Each modality takes several values (a batch, in order), each decided on its own: raw files, or\n"
+      ".npy arrays preprocessed as examples/preprocess writes them. Depth and IMU .npy: exactly\n"
+      "(N, *model input shape) is preprocessed, any other shape raw. --text: X.npy are token ids,\n"
+      "anything else a string. The shapes above are huge's; other configs use their own.\n"
       "examples:\n"
+      "  bindery-embed --weights imagebind_huge.pth --image dog.jpg car.jpg --text \"a dog\" \"a car\"\n"
+      "                --audio dog.wav --out emb/\n"
       "  bindery-embed --weights imagebind_huge.pth --vision images.npy --text ids.npy --out emb/\n"
       "  bindery-embed convert imagebind_huge.pth imagebind_huge.safetensors\n");
   app.add_option("--weights", options.weights, "checkpoint: .pth (torch.save) or .safetensors");
   app.add_option("--config", options.config, "model: huge, tiny, or a config .json")->capture_default_str();
-  std::array<std::string, ib::kModalities.size()> paths;
+  const std::array<const char*, ib::kModalities.size()> help = {
+      "images (PNG/JPEG), frame folders (video, needs --fps), or preprocessed (N, 3, 224, 224) or "
+      "(N, V, 3, 2, 224, 224) .npy",
+      "strings, or int64 token ids (N, 77) .npy",
+      "WAV files, or preprocessed (N, 1, 128, 204) or (N, 3, 1, 128, 204) .npy",
+      "16-bit PNG depth (mm) or raw .npy depth maps, or preprocessed (N, 1, 224, 224) .npy",
+      "gray images, or preprocessed (N, 1, 224, 224) .npy",
+      "CSV or raw (6, T)/(T, 6) .npy recordings, or preprocessed (N, 6, 2000) .npy",
+  };
+  std::array<std::vector<std::string>, ib::kModalities.size()> values;
   for (size_t i = 0; i < ib::kModalities.size(); ++i) {
     const ib::Modality m = ib::kModalities[i];
-    const std::string help = m == ib::Modality::kText
-                                 ? "int64 token ids (N, 77), .npy"
-                                 : std::string("preprocessed ") + ib::modality_name(m) + " input, .npy";
-    app.add_option(std::string("--") + ib::modality_name(m), paths[i], help)->check(CLI::ExistingFile);
+    const std::string names =
+        m == ib::Modality::kVision ? "--vision,--image,--video" : std::string("--") + ib::modality_name(m);
+    app.add_option(names, values[i], help[i]);
   }
+  app.add_option("--bpe", options.bpe, "text: CLIP BPE merges (bpe_simple_vocab_16e6.txt.gz)")
+      ->capture_default_str();
+  app.add_option("--fps", options.fps, "video: frame rate of the frame folders")->check(CLI::PositiveNumber);
   app.add_option("--out", options.out, "folder for <modality>.npy embeddings (created if needed)");
   app.add_option("--threads", options.threads, "CPU threads (default: every core)")
       ->check(CLI::PositiveNumber);
@@ -180,12 +384,13 @@ int main(int argc, char** argv) {
     if (!convert->parsed()) {
       if (options.weights.empty()) throw CLI::RequiredError("--weights");
       if (options.out.empty()) throw CLI::RequiredError("--out");
-      for (size_t i = 0; i < paths.size(); ++i) {
-        if (!paths[i].empty()) options.inputs[ib::kModalities[i]] = paths[i];
+      for (size_t i = 0; i < values.size(); ++i) {
+        if (!values[i].empty()) options.inputs[ib::kModalities[i]] = values[i];
       }
       if (options.inputs.empty())
         throw CLI::ValidationError(
-            "inputs", "give at least one of --vision, --text, --audio, --depth, --thermal, --imu");
+            "inputs",
+            "give at least one of --vision (--image, --video), --text, --audio, --depth, --thermal, --imu");
     }
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
