@@ -50,6 +50,8 @@ Dataset synthetic_dataset(const data::synth::SynthConfig& config, int64_t n_trai
   d.image_labels = labels(train.labels);
   d.test_images = test.image;
   d.test_image_labels = labels(test.labels);
+  d.test_image_inks = test.inks;
+  for (int64_t c = 0; c < data::synth::num_inks(); ++c) d.ink_names.push_back(data::synth::ink_name(c));
   auto add = [&](Modality m, const TensorT& tr, const TensorT& te) {
     d.train[m] = {tr, d.image_labels, iota(n_train)};
     d.test[m] = {te, d.test_image_labels, iota(n_test)};

@@ -72,6 +72,8 @@ struct Dataset {
   TensorT test_images;
   std::vector<int64_t> test_image_labels;
   std::map<Modality, BoundSet> train, test;  // the modalities bound in stage 2
+  std::vector<int64_t> test_image_inks;      // built-in data: the ink colour of each test image
+  std::vector<std::string> ink_names;        // empty for real data
 };
 
 struct EncoderSize {
@@ -249,7 +251,17 @@ struct ModalityScores {
   std::vector<double> per_class;
 };
 
+/// Embedding arithmetic, ImageBind's "audio + text -> image": for test sounds of digit d and a colour
+/// c, the nearest test image to normalize(audio + text("written in c ink")) — does it show digit d
+/// written in c? Next to the nearest image to the sound alone (c then matches by chance).
+struct ArithmeticScores {
+  int64_t queries = 0;
+  double audio_digit = 0, audio_colour = 0;            // nearest image to the sound alone
+  double sum_digit = 0, sum_colour = 0, sum_both = 0;  // nearest image to sound + colour text
+};
+
 struct RecipeResult {
+  ArithmeticScores arithmetic;
   std::map<Modality, ModalityScores> scores;  // vision: its own zero-shot (stage 1); others: emergent
   double seconds_stage1 = 0, seconds_stage2 = 0, seconds_supervised = 0;
   int64_t params_vision = 0, params_text = 0;
@@ -377,6 +389,9 @@ class Recipe {
         }
       }
       r.prototypes = prototypes_;
+      if (!data_.ink_names.empty() && r.test_embeddings.count(Modality::kAudio))
+        r.arithmetic = arithmetic(r.test_embeddings.at(Modality::kVision),
+                                  r.test_embeddings.at(Modality::kAudio), r.test_labels.at(Modality::kAudio));
     }
 
     // ---- the supervised reference: same encoder size, trained with labels -----------------------
@@ -410,10 +425,41 @@ class Recipe {
     eval::Matrix embeddings;
   };
 
+  ArithmeticScores arithmetic(const eval::Matrix& images, const eval::Matrix& sounds,
+                              const std::vector<int64_t>& sound_labels) {
+    std::vector<std::string> colour_prompts;
+    for (const auto& name : data_.ink_names) colour_prompts.push_back("written in " + name + " ink");
+    const eval::Matrix colours = embed_text(colour_prompts);
+    ArithmeticScores a;
+    const int64_t n = std::min<int64_t>(sounds.rows, 600), inks = colours.rows;
+    auto row = [](const eval::Matrix& m, int64_t i) {
+      return std::vector<double>(m.row(i), m.row(i) + m.cols);
+    };
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t digit = sound_labels[static_cast<size_t>(i)], colour = i % inks;
+      const int64_t alone = eval::nearest(row(sounds, i), images, 1)[0].index;
+      const int64_t both =
+          eval::nearest(eval::combine({row(sounds, i), row(colours, colour)}, {1.0, 1.0}), images, 1)[0]
+              .index;
+      auto digit_of = [&](int64_t j) { return data_.test_image_labels[static_cast<size_t>(j)]; };
+      auto ink_of = [&](int64_t j) { return data_.test_image_inks[static_cast<size_t>(j)]; };
+      a.audio_digit += digit_of(alone) == digit;
+      a.audio_colour += ink_of(alone) == colour;
+      a.sum_digit += digit_of(both) == digit;
+      a.sum_colour += ink_of(both) == colour;
+      a.sum_both += digit_of(both) == digit && ink_of(both) == colour;
+    }
+    a.queries = n;
+    for (double* v : {&a.audio_digit, &a.audio_colour, &a.sum_digit, &a.sum_colour, &a.sum_both})
+      *v /= static_cast<double>(std::max<int64_t>(n, 1));
+    return a;
+  }
+
   static std::vector<std::string> corpus(const Dataset& data) {
     std::vector<std::string> texts = data.captions;
     for (const auto& name : kClassNames)
       for (const auto& t : kPromptTemplates) texts.push_back(eval::fill_template(t, name));
+    for (const auto& ink : data.ink_names) texts.push_back("written in " + ink + " ink");
     return texts;
   }
 

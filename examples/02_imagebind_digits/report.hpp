@@ -129,8 +129,23 @@ class Report {
     results["parameters"] = {{"image", r.params_vision}, {"text", r.params_text}};
     for (const auto& [m, p] : r.params) results["parameters"][display_name(m)] = p;
 
+    std::string arithmetic;
+    if (r.arithmetic.queries > 0) {
+      const ArithmeticScores& a = r.arithmetic;
+      arithmetic = "Embedding arithmetic: " + std::to_string(a.queries) +
+                   " test sounds, each asked with one of the ink colours; the nearest test image to\n\n"
+                   "| query | shows the sound's digit | shows the asked colour | both |\n|---|---|---|---|\n"
+                   "| the sound alone | " +
+                   pct(a.audio_digit) + " | " + pct(a.audio_colour) + " (chance) | — |\n" +
+                   "| normalize(sound + text \"written in <colour> ink\") | " + pct(a.sum_digit) + " | " +
+                   pct(a.sum_colour) + " | " + pct(a.sum_both) + " |\n";
+      results["arithmetic"] = {{"queries", a.queries},           {"audio_digit", a.audio_digit},
+                               {"audio_colour", a.audio_colour}, {"sum_digit", a.sum_digit},
+                               {"sum_colour", a.sum_colour},     {"sum_both", a.sum_both}};
+    }
     std::printf("\n%s — emergent zero-shot (chance 10%%):\n\n%s\n%s\n", data_.name.c_str(), table.c_str(),
                 timing);
+    if (!arithmetic.empty()) std::printf("\n%s", arithmetic.c_str());
     plots(r, bound);
 
     std::ofstream md(dir_ + "/report.md");
@@ -145,7 +160,7 @@ class Report {
     md << "\n\n"
        << table << "\n"
        << timing << ".\n\n"
-       << "![data](plots/data.png)\n\n"
+       << arithmetic << (arithmetic.empty() ? "" : "\n") << "![data](plots/data.png)\n\n"
        << "![zero-shot](plots/zero_shot_bars.svg)\n\n![curves](plots/training_curves.svg)\n\n"
        << "![zero-shot during stage 2](plots/zero_shot_curves.svg)\n\n![joint "
           "space](plots/embedding_pca.svg)\n\n";

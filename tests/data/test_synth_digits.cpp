@@ -2,6 +2,8 @@
 // balanced labels, normalization, class information in every modality, the contact sheet, errors.
 #include "test_util.hpp"
 
+#include <set>
+
 #include <bindery/data/image.hpp>
 #include <bindery/data/synth_digits.hpp>
 
@@ -318,4 +320,26 @@ TEST_CASE("synth digits: bad arguments", "[data][synth]") {
   BINDERY_REQUIRE_THROWS_WITH_ALL(make_sample(bad, 0), ValueError, "noise -0.5");
   bad.noise = NAN;
   BINDERY_REQUIRE_THROWS_WITH_ALL(make_sample(bad, 0), ValueError, "noise nan");
+}
+
+TEST_CASE("synth digits: ink colours are reported and agree with the captions", "[synth]") {
+  SynthConfig config;
+  const auto batch = make_batch(config, 0, 200);
+  REQUIRE(batch.inks.size() == 200);
+  std::set<int64_t> seen;
+  int64_t named = 0;
+  for (int64_t i = 0; i < 200; ++i) {
+    const int64_t ink = batch.inks[static_cast<size_t>(i)];
+    CHECK(ink == make_sample(config, i).ink);
+    seen.insert(ink);
+    const std::string& caption = batch.captions[static_cast<size_t>(i)];
+    for (int64_t c = 0; c < num_inks(); ++c) {
+      if (caption.find(ink_name(c)) == std::string::npos) continue;
+      ++named;
+      CHECK(c == ink);  // a caption that names a colour names the image's ink
+    }
+  }
+  CHECK(seen.size() == static_cast<size_t>(num_inks()));
+  CHECK(named > 40);  // 3 of 8 templates name the colour
+  BINDERY_REQUIRE_THROWS_WITH_ALL(ink_name(6), ValueError, "ink 6");
 }

@@ -67,8 +67,9 @@ namespace bindery::data::synth {
 /// One event seen by the six sensors; tensors flattened row-major.
 struct DigitSample {
   int64_t label = 0;
-  std::vector<float> image;    // (3, S, S)
-  std::vector<float> depth;    // (1, S, S)
+  int64_t ink = 0;           // index into ink_names(): the ink colour the image shows (and captions may name)
+  std::vector<float> image;  // (3, S, S)
+  std::vector<float> depth;  // (1, S, S)
   std::vector<float> thermal;  // (1, S, S)
   std::vector<float> imu;      // (6, T)
   std::vector<float> audio;    // (1, M, F)
@@ -84,7 +85,18 @@ struct DigitBatch {
   Tensor<float, Cpu> imu;       // (N, 6, T)
   Tensor<float, Cpu> audio;     // (N, 1, M, F)
   std::vector<std::string> captions;
+  std::vector<int64_t> inks;  // (N) ink colour indices (ink_name)
 };
+
+/// The name of ink colour `ink` ("black", "blue", "red", "green", "purple", "brown").
+inline const char* ink_name(int64_t ink) {
+  BINDERY_CHECK(ink >= 0 && ink < static_cast<int64_t>(detail::kInkColours.size()), ValueError,
+                "ink_name: ink ", ink, " outside [0, ", detail::kInkColours.size(), ")");
+  return detail::kInkColours[static_cast<size_t>(ink)].name;
+}
+inline int64_t num_inks() {
+  return static_cast<int64_t>(detail::kInkColours.size());
+}
 
 namespace detail {
 
@@ -94,9 +106,11 @@ inline int64_t image_numel(const SynthConfig& c) {
 
 /// Fills one sample's slots (already sized).
 inline int64_t fill_sample(const SynthConfig& config, int64_t index, float* image, float* depth,
-                           float* thermal, float* imu, float* audio, std::string& caption) {
+                           float* thermal, float* imu, float* audio, std::string& caption,
+                           int64_t* ink_out = nullptr) {
   const Event event = make_event(config, index);
   const int64_t ink = render_maps(config, index, event, image, depth, thermal);
+  if (ink_out != nullptr) *ink_out = ink;
   make_imu(config, index, event, imu);
   make_audio(config, index, event.label, audio);
   caption = make_caption(config, index, event.label, ink);
@@ -117,7 +131,7 @@ inline DigitSample make_sample(const SynthConfig& config, int64_t index) {
   s.imu.resize(static_cast<size_t>(6 * config.imu_steps));
   s.audio.resize(static_cast<size_t>(config.mel_bins * config.audio_frames));
   s.label = detail::fill_sample(config, index, s.image.data(), s.depth.data(), s.thermal.data(), s.imu.data(),
-                                s.audio.data(), s.caption);
+                                s.audio.data(), s.caption, &s.ink);
   return s;
 }
 
@@ -146,6 +160,7 @@ inline DigitBatch make_batch(const SynthConfig& config, int64_t first, int64_t c
   batch.imu = Tensor<float, Cpu>::empty(Shape{count, 6, t});
   batch.audio = Tensor<float, Cpu>::empty(Shape{count, 1, m, f});
   batch.captions.resize(static_cast<size_t>(count));
+  batch.inks.resize(static_cast<size_t>(count));
   int64_t* labels = batch.labels.data();
   float *image = batch.image.data(), *depth = batch.depth.data(), *thermal = batch.thermal.data();
   float *imu = batch.imu.data(), *audio = batch.audio.data();
@@ -156,7 +171,8 @@ inline DigitBatch make_batch(const SynthConfig& config, int64_t first, int64_t c
         try {
           labels[i] = detail::fill_sample(config, first + i, image + i * 3 * pixels, depth + i * pixels,
                                           thermal + i * pixels, imu + i * 6 * t, audio + i * m * f,
-                                          batch.captions[static_cast<size_t>(i)]);
+                                          batch.captions[static_cast<size_t>(i)],
+                                          &batch.inks[static_cast<size_t>(i)]);
         } catch (...) {
 #pragma omp critical(bindery_synth_digits_failure)
           if (!failure) failure = std::current_exception();
