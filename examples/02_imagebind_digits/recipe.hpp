@@ -136,64 +136,45 @@ inline ib::ImageBindConfig make_config(const Dataset& data, const RecipeOptions&
                   0.0,
                   1.0 / 0.07,
                   true});
+  // The bound modalities share everything but the stem: bias_kv, no pre-LN, a class-token head and
+  // ImageBind's fixed per-modality logit scale.
+  auto bound_row = [&o](Modality m, S stem, const char* key, std::vector<int64_t> shape,
+                        std::vector<int64_t> kernel, double logit_scale) {
+    return ib::detail::EncoderRow{m,
+                                  stem,
+                                  key,
+                                  std::move(shape),
+                                  std::move(kernel),
+                                  {},
+                                  o.other.width,
+                                  o.other.blocks,
+                                  o.other.heads,
+                                  true,
+                                  false,
+                                  0.0,
+                                  H::kClsToken,
+                                  0.0,
+                                  logit_scale,
+                                  false};
+  };
   for (const auto& [m, set] : data.train) {
     const Shape& s = set.values.shape();
-    const EncoderSize& e = o.other;
     switch (m) {
       case Modality::kAudio:  // (1, mel, frames): 4 x 4 patches of 8 mel bins x 16 frames, or o.audio_kernel
-        rows.push_back({m,
-                        S::kImagePatches,
-                        "rgbt_stem",
-                        {1, s[2], s[3]},
-                        o.audio_kernel.empty() ? std::vector<int64_t>{s[2] / 4, s[3] / 4} : o.audio_kernel,
-                        {},
-                        e.width,
-                        e.blocks,
-                        e.heads,
-                        true,
-                        false,
-                        0.0,
-                        H::kClsToken,
-                        0.0,
-                        20.0,
-                        false});
+        rows.push_back(bound_row(
+            m, S::kImagePatches, "rgbt_stem", {1, s[2], s[3]},
+            o.audio_kernel.empty() ? std::vector<int64_t>{s[2] / 4, s[3] / 4} : o.audio_kernel, 20.0));
         break;
-      case Modality::kDepth:
-      case Modality::kThermal:  // (1, S, S): 4x4 patches
-        rows.push_back({m,
-                        S::kImagePatches,
-                        m == Modality::kDepth ? "depth_stem" : "rgbt_stem",
-                        {1, s[2], s[3]},
-                        {s[2] / 4, s[3] / 4},
-                        {},
-                        e.width,
-                        e.blocks,
-                        e.heads,
-                        true,
-                        false,
-                        0.0,
-                        H::kClsToken,
-                        0.0,
-                        m == Modality::kDepth ? 5.0 : 10.0,
-                        false});
+      case Modality::kDepth:  // (1, S, S): 4 x 4 patches
+        rows.push_back(
+            bound_row(m, S::kImagePatches, "depth_stem", {1, s[2], s[3]}, {s[2] / 4, s[3] / 4}, 5.0));
+        break;
+      case Modality::kThermal:
+        rows.push_back(
+            bound_row(m, S::kImagePatches, "rgbt_stem", {1, s[2], s[3]}, {s[2] / 4, s[3] / 4}, 10.0));
         break;
       case Modality::kImu:  // (6, T): 16 patches in time
-        rows.push_back({m,
-                        S::kImuPatches,
-                        "imu_stem",
-                        {s[1], s[2]},
-                        {s[2] / 16},
-                        {},
-                        e.width,
-                        e.blocks,
-                        e.heads,
-                        true,
-                        false,
-                        0.0,
-                        H::kClsToken,
-                        0.0,
-                        5.0,
-                        false});
+        rows.push_back(bound_row(m, S::kImuPatches, "imu_stem", {s[1], s[2]}, {s[2] / 16}, 5.0));
         break;
       default:
         throw ValueError("make_config: stage 2 binds audio, depth, thermal or IMU");
@@ -382,7 +363,11 @@ class Recipe {
         r.test_embeddings[m] = z.embeddings;
         r.test_labels[m] = set.labels;
         if (!set.image_row.empty()) {  // instance retrieval modality -> its paired test image
-          const eval::Matrix images = embed(Modality::kVision, rows_of(data_.test_images, set.image_row));
+          eval::Matrix images(static_cast<int64_t>(set.image_row.size()),
+                              zv.embeddings.cols);  // rows of zv's
+          for (size_t i = 0; i < set.image_row.size(); ++i)
+            std::copy(zv.embeddings.row(set.image_row[i]), zv.embeddings.row(set.image_row[i]) + images.cols,
+                      images.row(static_cast<int64_t>(i)));
           const eval::RecallResult recall = eval::retrieval_recall(z.embeddings, images, {1, 5});
           s.recall1 = recall.a_to_b[0];
           s.recall5 = recall.a_to_b[1];

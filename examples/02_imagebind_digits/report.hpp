@@ -19,22 +19,11 @@
 
 namespace digits {
 
+/// modality_name, except "image" for vision and "IMU" in tables and legends.
 inline const char* display_name(Modality m) {
-  switch (m) {
-    case Modality::kVision:
-      return "image";
-    case Modality::kText:
-      return "text";
-    case Modality::kAudio:
-      return "audio";
-    case Modality::kDepth:
-      return "depth";
-    case Modality::kThermal:
-      return "thermal";
-    case Modality::kImu:
-      return "IMU";
-  }
-  return "?";
+  if (m == Modality::kVision) return "image";
+  if (m == Modality::kImu) return "IMU";
+  return ib::modality_name(m);
 }
 
 struct MeanStd {
