@@ -10,8 +10,10 @@
 // Each modality option takes one or more values. Every value is decided on its own, and the values
 // of one option, in order, make that modality's batch (a raw file is one sample, an array its N):
 //   --vision, --image, --video  (one option, three names) a folder: video frames (PNG/JPEG sorted
-//             by name, needs --fps) -> 15 views; X.npy: preprocessed (N, 3, 224, 224) images or
-//             (N, V, 3, 2, 224, 224) video views; anything else: an image file.
+//             by name, needs --fps) -> 15 views; a video file (.mp4, .mkv, .avi, .mov, .webm, ...:
+//             data::is_video_file_name; decoded with FFmpeg when built with it, rate from the file)
+//             -> 15 views; X.npy: preprocessed (N, 3, 224, 224) images or (N, V, 3, 2, 224, 224)
+//             video views; anything else: an image file.
 //   --text    X.npy: int64 token ids (N, 77) (it must exist: a typo is an error, not a sentence);
 //             anything else: a string, tokenized with the CLIP BPE merges of --bpe.
 //   --audio   X.npy: preprocessed (N, 1, 128, 204) or (N, 3, 1, 128, 204); anything else: a WAV.
@@ -47,6 +49,7 @@
 #include <bindery/data/thermal.hpp>
 #include <bindery/data/tokenizer.hpp>
 #include <bindery/data/video.hpp>
+#include <bindery/data/video_ffmpeg.hpp>
 #include <bindery/io/convert.hpp>
 #include <bindery/io/npy.hpp>
 #include <bindery/models/imagebind/imagebind.hpp>
@@ -153,6 +156,11 @@ Tensor<float> load_raw(ib::Modality m, const std::string& path, const std::vecto
         data::VideoConfig config;
         config.size = in.back();
         return data::load_and_transform_video_frames<float>({path}, options.fps, config);
+      }
+      if (data::is_video_file_name(path)) {  // without FFmpeg: an IoError saying how to get it
+        data::VideoConfig config;
+        config.size = in.back();
+        return data::load_video_file<float>(path, config).unsqueeze(0);
       }
       data::VisionTransformConfig config;
       config.size = in.back();
@@ -351,7 +359,8 @@ int main(int argc, char** argv) {
   app.add_option("--weights", options.weights, "checkpoint: .pth (torch.save) or .safetensors");
   app.add_option("--config", options.config, "model: huge, tiny, or a config .json")->capture_default_str();
   const std::array<const char*, ib::kModalities.size()> help = {
-      "images (PNG/JPEG), frame folders (video, needs --fps), or preprocessed (N, 3, 224, 224) or "
+      "images (PNG/JPEG), video files (.mp4, .mkv, ...; FFmpeg builds) or frame folders (video, needs "
+      "--fps), or preprocessed (N, 3, 224, 224) or "
       "(N, V, 3, 2, 224, 224) .npy",
       "strings, or int64 token ids (N, 77) .npy",
       "WAV files, or preprocessed (N, 1, 128, 204) or (N, 3, 1, 128, 204) .npy",
@@ -368,7 +377,8 @@ int main(int argc, char** argv) {
   }
   app.add_option("--bpe", options.bpe, "text: CLIP BPE merges (bpe_simple_vocab_16e6.txt.gz)")
       ->capture_default_str();
-  app.add_option("--fps", options.fps, "video: frame rate of the frame folders")->check(CLI::PositiveNumber);
+  app.add_option("--fps", options.fps, "video: frame rate of the frame folders (video files carry their own)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--out", options.out, "folder for <modality>.npy embeddings (created if needed)");
   app.add_option("--threads", options.threads, "CPU threads (default: every core)")
       ->check(CLI::PositiveNumber);

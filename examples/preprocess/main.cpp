@@ -4,6 +4,7 @@
 //   preprocess --modality depth   --sun-rgbd depth.png out.npy      -> (1, 1, 224, 224)
 //   preprocess --modality thermal ir.png out.npy                    -> (1, 1, 224, 224)
 //   preprocess --modality video   --fps 30 frames_dir/ out.npy      -> (1, 15, 3, 2, 224, 224)
+//   preprocess --modality video   clip.mp4 out.npy                  -> (1, 15, 3, 2, 224, 224) (FFmpeg)
 //   preprocess --modality audio   dog.wav car.wav out.npy           -> (2, 3, 1, 128, 204)
 //   preprocess --modality text    "a dog" "a car" out.npy           -> (2, 77) int64 token ids
 //   preprocess --modality imu     walk.csv out.npy                  -> (1, 6, 2000)
@@ -21,11 +22,13 @@
 #include <bindery/data/thermal.hpp>
 #include <bindery/data/tokenizer.hpp>
 #include <bindery/data/video.hpp>
+#include <bindery/data/video_ffmpeg.hpp>
 #include <bindery/io/npy.hpp>
 
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <variant>
@@ -88,13 +91,21 @@ const std::vector<Modality>& modalities() {
          config.normalize = o.normalize;
          return data::load_and_transform_thermal_data<float>(inputs, config);
        }},
-      {"video", "folders of frames (+ --fps) -> (B, clips*3, 3, 2, S, S) (reference data.py)",
+      {"video",
+       std::string("video files (FFmpeg: ") + (data::kHasFfmpeg ? "built in" : "not built in") +
+           ") or folders of frames (+ --fps) -> (B, clips*3, 3, 2, S, S) (reference data.py)",
        [](const std::vector<std::string>& inputs, const Options& o) {
-         BINDERY_CHECK(o.fps > 0, ValueError, "--modality video needs --fps (the frames' rate)");
+         for (const std::string& input : inputs) {
+           std::error_code error;
+           BINDERY_CHECK(o.fps > 0 || !std::filesystem::is_directory(input, error), ValueError,
+                         "--modality video: ", input,
+                         " is a folder of frames and needs --fps (the frames' rate)");
+         }
          data::VideoConfig config;
          config.size = o.size;
          config.clips_per_video = o.clips;
-         return data::load_and_transform_video_frames<float>(inputs, o.fps, config);
+         // Files decode with FFmpeg (their own rate); without it they fail saying how to get it.
+         return data::load_and_transform_videos<float>(inputs, o.fps, config);
        }},
       {"audio", "WAV files -> (B, 3, 1, 128, 204): 16 kHz, 3 clips of 2 s, Kaldi fbank (reference data.py)",
        [](const std::vector<std::string>& inputs, const Options&) {
@@ -145,7 +156,7 @@ int main(int argc, char** argv) {
   app.add_option("--baseline", o.baseline, "depth: stereo baseline in metres");
   app.add_option("--depth-scale", o.depth_scale, "depth: raw units per metre (default 1000 for integers)");
   app.add_flag("--normalize", o.normalize, "thermal: Normalize(0.5, 0.5) (off: the better LLVIP number)");
-  app.add_option("--fps", o.fps, "video: frame rate of the frame folders");
+  app.add_option("--fps", o.fps, "video: frame rate of the frame folders (video files carry their own)");
   app.add_option("--clips", o.clips, "video: clips per video")->check(CLI::Range(int64_t{1}, int64_t{1000}));
   app.add_option("--bpe", o.bpe, "text: CLIP BPE merges (bpe_simple_vocab_16e6.txt.gz)");
   CLI11_PARSE(app, argc, argv);

@@ -15,9 +15,10 @@
 //   6. SpatialCrop(224, 3): three crops along the long side: start, ceil((L - 224) / 2), end.
 //      Output per video: clips x crops = 15 views, each (3, 2, 224, 224); clip-major order.
 // Input here: a folder of frames (JPEG/PNG files sorted by name) and its frame rate; the frames
-// decode exactly as Pillow would (data/image.hpp). Decoding video files needs FFmpeg, an optional
-// dependency not wired in yet (see the data README / issue): extract frames with
-// `ffmpeg -i in.mp4 frames/%06d.png` and pass the folder with the video's frame rate.
+// decode exactly as Pillow would (data/image.hpp). Video files (mp4, mkv, ...) decode through
+// FFmpeg in data/video_ffmpeg.hpp (optional: CMake BINDERY_FFMPEG), which feeds its frames to the
+// same transform_video_clips; without it, extract the frames with `ffmpeg -i in.mp4 frames/%06d.png`
+// and pass the folder with the video's frame rate.
 // Only the frames the sampled clips use are decoded (5 x 2 of them by default).
 #pragma once
 
@@ -173,52 +174,63 @@ inline std::vector<std::string> list_frame_files(const std::string& folder) {
   return files;
 }
 
-/// One video given as its frames (files in time order) and frame rate -> (views, 3, T, size, size)
-/// with views = clips_per_video * num_crops.
-template <class T = float, class B = Cpu>
-Tensor<T, B> transform_video_frames(const std::vector<std::string>& frames, double fps,
-                                    const VideoConfig& config = {}, const ImageLimits& limits = {}) {
-  BINDERY_CHECK(!frames.empty() && fps > 0 && std::isfinite(fps), ValueError,
-                "transform_video_frames: ", frames.size(), " frames at ", fps,
+/// Steps 1-3 for a video of `frame_count` frames at `fps`: the frames each clip uses, clip by clip
+/// (clips_per_video lists of frames_per_clip indices, in order). Checks the config too.
+inline std::vector<std::vector<int64_t>> video_clip_frame_indices(int64_t frame_count, double fps,
+                                                                  const VideoConfig& config = {}) {
+  BINDERY_CHECK(frame_count > 0 && fps > 0 && std::isfinite(fps), ValueError,
+                "transform_video_frames: ", frame_count, " frames at ", fps,
                 " fps (need frames and fps > 0)");
   BINDERY_CHECK(config.num_crops == 1 || config.num_crops == 3, ValueError,
                 "transform_video_frames: num_crops must be 1 or 3, got ", config.num_crops);
-  const auto frame_count = static_cast<int64_t>(frames.size());
   const double duration = static_cast<double>(frame_count) / fps;
   const std::vector<ClipSpan> spans =
       constant_clip_spans(duration, config.clip_duration, config.clips_per_video);
-  const int64_t t = config.frames_per_clip, s = config.size;
-  std::map<int64_t, Image> decoded;  // frames shared by clips decode once
-  int64_t height = 0, width = 0;
-  const auto frame = [&](int64_t index) -> const Image& {
-    auto it = decoded.find(index);
-    if (it == decoded.end()) {
-      Image rgb = to_rgb(read_image(frames[static_cast<size_t>(index)], limits));
-      if (decoded.empty()) {
-        height = rgb.height;
-        width = rgb.width;
-      }
-      BINDERY_CHECK(rgb.height == height && rgb.width == width, FormatError,
-                    frames[static_cast<size_t>(index)], ": frame of ", rgb.width, " x ", rgb.height,
-                    " pixels in a video of ", width, " x ", height);
-      it = decoded.emplace(index, std::move(rgb)).first;
-    }
-    return it->second;
-  };
-  const int64_t views = config.clips_per_video * config.num_crops;
-  std::vector<T> out(static_cast<size_t>(views * 3 * t * s * s));
-  int64_t view = 0;
+  std::vector<std::vector<int64_t>> clips;
   for (size_t k = 0; k < spans.size(); ++k) {
     const auto [first, last] = clip_frame_range(spans[k], fps, frame_count);
     BINDERY_CHECK(last > first, ValueError, "transform_video_frames: clip ", k, " [", spans[k].start, ", ",
                   spans[k].end, "] s holds no frame of the ", frame_count, " frames at ", fps, " fps");
-    const std::vector<int64_t> picks = uniform_temporal_indices(last - first, t);
-    // (C, T, H, W) float32 in [0, 1]; decoding the first pick sets the video's size.
-    frame(first + picks[0]);
+    std::vector<int64_t> picks = uniform_temporal_indices(last - first, config.frames_per_clip);
+    for (int64_t& pick : picks) pick += first;
+    clips.push_back(std::move(picks));
+  }
+  return clips;
+}
+
+/// Steps 4-6 on decoded frames -> (views, 3, T, size, size), views = clips x num_crops, clip-major.
+/// `clips` as video_clip_frame_indices gives them; `frames` maps each of their indices to its RGB
+/// frame (H x W x 3 uint8, every frame the same size). Shared by the frame-folder and the
+/// video-file (data/video_ffmpeg.hpp) paths.
+template <class T = float, class B = Cpu>
+Tensor<T, B> transform_video_clips(const std::vector<std::vector<int64_t>>& clips,
+                                   const std::map<int64_t, Image>& frames, const VideoConfig& config = {}) {
+  BINDERY_CHECK(!clips.empty() && !clips[0].empty(), ValueError, "transform_video_clips: no clips");
+  BINDERY_CHECK(config.num_crops == 1 || config.num_crops == 3, ValueError,
+                "transform_video_clips: num_crops must be 1 or 3, got ", config.num_crops);
+  const int64_t t = static_cast<int64_t>(clips[0].size()), s = config.size;
+  const auto frame = [&](int64_t index) -> const Image& {
+    const auto it = frames.find(index);
+    BINDERY_CHECK(it != frames.end(), IndexError, "transform_video_clips: frame ", index, " was not decoded");
+    return it->second;
+  };
+  // The first frame of the first clip sets the video's size.
+  const int64_t height = frame(clips[0][0]).height, width = frame(clips[0][0]).width;
+  const int64_t views = static_cast<int64_t>(clips.size()) * config.num_crops;
+  std::vector<T> out(static_cast<size_t>(views * 3 * t * s * s));
+  int64_t view = 0;
+  for (const std::vector<int64_t>& picks : clips) {
+    BINDERY_CHECK(static_cast<int64_t>(picks.size()) == t, ValueError, "transform_video_clips: clips of ",
+                  picks.size(), " and ", t, " frames");
+    // (C, T, H, W) float32 in [0, 1].
     std::vector<float> clip(static_cast<size_t>(3 * t * height * width));
     const int64_t plane = height * width;
     for (int64_t j = 0; j < t; ++j) {
-      const Image& image = frame(first + picks[static_cast<size_t>(j)]);
+      const Image& image = frame(picks[static_cast<size_t>(j)]);
+      BINDERY_CHECK(image.height == height && image.width == width && image.channels == 3, FormatError,
+                    "transform_video_clips: frame ", picks[static_cast<size_t>(j)], " of ", image.width,
+                    " x ", image.height, " x ", image.channels, " in a video of ", width, " x ", height,
+                    " x 3");
       for (int64_t c = 0; c < 3; ++c)
         for (int64_t i = 0; i < plane; ++i)
           clip[static_cast<size_t>((c * t + j) * plane + i)] =
@@ -263,6 +275,32 @@ Tensor<T, B> transform_video_frames(const std::vector<std::string>& frames, doub
     }
   }
   return Tensor<T, B>::from_vector(out, Shape{views, 3, t, s, s});
+}
+
+/// One video given as its frames (files in time order) and frame rate -> (views, 3, T, size, size)
+/// with views = clips_per_video * num_crops.
+template <class T = float, class B = Cpu>
+Tensor<T, B> transform_video_frames(const std::vector<std::string>& frames, double fps,
+                                    const VideoConfig& config = {}, const ImageLimits& limits = {}) {
+  const std::vector<std::vector<int64_t>> clips =
+      video_clip_frame_indices(static_cast<int64_t>(frames.size()), fps, config);
+  std::map<int64_t, Image> decoded;  // frames shared by clips decode once
+  int64_t height = 0, width = 0;     // the first decoded frame's
+  for (const std::vector<int64_t>& picks : clips) {
+    for (const int64_t index : picks) {
+      if (decoded.count(index) != 0) continue;
+      const std::string& file = frames[static_cast<size_t>(index)];
+      Image rgb = to_rgb(read_image(file, limits));
+      if (decoded.empty()) {
+        height = rgb.height;
+        width = rgb.width;
+      }
+      BINDERY_CHECK(rgb.height == height && rgb.width == width, FormatError, file, ": frame of ", rgb.width,
+                    " x ", rgb.height, " pixels in a video of ", width, " x ", height);
+      decoded.emplace(index, std::move(rgb));
+    }
+  }
+  return transform_video_clips<T, B>(clips, decoded, config);
 }
 
 /// Folders of frames (one video each, all at `fps`) -> (B, views, 3, T, size, size).
