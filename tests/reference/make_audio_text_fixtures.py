@@ -4,7 +4,8 @@ tests/reference/text/*, from the reference code itself (imagebind-unofficial's d
 SimpleTokenizer, torchaudio, pytorchvideo's clip sampler, ftfy, regex).
 
 Run:  /work/pyenv/bin/python tests/reference/make_audio_text_fixtures.py [--audio] [--text] [--tables]
-(no flag: all three; --tables regenerates include/bindery/data/text_tables.hpp)
+(no flag: all three; --tables regenerates include/bindery/data/text_tables.hpp and
+text_mojibake_tables.hpp)
 The exact package versions are printed and recorded in tests/reference/audio_text_versions.txt.
 
 Environment notes (all recorded in the versions file):
@@ -332,7 +333,7 @@ SNIPPETS = [
     "\u0345 ypogegrammeni \u1fb3 \u03b1\u0345", "a\u0300\u0316 z\u0361z", "Z̸̢͎̲̈́̍a̴͔̓l̵̘̈g̶̻̈́o̷͚͝",
     "\ue000 private \U000f0000", "unassigned \u0378\u0379 \U000E0001\U000E0041", "tag\U000E0020chars",
     "\U0001D400\U0001D401 math bold \U0001D7CE\U0001D7CF", "𐍈 gothic 𓀀 hieroglyph",
-    # mojibake (ftfy re-decodes it; the C++ cleaner does not: flagged)
+    # mojibake (ftfy re-decodes it)
     "Ã©tÃ© Ã  la plage", "donâ€™t â€œquoteâ€\x9d", "The Mona Lisa doesnÃƒÂ¢Ã¢â€šÂ¬Ã¢â€žÂ¢t have eyebrows.",
     "\x80\x85\x91\x92\x93 C1 controls", "sÃ³ some text",
 ]
@@ -385,6 +386,71 @@ def corpus(rng):
         texts.append(f"Look: {snippet} (end)")
         texts.append(snippet.upper())
     texts += random_strings(rng, 1100 - len(texts))
+    return texts
+
+
+# Mojibake: real text whose UTF-8 was decoded with a single-byte codec (once or twice), alone or next
+# to correct text, and text that ftfy must leave alone. Appended to the corpus after the strings
+# above (their own random generator, so that the first 1,100 strings stay as they were).
+MOJIBAKE_SOURCES = [
+    "Café crème brûlée", "naïve façade Über Straße", "São Paulo, Bogotá, Zürich", "Ångström Øresund Łódź",
+    "Čeština a slovenčina", "Ærøskøbing à la carte", "été à la plage", "où est l'hôtel ?", "piñata jalapeño",
+    "Καλημέρα κόσμε", "Привет, мир! Ёжик", "مرحبا بالعالم", "שלום עולם", "नमस्ते दुनिया", "สวัสดีชาวโลก",
+    "你好，世界！", "日本語のテキスト", "한국어 문장입니다", "I love 🍕 and 🍺!", "smile 😀😃 ok 👍🏽",
+    "it’s “quoted” and ‘single’", "don’t stop — really…", "«guillemets» „German“", "50 °C ± 2 ½ price ¼",
+    "price: 5 € or £4 or ¥500", "non\u00a0breaking\u00a0space", "a\u00a0b and c\u00a0d", "• bullet ™ © ®",
+    "x² + y³ = z", "✔ No problems", "¯\\_(ツ)_/¯", "Straße in München", "Ελληνικά και English",
+    "İstanbul Şişli Ğ", "Dvořák Janáček Smetana", "Wałęsa Kraków Gdańsk", "Mañana, señor", "Lumière’s “film”",
+]
+MOJIBAKE_CODECS = ["latin-1", "windows-1252", "sloppy-windows-1252", "windows-1251", "sloppy-windows-1250",
+                   "windows-1253", "windows-1254", "windows-1257", "iso-8859-2", "macroman", "cp437"]
+MOJIBAKE_SNIPPETS = [
+    # ftfy's own documented examples
+    "âœ” No problems", "&macr;\\_(ã\x83\x84)_/&macr;", "sÃ³", "voilÃ le travail", "Ã³", "&ATILDE;&SUP3;",
+    "The Mona Lisa doesnÃƒÂ¢Ã¢â€šÂ¬Ã¢â€žÂ¢t have eyebrows.", "â€œ like this â€\ufffd",
+    # restore_byte_a0: NBSP turned into a space; "Ã " for "à ", except Portuguese às, àquele...
+    "Ã la carte", "fÃ cil", "Ã s vezes Ã quele Ã quela Ã quilo", "Ã  la plage", "caf\u00c3 \u00a9", "Â 50",
+    "â€ test", "ðŸ ˜€ emoji", "ð\u0178\u02dc\u20ac", "Ã‰ric et Ã‰lise",
+    # lossy sequences: bytes lost to U+FFFD, or to '?'
+    "donâ€™t â€œquoteâ€\ufffd", "Ã? and Ã\ufffd", "â\ufffd\ufffd three", "ðŸ\ufffd\ufffd four",
+    # CESU-8 and Java's null, and ftfy's quirk of the final "\n" after byte C0 (the newline is lost)
+    "\u00ed\u00a0\u00bd\u00ed\u00b8\u0080 cesu", "Ã©tÃ© À\x80 java null", "Ã©tÃ© À\nnext line",
+    "Ã©tÃ© \u00ed\u00a0\u0080\u00ed\u00b0\nnext",
+    # decode_inconsistent_utf8: mojibake next to correct text
+    "Ã©tÃ© and été", "日本語 Ã©tÃ©", "✔ ok âœ” fixed", "— dash and â€” dash", "naïve cafÃ©",
+    # C1 controls (Latin-1 meant as Windows-1252)
+    "\x80\x85\x91\x92\x93 C1 controls", "caf\u00e9\x92s", "\x81\x8d\x8f\x90\x9d undefined",
+    # MacRoman, CP437, Windows-1251 mojibake
+    "caf‚àö¬© macroman", "‚Äú quoted ‚Äù", "├⌐t├⌐ cp437", "Р В Р’ double", "вЂ” dash", "Ð Ð¸Ñ Ð¾Ð½",
+    # text that only looks a bit like mojibake (ftfy leaves most of it alone)
+    "Ãlvaro", "PÉREZ ÀÉÎÕÜ", "naïve café Øresund", "1° C and 2 × 3", "┐(°‿°)┌ kaomoji", "Ελληνικά",
+    "Русский текст ВГРС", "½ ¼ ¾ ± µ", "Â is a letter", "à la française", "ÃÂ", "© 2024 ® ™",
+    "ŒUVRE œuvre", "Ø and Ù", "×²", "a Ã b", "EURO€ POUND£", "√2 ≈ 1.414", "“Élan”", "Ā€",
+]
+
+
+def mojibake_corpus(rng):
+    texts = list(MOJIBAKE_SNIPPETS)
+
+    def garble(s, codec):
+        return s.encode("utf-8").decode(codec, errors="replace")  # strict codecs: unassigned bytes -> U+FFFD
+
+    for i in range(260):
+        source = MOJIBAKE_SOURCES[i % len(MOJIBAKE_SOURCES)]
+        codec = MOJIBAKE_CODECS[int(rng.integers(len(MOJIBAKE_CODECS)))]
+        kind = i % 5
+        if kind == 0:  # once
+            text = garble(source, codec)
+        elif kind == 1:  # twice, same codec or another
+            text = garble(garble(source, codec), MOJIBAKE_CODECS[int(rng.integers(len(MOJIBAKE_CODECS)))])
+        elif kind == 2:  # next to correct text
+            other = MOJIBAKE_SOURCES[int(rng.integers(len(MOJIBAKE_SOURCES)))]
+            text = f"{other} {garble(source, codec)}" if rng.random() < 0.5 else f"{garble(source, codec)} — {other}"
+        elif kind == 3:  # NBSP lost: byte A0 written as a space
+            text = garble(source, codec).replace("\u00a0", " ")
+        else:  # over several lines, one of them garbled
+            text = f"{source}\n{garble(source, codec)}\n{WORDS[i % len(WORDS)]}"
+        texts.append(text)
     return texts
 
 
@@ -446,16 +512,20 @@ def make_text():
     tokenizer = SimpleTokenizer(bpe_path=bpe)
     os.makedirs(TEXT_OUT, exist_ok=True)
     texts = corpus(np.random.default_rng(1234))
+    texts += mojibake_corpus(np.random.default_rng(4321))
     mojibake = 0
     with open(os.path.join(TEXT_OUT, "corpus.jsonl"), "w", encoding="utf-8") as f:
         for text in texts:
             ids = tokenizer(text).tolist()  # (77,): the reference's __call__ (SOT, BPE, truncation, EOT, zeros)
             eot = len(ids) - 1 - ids[::-1].index(49407)  # the last EOT: text may hold "<|endoftext|>" too
             clean = mp.whitespace_clean(mp.basic_clean(text)).lower()
-            # ftfy's mojibake repair (fix_encoding) is not implemented in C++: flag the strings it changes.
+            # "mojibake": ftfy's mojibake repair (fix_encoding) changes the string; "ftfy": fix_text's
+            # output, only where it differs from the input
             flagged = ftfy.fix_text(text) != ftfy.fix_text(text, fix_encoding=False)
             mojibake += flagged
             record = {"text": text, "clean": clean, "ids": ids[: eot + 1], "mojibake": flagged}
+            if ftfy.fix_text(text) != text:
+                record["ftfy"] = ftfy.fix_text(text)
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     with open(os.path.join(TEXT_OUT, "decode.jsonl"), "w", encoding="utf-8") as f:
         for text in texts[:300]:
@@ -471,6 +541,103 @@ def make_text():
         for a, b, k in run_lengths(sigma_classes()):
             f.write(f"{a:X}\t{b:X}\t{k}\n")
     print(f"text: {len(texts)} strings ({mojibake} flagged as mojibake), tables written")
+    make_mojibake_probes()
+
+
+def badness_alternatives():
+    """The alternatives of ftfy.badness.BADNESS_RE, parsed by Python's own regex parser (3.11's
+    re._parser): (whether it is anchored at the start, a sampler of strings it matches)."""
+    import re
+    import re._compiler
+    import re._constants as c
+    import re._parser
+
+    import ftfy.badness
+
+    parsed = re._parser.parse(ftfy.badness.BADNESS_RE.pattern, re.VERBOSE)
+    assert len(parsed) == 1 and parsed[0][0] == c.BRANCH
+    universe = [chr(x) for x in range(0x20, 0x2600)] + list("\t\n\u3000\uf8ff\ufb01\ufb02\ufffd")
+    members = {}
+
+    def sample(rng, item):
+        op, av = item
+        if op == c.LITERAL:
+            return chr(av)
+        if op == c.ANY:
+            return rng.choice(universe)
+        if op == c.AT:
+            return ""
+        if op == c.MAX_REPEAT:  # \s?
+            lo, hi, sub = av
+            return "".join(sample(rng, s) for _ in range(rng.randint(lo, min(hi, 1))) for s in sub)
+        assert op == c.IN, op
+        key = repr(av)
+        if key not in members:
+            prog = re._compiler.compile(re._parser.SubPattern(re._parser.State(), [(c.IN, av)]), 0)
+            members[key] = [u for u in universe if prog.match(u)]
+        return rng.choice(members[key])
+
+    return [(any(op == c.AT for op, _ in alt), lambda rng, alt=alt: "".join(sample(rng, item) for item in alt))
+            for alt in parsed[0][1][1]]
+
+
+def mojibake_probes():
+    """Short strings for ftfy's badness heuristic and mojibake repair: strings each pattern of
+    BADNESS_RE matches (and near misses: one character changed), random strings over the characters
+    the heuristic classifies, and UTF-8 with altered bytes read with ftfy's codecs."""
+    import random
+    import re
+
+    import ftfy.badness
+    import ftfy.chardata
+
+    rng = random.Random(2024)
+    classes = dict(ftfy.badness.MOJIBAKE_CATEGORIES)
+    classes.update(ftfy.chardata.UTF8_CLUES)
+    classified = sorted({chr(x) for body in classes.values() for x in range(0x2600)
+                         if re.match("[" + body + "]", chr(x))} | set("\uf8ff\ufb01\ufb02\ufffd"))
+    context = list("ab Z.,!?\n\t_1") + ["é", "Ã", "â", "€", "™", "°", "х", "日"]
+    texts = []
+    for anchored, draw in badness_alternatives():
+        for k in range(14):
+            s = list(draw(rng))
+            if k % 2 and s:  # a near miss
+                s[rng.randrange(len(s))] = rng.choice(classified + context)
+            prefix = "" if anchored and k % 4 < 2 else "".join(rng.choice(context) for _ in range(rng.randint(0, 2)))
+            texts.append(prefix + "".join(s) + "".join(rng.choice(context) for _ in range(rng.randint(0, 2))))
+    words = ["café", "naïve", "日本語", "привет", "Καλημέρα", "“q”", "it’s", "—", "…", "🍕", "½", "°C", "à la", "às",
+             "\u00a0", "Čeština", "the", "dog"]
+    codecs = ftfy.chardata.CHARMAP_ENCODINGS
+    for k in range(300):
+        if k % 3 == 0:
+            pool = classified if k % 2 else classified + list("abcxyz ,.?!") * 4
+            texts.append("".join(rng.choice(pool) for _ in range(rng.randint(1, 8))))
+        else:
+            data = bytearray(" ".join(rng.choice(words) for _ in range(rng.randint(1, 3))).encode("utf-8"))
+            for _ in range(rng.randint(0, 2)):  # bytes lost, NBSP as space, stray C0 / ED / continuation bytes
+                if data:
+                    data[rng.randrange(len(data))] = rng.choice([0x20, 0x1A, 0x3F, 0xA0, 0xC0, 0x80, 0xED])
+            texts.append(bytes(data).decode(codecs[rng.randrange(len(codecs))], errors="replace"))
+    return texts
+
+
+def make_mojibake_probes():
+    import ftfy
+    import ftfy.badness
+
+    texts = mojibake_probes()
+    with open(os.path.join(TEXT_OUT, "mojibake.jsonl"), "w", encoding="utf-8") as f:
+        for text in texts:
+            # "encoding": ftfy.fix_encoding's output, only where it changes the text; "fixed":
+            # ftfy.fix_text's, only where it differs from fix_encoding's
+            record = {"text": text, "bad": int(ftfy.badness.is_bad(text))}
+            encoding, fixed = ftfy.fix_encoding(text), ftfy.fix_text(text)
+            if encoding != text:
+                record["encoding"] = encoding
+            if fixed != encoding:
+                record["fixed"] = fixed
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    print(f"mojibake probes: {len(texts)} strings, {sum(ftfy.badness.is_bad(t) for t in texts)} bad")
 
 
 def cxx_bytes(text):
@@ -574,12 +741,107 @@ def make_tables():
     print(f"wrote {path}: {len(html5)} + {len(ftfy_upper)} entities, {len(sup_l)} + {len(sup_n)} supplement code points")
 
 
+# The bits of data/text_mojibake_tables.hpp's class table: ftfy.badness.MOJIBAKE_CATEGORIES, then
+# ftfy.chardata.UTF8_CLUES (the C++ names of the constants, in bit order).
+MOJIBAKE_CLASS_BITS = [
+    ("common", "kMbCommon"), ("c1", "kMbC1"), ("bad", "kMbBad"), ("law", "kMbLaw"), ("currency", "kMbCurrency"),
+    ("start_punctuation", "kMbStart"), ("end_punctuation", "kMbEnd"), ("numeric", "kMbNumeric"),
+    ("kaomoji", "kMbKaomoji"), ("upper_accented", "kMbUpperAccented"), ("lower_accented", "kMbLowerAccented"),
+    ("upper_common", "kMbUpperCommon"), ("lower_common", "kMbLowerCommon"), ("box", "kMbBox"),
+    ("utf8_first_of_2", "kMbFirstOf2"), ("utf8_first_of_3", "kMbFirstOf3"), ("utf8_first_of_4", "kMbFirstOf4"),
+    ("utf8_continuation", "kMbContinuation"), ("utf8_continuation_strict", "kMbContinuationStrict"),
+]
+
+
+def make_mojibake_tables():
+    """Writes include/bindery/data/text_mojibake_tables.hpp: the data of ftfy's mojibake repair
+    (fix_encoding) -- the byte maps of the codecs it re-encodes with, and the membership of every code
+    point in the character classes of its badness heuristic and of its UTF-8 detector."""
+    import importlib.metadata as md
+    import re
+
+    import ftfy.badness
+    import ftfy.bad_codecs  # noqa: F401  (registers the sloppy-* codecs)
+    import ftfy.chardata
+
+    classes = dict(ftfy.badness.MOJIBAKE_CATEGORIES)
+    classes.update(ftfy.chardata.UTF8_CLUES)
+    assert sorted(classes) == sorted(name for name, _ in MOJIBAKE_CLASS_BITS), "ftfy's classes changed"
+    masks = {}
+    for bit, (name, _) in enumerate(MOJIBAKE_CLASS_BITS):
+        member = re.compile("[" + classes[name] + "]")  # the classes are regex class bodies (with ranges)
+        for c in range(0x110000):
+            if member.match(chr(c)):
+                masks[c] = masks.get(c, 0) | (1 << bit)
+    assert max(masks) <= 0xFFFF
+
+    codecs = []
+    for name in ftfy.chardata.CHARMAP_ENCODINGS:
+        table = bytes(range(256)).decode(name)
+        sloppy = name.startswith("sloppy-")
+        for b in range(0x80):  # ASCII maps to itself, except byte 1A of the sloppy codecs (U+FFFD)
+            assert table[b] == ("\ufffd" if sloppy and b == 0x1A else chr(b)), (name, b)
+        assert len(set(table)) == 256 and all(ord(ch) <= 0xFFFF for ch in table), name
+        # possible_encoding() accepts exactly the text this table can encode
+        assert ftfy.chardata.possible_encoding(table, name) and not ftfy.chardata.possible_encoding(
+            "\x1a" if sloppy else "\ufffd", name), name
+        codecs.append((name, sloppy, [ord(ch) for ch in table[0x80:]]))
+    assert [n for n, _, _ in codecs][-2:] == ["macroman", "cp437"]
+
+    lines = []
+    lines.append("/// Bits of kMojibakeClasses: ftfy.badness.MOJIBAKE_CATEGORIES, then ftfy.chardata.UTF8_CLUES.")
+    for bit, (name, cxx) in enumerate(MOJIBAKE_CLASS_BITS):
+        lines.append(f"inline constexpr uint32_t {cxx} = 1u << {bit};  // {name}")
+    lines.append("")
+    lines.append("/// A code point and the classes (bits above) it belongs to.")
+    lines.append("struct MojibakeClassEntry {\n  uint32_t codepoint, classes;\n};")
+    lines.append("")
+    lines.append(f"/// Every code point in at least one class ({len(masks)}), sorted.")
+    lines.append("inline constexpr MojibakeClassEntry kMojibakeClasses[] = {")
+    entries = [f"{{0x{c:X}, 0x{m:X}}}" for c, m in sorted(masks.items())]
+    for i in range(0, len(entries), 6):
+        lines.append("    " + ", ".join(entries[i : i + 6]) + ",")
+    lines.append("};")
+    lines.append("")
+    lines.append("/// A single-byte codec of ftfy.chardata.CHARMAP_ENCODINGS: bytes 00-7F are ASCII, except byte 1A")
+    lines.append("/// of the `sloppy` codecs, which stands for U+FFFD; `high` holds bytes 80-FF.")
+    lines.append("struct MojibakeCodec {\n  std::string_view name;\n  bool sloppy;\n  char16_t high[128];\n};")
+    lines.append("")
+    lines.append(f"/// The {len(codecs)} codecs, in the order ftfy tries them.")
+    lines.append(f"inline constexpr MojibakeCodec kMojibakeCodecs[{len(codecs)}] = {{")
+    for name, sloppy, high in codecs:
+        lines.append(f'    {{"{name}", {"true" if sloppy else "false"}, {{')
+        for i in range(0, 128, 12):
+            lines.append("        " + ", ".join(f"0x{c:X}" for c in high[i : i + 12]) + ",")
+        lines.append("    }},")
+    lines.append("};")
+
+    python = sys.version.split()[0]
+    header = (
+        "// bindery/data/text_mojibake_tables.hpp — GENERATED by tests/reference/make_audio_text_fixtures.py\n"
+        f"// --tables (do not edit). Data, not code: what ftfy {md.version('ftfy')} (Python {python}) knows for\n"
+        "// its mojibake repair: the code point classes of ftfy.badness and of ftfy.chardata.UTF8_CLUES, and\n"
+        "// the byte maps of ftfy's single-byte codecs. data/text_mojibake.hpp reads them.\n"
+        "#pragma once\n\n#include <cstdint>\n#include <string_view>\n\nnamespace bindery::data::tables {\n\n"
+        + "\n".join(lines) + "\n\n}  // namespace bindery::data::tables\n"
+    )
+    path = os.path.join(REPO, "include", "bindery", "data", "text_mojibake_tables.hpp")
+    with open(path, "w") as f:
+        f.write(header)
+    import shutil
+    import subprocess
+
+    if shutil.which("clang-format"):
+        subprocess.run(["clang-format", "-i", path], check=True)
+    print(f"wrote {path}: {len(masks)} classified code points, {len(codecs)} codecs")
+
+
 # ---------------------------------------------------------------------------------------------------
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--audio", action="store_true")
     parser.add_argument("--text", action="store_true")
-    parser.add_argument("--tables", action="store_true", help="regenerate include/bindery/data/text_tables.hpp")
+    parser.add_argument("--tables", action="store_true", help="regenerate include/bindery/data/text_tables.hpp and text_mojibake_tables.hpp")
     args = parser.parse_args()
     both = not args.audio and not args.text and not args.tables
     if args.audio or both:
@@ -588,6 +850,7 @@ def main():
         make_text()
     if args.tables or both:
         make_tables()
+        make_mojibake_tables()
     lines = versions()
     print("\n".join(lines))
     with open(os.path.join(HERE, "audio_text_versions.txt"), "w") as f:

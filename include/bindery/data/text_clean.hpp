@@ -9,22 +9,23 @@
 // Unicode data: categories, simple case mappings and NFC/NFKC from utf8proc (libutf8proc), plus
 // data/text_tables.hpp (generated from Python): the HTML5 entity list, ftfy's all-caps entities,
 // the letters/numbers the `regex` module knows beyond Python's Unicode 14, and the Cased /
-// Case_Ignorable extras str.lower() needs for the final sigma. tests/data/test_tokenizer.cpp checks
-// every code point (split class, lower()) against Python and 1,100 strings end to end.
+// Case_Ignorable extras str.lower() needs for the final sigma; and data/text_mojibake_tables.hpp
+// (generated from ftfy) for the mojibake repair. tests/data/test_tokenizer.cpp checks every code
+// point (split class, lower()) against Python and ~1,400 strings end to end, mojibake included.
 //
 // What matches the reference exactly:
 //   - html.unescape: all 2,231 HTML5 names, with and without ';', longest-prefix rule for the legacy
 //     names (&notit; -> ¬it;), numeric references with Python's replacements (&#128; -> €, &#0; ->
 //     U+FFFD, surrogates and > U+10FFFF -> U+FFFD, control code points -> nothing);
 //   - ftfy.fix_text (6.3, default config): per-line segments; HTML unescaping unless a '<' was seen
-//     (ftfy's stricter regex and its all-caps names such as &EACUTE;), C1 controls read as
-//     Windows-1252, Latin ligatures, full/half width forms (NFKC), curly quotes, line breaks, ANSI
-//     terminal escapes, control characters, NFC — repeated until nothing changes;
+//     (ftfy's stricter regex and its all-caps names such as &EACUTE;), the mojibake repair
+//     (fix_encoding, data/text_mojibake.hpp: the badness heuristic, re-encoding with Latin-1,
+//     Windows-125x, ISO-8859-2, MacRoman or CP437 and decoding as UTF-8, restore_byte_a0, lossy
+//     sequences, decode_inconsistent_utf8: "Ã©tÃ©" -> "été"), C1 controls read as Windows-1252,
+//     Latin ligatures, full/half width forms (NFKC), curly quotes, line breaks, ANSI terminal
+//     escapes, control characters, NFC — repeated until nothing changes;
 //   - str.lower (full mapping: İ -> i̇; final sigma), regex \s, \p{L}, \p{N} with IGNORECASE
 //     (U+0345 matches no alternative; 'ſ matches 's).
-// Not implemented (documented limits): ftfy's mojibake repair (fix_encoding: its `is_bad`
-// heuristics, re-decoding as Latin-1/Windows-125x/MacRoman, restore_byte_a0, lossy sequences,
-// decode_inconsistent_utf8). Text that ftfy re-decodes ("Ã©tÃ©" -> "été") is tokenized as written.
 // Input bytes that are not valid UTF-8 become U+FFFD (one per maximal invalid subpart, as Python's
 // errors="replace"); Python strings cannot hold such bytes, so the reference has no behaviour there.
 #pragma once
@@ -41,6 +42,7 @@
 #include <vector>
 
 #include "bindery/core/error.hpp"
+#include "bindery/data/text_mojibake.hpp"
 #include "bindery/data/text_tables.hpp"
 
 namespace bindery::data::text {
@@ -129,13 +131,6 @@ inline std::string utf8_encode(std::u32string_view text) {
 
 namespace detail {
 
-template <size_t N>
-bool in_ranges(const tables::CodepointRange (&ranges)[N], char32_t c) {
-  const auto it = std::upper_bound(std::begin(ranges), std::end(ranges), c,
-                                   [](char32_t v, const tables::CodepointRange& r) { return v < r.first; });
-  return it != std::begin(ranges) && c <= std::prev(it)->last;
-}
-
 inline utf8proc_category_t category(char32_t c) {
   return c > 0x10FFFF ? UTF8PROC_CATEGORY_CN : utf8proc_category(static_cast<utf8proc_int32_t>(c));
 }
@@ -155,13 +150,6 @@ inline std::u32string utf8proc_normalize(std::u32string_view text, int options) 
 }
 
 }  // namespace detail
-
-/// Python's str.isspace (what str.strip() removes).
-inline bool is_python_space(char32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
-         c == 0x3000;
-}
 
 /// The `regex` module's \s: the White_Space property (Python's isspace minus U+001C..U+001F).
 inline bool is_regex_space(char32_t c) {
@@ -381,7 +369,7 @@ inline std::u32string html_unescape(std::u32string_view s) {
   return out;
 }
 
-// ---- ftfy.fix_text (the subset described above) ---------------------------------------------------
+// ---- ftfy.fix_text ----------------------------------------------------------------------------------
 
 namespace detail {
 
@@ -432,7 +420,7 @@ inline std::u32string ftfy_unescape_html(std::u32string_view s) {
   return out;
 }
 
-/// One fixed point of ftfy.fix_and_explain on one segment (fix_encoding excepted).
+/// One fixed point of ftfy.fix_and_explain on one segment.
 inline std::u32string ftfy_fix_segment(std::u32string text, bool unescape_html) {
   static const std::unordered_map<char32_t, std::u32string_view> kLigatures = {
       {0x132, U"IJ"},       {0x133, U"ij"},      {0x149, U"\u02bcn"}, {0x1F1, U"DZ"},      {0x1F2, U"Dz"},
@@ -458,6 +446,9 @@ inline std::u32string ftfy_fix_segment(std::u32string text, bool unescape_html) 
   while (true) {
     const std::u32string original = text;
     if (unescape_html) text = ftfy_unescape_html(text);
+    // fix_encoding: ASCII text, and text the badness heuristic does not flag, are left alone
+    if (std::any_of(text.begin(), text.end(), [](char32_t c) { return c >= 0x80; }) && mojibake::is_bad(text))
+      text = mojibake::fix_encoding(text);
     std::u32string step;
     step.reserve(text.size());
     // fix_c1_controls, fix_latin_ligatures, fix_character_width, uncurl_quotes: one code point each,
@@ -526,7 +517,7 @@ inline std::u32string ftfy_fix_segment(std::u32string text, bool unescape_html) 
 
 }  // namespace detail
 
-/// ftfy.fix_text with its default configuration, except the mojibake repair (see the header).
+/// ftfy.fix_text with its default configuration.
 inline std::u32string ftfy_fix_text(std::u32string_view text) {
   constexpr size_t kMaxSegment = 1000000;  // ftfy's max_decode_length
   std::u32string out;

@@ -7,8 +7,8 @@
 //   [512, 49406)   one per merge (in order),    49406 <|startoftext|>, 49407 <|endoftext|>.
 // tokenize(): [SOT] + ids, cut to context_length - 1, then EOT, zero-padded to context_length (77):
 // the reference after its late-2025 fix (long text keeps its EOT, which the text head reads).
-// Ids are identical to imagebind's SimpleTokenizer on every test string not needing ftfy's
-// mojibake repair (tests/data/test_tokenizer.cpp; limits in data/text_clean.hpp).
+// Ids are identical to imagebind's SimpleTokenizer on every test string, mojibake included
+// (tests/data/test_tokenizer.cpp; what the cleaning matches: data/text_clean.hpp).
 #pragma once
 
 #include <zlib.h>
