@@ -101,10 +101,13 @@ TEST_CASE("fbank: errors name the sizes", "[data][fbank]") {
 // torchaudio computes in float32. In near-silent mel bands (log energy ~ -15, just above the floor
 // log(FLT_EPSILON) = -15.9) one rounding anywhere in a frame moves the feature by up to ~2e-3: the
 // reference itself, run on the same clip in float64, differs from its float32 run by that much
-// (manifest: fbank_float32_vs_float64, up to 2.1e-3 on bird_audio). We compute in double, from a
-// resampled waveform that may differ from torchaudio's by an ulp here and there (resample.hpp). The
+// (manifest: fbank_float32_vs_float64; 2.1e-3 on bird_audio). Its float32 FFT (MKL) alone accounts for
+// up to 1.9e-3 and cannot be reproduced without MKL's exact kernel, so 1e-3 on every value is out of
+// reach for any re-implementation (fbank.hpp's header has the measurements). We compute in double, from
+// a resampled waveform that may differ from torchaudio's by an ulp here and there (resample.hpp). The
 // bound per file is therefore 1e-3 plus the reference's own float32-vs-float64 difference on that
-// file; the plain maximum and the count of values beyond 1e-3 are reported.
+// file, and 1e-3 flat where the reference is above -13 or against its float64 run; the plain maximum
+// and the count of values beyond 1e-3 are reported.
 TEST_CASE("fbank: every fixture clip against torchaudio's kaldi.fbank", "[data][fbank][reference]") {
   double worst32 = 0.0, worst64 = 0.0, worst_excess = 0.0, worst_loud = 0.0;
   size_t values = 0, beyond = 0;
@@ -133,12 +136,13 @@ TEST_CASE("fbank: every fixture clip against torchaudio's kaldi.fbank", "[data][
     INFO(c.name << ": max |ours - torchaudio fp32| = " << case32
                 << ", max |ours - torchaudio fp64| = " << case64);
     CHECK(case32 <= 1e-3 + c.reference_noise);
+    CHECK(case64 <= 1e-3);  // against the reference's float64 run, 1e-3 holds on every value
     worst32 = std::max(worst32, case32);
     worst64 = std::max(worst64, case64);
   }
-  WARN("fbank vs torchaudio over " << values << " stored values of 14 files: max abs error " << worst32
-                                   << " (float32 reference), " << worst64 << " (the reference in float64); "
-                                   << beyond
+  WARN("fbank vs torchaudio over " << values << " stored values of " << audio::cases().size()
+                                   << " files: max abs error " << worst32 << " (float32 reference), "
+                                   << worst64 << " (the reference in float64); " << beyond
                                    << " values beyond 1e-3; max (error - reference's own fp32 noise) "
                                    << worst_excess
                                    << "; where the reference is above -13 (energy > 2e-6): " << worst_loud);
