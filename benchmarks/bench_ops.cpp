@@ -1,10 +1,13 @@
-// benchmarks/bench_ops.cpp — forward speed of the memory-bound ops and of attention, fp32, Cpu.
+// benchmarks/bench_ops.cpp — speed of the memory-bound ops (forward; GELU also backward) and of
+// attention, fp32, Cpu.
 //
 // Shapes are ImageBind huge's: vision 257 tokens x 1280 (MLP 5120, 16 heads of 80), text 77 x 1024
 // (16 heads of 64); b8 = a batch of 8 images. Counters: GB/s = bytes read + written once / wall time
 // (the least traffic the op needs), GFLOP/s for attention = 4 B H L^2 d (Q K^T and P V) / wall time.
-// Attention runs two ways: the fused kernel (scaled_dot_product_attention_forward) and the
-// composition matmul, softmax, matmul (attention_composite, under NoGrad).
+// GELU runs two ways: the Cpu kernel (ops/gelu.hpp) and the scalar functor path it replaced
+// ("/reference"), side by side in one run. Attention runs two ways: the fused kernel
+// (scaled_dot_product_attention_forward) and the composition matmul, softmax, matmul
+// (attention_composite, under NoGrad).
 //
 //   bench_ops --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
@@ -16,6 +19,7 @@
 #include "bindery/core/tensor.hpp"
 #include "bindery/ops/elementwise.hpp"
 #include "bindery/ops/functors.hpp"
+#include "bindery/ops/gelu.hpp"
 #include "bindery/ops/arithmetic.hpp"  // attention_composite uses Var operators
 #include "bindery/ops/attention.hpp"
 #include "bindery/ops/layer_norm.hpp"
@@ -38,11 +42,34 @@ void set_bandwidth(benchmark::State& state, double bytes) {
   state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-/// y = gelu(x) (exact erf form), x: (rows, cols).
-void bm_gelu(benchmark::State& state, int64_t rows, int64_t cols) {
+/// y = gelu(x) (exact erf form), x: (rows, cols): the Cpu kernel (ops/gelu.hpp, vectorized Φ) or,
+/// as the reference, the scalar functor path it replaced (ops::map with functors::Gelu, std::erf).
+void bm_gelu(benchmark::State& state, bool reference, int64_t rows, int64_t cols) {
   const Tensor x = random_tensor({rows, cols});
   for (auto _ : state) {
-    Tensor y = bindery::ops::map(x, bindery::functors::Gelu{});
+    Tensor y = reference ? bindery::ops::map(x, bindery::functors::Gelu{}) : bindery::ops::gelu_forward(x);
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_bandwidth(state, 2.0 * 4.0 * double(x.numel()));
+}
+
+/// dL/dx = dL/dy gelu'(x), the kernel or the functor reference (ops::zip with functors::GeluGrad).
+void bm_gelu_backward(benchmark::State& state, bool reference, int64_t rows, int64_t cols) {
+  const Tensor x = random_tensor({rows, cols}, 1), g = random_tensor({rows, cols}, 2);
+  for (auto _ : state) {
+    Tensor dx = reference ? bindery::ops::zip(g, x, bindery::functors::GeluGrad{})
+                          : bindery::ops::gelu_backward(g, x);
+    benchmark::DoNotOptimize(dx.data());
+  }
+  set_bandwidth(state, 3.0 * 4.0 * double(x.numel()));
+}
+
+/// y = gelu(x + bias), bias (cols): the fused kernel or the composite add + gelu kernel.
+void bm_bias_gelu(benchmark::State& state, bool composite, int64_t rows, int64_t cols) {
+  const Tensor x = random_tensor({rows, cols}, 1), bias = random_tensor({cols}, 2);
+  for (auto _ : state) {
+    Tensor y = composite ? bindery::ops::gelu_forward(bindery::ops::add_forward(x, bias))
+                         : bindery::ops::bias_gelu_forward(x, bias);
     benchmark::DoNotOptimize(y.data());
   }
   set_bandwidth(state, 2.0 * 4.0 * double(x.numel()));
@@ -95,8 +122,15 @@ void add(const std::string& name, F f, Args... args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  add("gelu_f32/vision_mlp_257x5120", bm_gelu, int64_t(257), int64_t(5120));
-  add("gelu_f32/vision_b8_mlp_2056x5120", bm_gelu, int64_t(2056), int64_t(5120));
+  for (const bool reference : {false, true}) {
+    const std::string impl = reference ? "/reference" : "";
+    add("gelu_f32/vision_mlp_257x5120" + impl, bm_gelu, reference, int64_t(257), int64_t(5120));
+    add("gelu_f32/vision_b8_mlp_2056x5120" + impl, bm_gelu, reference, int64_t(2056), int64_t(5120));
+    add("gelu_backward_f32/vision_mlp_257x5120" + impl, bm_gelu_backward, reference, int64_t(257),
+        int64_t(5120));
+  }
+  add("bias_gelu_f32/vision_mlp_257x5120", bm_bias_gelu, false, int64_t(257), int64_t(5120));
+  add("bias_gelu_f32/vision_mlp_257x5120/composite", bm_bias_gelu, true, int64_t(257), int64_t(5120));
   add("softmax_f32/vision_scores_16x257x257", bm_softmax, int64_t(16 * 257), int64_t(257));
   add("softmax_f32/vision_b8_scores_128x257x257", bm_softmax, int64_t(128 * 257), int64_t(257));
   add("softmax_f32/text_scores_16x77x77", bm_softmax, int64_t(16 * 77), int64_t(77));

@@ -10,6 +10,7 @@
 #include "bindery/ops/elementwise.hpp"
 #include "bindery/ops/embedding.hpp"
 #include "bindery/ops/functors.hpp"
+#include "bindery/ops/gelu.hpp"
 #include "bindery/ops/index.hpp"
 #include "bindery/ops/layer_norm.hpp"
 #include "bindery/ops/linear.hpp"

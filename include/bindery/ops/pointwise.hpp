@@ -1,9 +1,11 @@
-// bindery/ops/pointwise.hpp — unary math: neg, exp, log, sqrt, pow, tanh, sigmoid, gelu, clamp.
+// bindery/ops/pointwise.hpp — unary math: neg, exp, log, sqrt, pow, tanh, sigmoid, clamp (and
+// gelu, which has its own header with a vectorized Cpu kernel: ops/gelu.hpp, included here).
 // Each forward is ops::map with a functor; each backward is ops::zip of dL/dy with the saved
 // input x or output y and the derivative functor from ops/functors.hpp.
 #pragma once
 
 #include "bindery/ops/arithmetic.hpp"
+#include "bindery/ops/gelu.hpp"
 
 namespace bindery::ops {
 
@@ -67,12 +69,6 @@ Var<T, B> tanh(const Var<T, B>& x) {
 template <class T, class B>
 Var<T, B> sigmoid(const Var<T, B>& x) {
   return detail::unary_with_output(x, "sigmoid", functors::Sigmoid{}, functors::SigmoidGrad{});
-}
-
-/// Exact (erf) GELU, as PyTorch's nn.GELU(). dL/dx = dL/dy (Φ(x) + x φ(x)).
-template <class T, class B>
-Var<T, B> gelu(const Var<T, B>& x) {
-  return detail::unary_with_input(x, "gelu", functors::Gelu{}, functors::GeluGrad{});
 }
 
 /// min(max(x, low), high). The gradient passes where low <= x <= high.
