@@ -5,9 +5,16 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <new>
+#include <type_traits>
 
 #include <Eigen/Core>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -20,6 +27,7 @@ extern "C" int openblas_get_parallel(void);
 #endif
 
 #include "bindery/backend/backend.hpp"
+#include "bindery/backend/cpu_gemm_nt.hpp"
 #include "bindery/core/error.hpp"
 
 namespace bindery {
@@ -47,6 +55,102 @@ void eigen_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T a
   if (!trans_a && trans_b) c_map.noalias() += alpha * (a_map * b_map.transpose());
   if (trans_a && !trans_b) c_map.noalias() += alpha * (a_map.transpose() * b_map);
   if (trans_a && trans_b) c_map.noalias() += alpha * (a_map.transpose() * b_map.transpose());
+}
+
+/// Freed host blocks kept for reuse, keyed by capacity. A request takes the smallest cached block
+/// that holds it, if that block is at most 1/8 larger; otherwise it is a fresh allocation. The cache
+/// holds at most `capacity()` bytes (1 GiB, or BINDERY_CPU_CACHE_MB; 0 turns caching off): a block
+/// freed beyond that goes back to the OS.
+class HostBlockCache {
+ public:
+  static constexpr size_t kMinBytes = size_t(256) << 10;
+
+  /// Never destroyed: tensors in static storage may be freed after every destructor has run.
+  static HostBlockCache& instance() {
+    static HostBlockCache* cache = new HostBlockCache();
+    return *cache;
+  }
+  /// A cached block of at least `bytes` (its capacity in *capacity), or nullptr.
+  void* take(size_t bytes, size_t* capacity) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = blocks_.lower_bound(bytes);
+    if (it == blocks_.end() || it->first > bytes + bytes / 8) return nullptr;
+    void* p = it->second;
+    *capacity = it->first;
+    cached_ -= it->first;
+    blocks_.erase(it);
+    return p;
+  }
+  /// Keeps a freed block; false when the cache is full (the caller frees it).
+  bool give(void* p, size_t capacity) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (cached_ + capacity > limit_) return false;
+    blocks_.emplace(capacity, p);
+    cached_ += capacity;
+    return true;
+  }
+  void release_all() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [capacity, p] : blocks_) std::free(p);
+    blocks_.clear();
+    cached_ = 0;
+  }
+  size_t cached_bytes() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return cached_;
+  }
+  size_t capacity() const { return limit_; }
+
+ private:
+  HostBlockCache() {
+    const char* env = std::getenv("BINDERY_CPU_CACHE_MB");
+    if (env != nullptr && *env != '\0') limit_ = static_cast<size_t>(std::strtoull(env, nullptr, 10)) << 20;
+  }
+  std::mutex mutex_;
+  std::multimap<size_t, void*> blocks_;
+  size_t cached_ = 0;
+  size_t limit_ = size_t(1) << 30;
+};
+
+/// Host memory with a 64-byte header before the returned pointer that records the block's capacity
+/// (deallocate has no size). Blocks of 4 MiB and more ask for transparent huge pages
+/// (madvise; with THP in "madvise" mode, the Linux default, 1/512 of the page faults and TLB
+/// entries).
+inline constexpr size_t kHostHeader = 64;
+
+inline void* host_allocate(size_t bytes) {
+  bytes = (bytes + kHostHeader - 1) / kHostHeader * kHostHeader;
+  size_t capacity = bytes;
+  void* base = nullptr;
+  if (bytes >= HostBlockCache::kMinBytes) base = HostBlockCache::instance().take(bytes, &capacity);
+  if (base == nullptr) {
+    base = std::aligned_alloc(kHostHeader, capacity + kHostHeader);
+    if (base == nullptr) return nullptr;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (capacity >= (size_t(4) << 20)) {
+      const auto first =
+          (reinterpret_cast<uintptr_t>(base) + (size_t(2) << 20) - 1) & ~((uintptr_t(2) << 20) - 1);
+      const auto last =
+          (reinterpret_cast<uintptr_t>(base) + capacity + kHostHeader) & ~((uintptr_t(2) << 20) - 1);
+      if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+    }
+#endif
+  }
+  *static_cast<size_t*>(base) = capacity;
+  return static_cast<char*>(base) + kHostHeader;
+}
+
+inline void host_deallocate(void* p) noexcept {
+  if (p == nullptr) return;
+  void* base = static_cast<char*>(p) - kHostHeader;
+  const size_t capacity = *static_cast<size_t*>(base);
+  if (capacity >= HostBlockCache::kMinBytes) {
+    try {
+      if (HostBlockCache::instance().give(base, capacity)) return;
+    } catch (...) {  // the cache could not grow: free the block instead
+    }
+  }
+  std::free(base);
 }
 
 /// True inside an active OpenMP parallel region (a for_each body running on a team).
@@ -93,19 +197,22 @@ struct Cpu {
   static constexpr size_t kAlignment = 64;  // one cache line, the widest AVX-512 load
 
   /// n elements of 64-byte aligned host memory (at least one element, so the pointer is never null).
+  /// Blocks of 256 KiB and more come from, and return to, a cache of freed blocks (HostBlockCache):
+  /// a steady-state forward or training step then takes no fresh pages from the OS.
   template <class T>
   static T* allocate(int64_t n) {
     BINDERY_CHECK(n >= 0, ValueError, "Cpu::allocate: negative element count ", n);
-    size_t bytes = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(T);
-    bytes = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-    void* p = std::aligned_alloc(kAlignment, bytes);
+    const size_t bytes = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(T);
+    void* p = detail::host_allocate(bytes);
     BINDERY_CHECK(p != nullptr, BackendError, "Cpu::allocate: out of memory allocating ", bytes, " bytes");
     return static_cast<T*>(p);
   }
   template <class T>
   static void deallocate(T* p) noexcept {
-    std::free(p);
+    detail::host_deallocate(p);
   }
+  /// Frees the cached blocks (memory no tensor uses any more) back to the OS.
+  static void empty_cache() { detail::HostBlockCache::instance().release_all(); }
 
   template <class T>
   static void copy_to_host(T* host, const T* src, int64_t n) {
@@ -139,9 +246,18 @@ struct Cpu {
   /// OpenBLAS when bindery is built with BINDERY_BLAS (the default), Eigen otherwise. Called from
   /// inside an OpenMP team (a for_each body) with the pthreads OpenBLAS, it runs single-threaded
   /// Eigen instead: that OpenBLAS would start its own threads on cores the team already uses.
+  /// fp32 A·Bᵀ with K >= 128 (every Linear: x·Wᵀ) takes bindery's own AVX-512 kernel where the CPU
+  /// has it (backend/cpu_gemm_nt.hpp: no packing of the weight; set_gemm_nt_kernel(false) or
+  /// BINDERY_GEMM_NT=0 turns it off).
   template <class T>
   static void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                    int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (!trans_a && trans_b && detail::gemm_nt_applies(m, n, k)) {
+        detail::gemm_nt_f32(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, num_threads());
+        return;
+      }
+    }
 #if defined(BINDERY_WITH_BLAS)
     if (!detail::in_parallel_region() || detail::blas_nests_in_openmp()) {
       detail::blas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
@@ -174,6 +290,13 @@ struct Cpu {
     } else {
       for (int64_t i = 0; i < batch; ++i) one(i);
     }
+  }
+
+  /// Turns bindery's own fp32 x·Wᵀ kernel on or off (on by default on CPUs with AVX-512F/DQ);
+  /// returns whether it is now on. Off, every GEMM goes to the BLAS (or Eigen).
+  static bool set_gemm_nt_kernel(bool on) {
+    detail::gemm_nt_enabled().store(on && detail::gemm_nt_supported());
+    return detail::gemm_nt_enabled().load();
   }
 
   /// Threads used by for_each, GEMM and BLAS. Defaults to OpenMP's (OMP_NUM_THREADS or all cores).

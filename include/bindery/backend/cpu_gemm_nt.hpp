@@ -1,0 +1,301 @@
+// bindery/backend/cpu_gemm_nt.hpp — fp32 C = alpha·A·Bᵀ + beta·C read in place, for x·Wᵀ.
+//
+// A: (M, K) row-major (activations), B: (N, K) row-major (a weight in PyTorch's (out, in) layout),
+// C: (M, N). Both operands are contiguous along K, so the micro-kernel multiplies 16-float slices of
+// MR rows of A with NR rows of B into MR·NR vector accumulators and reduces each one horizontally
+// at the end: a dot-product kernel. Nothing is packed. A BLAS packs B (the whole weight) on every
+// call; with the few rows of an inference batch (77 text tokens) that copy was a quarter of the
+// time (docs/benchmarks.md). Keeping a packed copy of every weight instead would double the
+// weights in memory.
+//
+// Blocking: a block of NB rows of B (NB·K·4 bytes within half of L2) is reused by every MR-row
+// tile of A before the next block; a tile of A (MR·K) is reused across the block's NR-row tiles.
+// Threads split N (whole blocks), so no two threads write the same C element and no reduction
+// across threads is needed. The sum over K runs in 16 lanes, then a tree: a different order from a
+// BLAS's, with an error bound no larger.
+//
+// AVX-512F only, chosen at run time (`gemm_nt_available`); callers fall back to the BLAS / Eigen.
+// The kernels carry their own target attribute, so the library needs no -march flag.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstdint>
+#include <vector>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define BINDERY_GEMM_NT_X86 1
+#endif
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace bindery::detail {
+
+inline constexpr int kGemmNtMr = 3;             // rows of A per tile
+inline constexpr int kGemmNtNr = 8;             // rows of B per tile: 24 accumulators + 3 A + 1 B registers
+inline constexpr int64_t kGemmNtKBlock = 1024;  // longest K slice (A tile 16 KB: half of L1)
+inline constexpr int64_t kGemmNtBBytes = 256 << 10;  // B block: a quarter of L2
+inline constexpr int64_t kGemmNtMinK = 128;          // shorter K: the BLAS (see gemm_nt_applies)
+inline constexpr int64_t kGemmNtABytes = 512 << 10;  // A rows of one M block
+
+#if defined(BINDERY_GEMM_NT_X86)
+
+/// Whether this CPU runs the AVX-512 kernel (checked once).
+inline bool gemm_nt_supported() {
+  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+  return ok;
+}
+
+// (The intrinsics below are the zero-masked forms with full masks: g++ 12 reports the unmasked
+// forms' undefined pass-through operand as uninitialized under -Werror once inlined here.)
+
+/// The sum of one vector's 16 lanes (the edge tiles' path).
+__attribute__((target("avx512f"))) inline float reduce1(__m512 v) {
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, v);
+  float sum = 0.0f;
+  for (float x : lanes) sum += x;
+  return sum;
+}
+
+/// 64-bit interleave of two pair sums: each 128-bit lane then holds one partial sum of 4 vectors.
+__attribute__((target("avx512f"))) inline __m512 reduce_quad(__m512 x, __m512 y) {
+  const __m512d xd = _mm512_castps_pd(x), yd = _mm512_castps_pd(y);
+  return _mm512_add_ps(_mm512_castpd_ps(_mm512_maskz_unpacklo_pd(0xFF, xd, yd)),
+                       _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(0xFF, xd, yd)));
+}
+
+/// The 16-lane sums of 8 vectors, as one vector of 8 (a transposing tree: 24 operations where 8
+/// separate horizontal sums take about 64).
+__attribute__((target("avx512f,avx512dq"))) inline __m256 reduce8(const __m512* v) {
+  // pairs: 32-bit interleave; each 128-bit lane then holds partial sums of v[2i] (even slots) and
+  // v[2i+1] (odd slots)
+  __m512 p[4];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i)
+    p[i] = _mm512_add_ps(_mm512_maskz_unpacklo_ps(0xFFFF, v[2 * i], v[2 * i + 1]),
+                         _mm512_maskz_unpackhi_ps(0xFFFF, v[2 * i], v[2 * i + 1]));
+  // quads: 64-bit interleave; each 128-bit lane holds one partial sum of each of 4 vectors
+  const __m512 q0 = reduce_quad(p[0], p[1]),
+               q1 = reduce_quad(p[2], p[3]);  // vectors 0-3 and 4-7, 4 lanes each
+  // lanes: [q0.l0 + q0.l1, q0.l2 + q0.l3, q1.l0 + q1.l1, q1.l2 + q1.l3]
+  const __m512 h = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(0xFFFF, q0, q1, 0x88),
+                                 _mm512_maskz_shuffle_f32x4(0xFFFF, q0, q1, 0xDD));
+  // [q0 half 1, q1 half 1, q0 half 2, q1 half 2] -> add the two 256-bit halves
+  const __m512 r = _mm512_maskz_shuffle_f32x4(0xFFFF, h, h, 0xD8);
+  return _mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, r, 0), _mm512_maskz_extractf32x8_ps(0xFF, r, 1));
+}
+
+/// One MR × NR tile of C over the full K.
+template <int MR, int NR>
+__attribute__((target("avx512f,avx512dq,fma"))) inline void gemm_nt_tile(int64_t k, const float* a,
+                                                                         int64_t lda, const float* b,
+                                                                         int64_t ldb, float* c, int64_t ldc,
+                                                                         float alpha, float beta) {
+  __m512 acc[MR][NR];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_setzero_ps();
+  int64_t p = 0;
+  for (; p + 16 <= k; p += 16) {
+    __m512 av[MR];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) av[i] = _mm512_loadu_ps(a + i * lda + p);
+#pragma GCC unroll 8
+    for (int j = 0; j < NR; ++j) {
+      __m512 bv = _mm512_loadu_ps(b + j * ldb + p);
+      asm("" : "+v"(bv));  // one load per B row: keeps g++ from folding it into each of the MR FMAs
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_fmadd_ps(av[i], bv, acc[i][j]);
+    }
+  }
+  if (p < k) {
+    const __mmask16 mask = static_cast<__mmask16>((1u << (k - p)) - 1u);
+    __m512 av[MR];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) av[i] = _mm512_maskz_loadu_ps(mask, a + i * lda + p);
+#pragma GCC unroll 8
+    for (int j = 0; j < NR; ++j) {
+      const __m512 bv = _mm512_maskz_loadu_ps(mask, b + j * ldb + p);
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_fmadd_ps(av[i], bv, acc[i][j]);
+    }
+  }
+  if constexpr (NR == 8) {
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const __m256 sums = _mm256_mul_ps(_mm256_set1_ps(alpha), reduce8(acc[i]));
+      float* out = c + i * ldc;
+      _mm256_storeu_ps(
+          out, beta == 0.0f ? sums : _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(out), sums));
+    }
+  } else {
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 8
+      for (int j = 0; j < NR; ++j) {
+        const float s = alpha * reduce1(acc[i][j]);
+        float& out = c[i * ldc + j];
+        out = beta == 0.0f ? s : s + beta * out;  // beta == 0 ignores C (it may hold NaN)
+      }
+    }
+  }
+}
+
+/// Tile with `rows` ≤ MR and `cols` ≤ NR (the edges use the smaller instantiations).
+template <int MR>
+inline void gemm_nt_tile_cols(int cols, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                              float* c, int64_t ldc, float alpha, float beta) {
+  switch (cols) {
+    case 8:
+      gemm_nt_tile<MR, 8>(k, a, lda, b, ldb, c, ldc, alpha, beta);
+      break;
+    case 7:
+      gemm_nt_tile<MR, 7>(k, a, lda, b, ldb, c, ldc, alpha, beta);
+      break;
+    case 6:
+      gemm_nt_tile<MR, 6>(k, a, lda, b, ldb, c, ldc, alpha, beta);
+      break;
+    case 5:
+      gemm_nt_tile<MR, 5>(k, a, lda, b, ldb, c, ldc, alpha, beta);
+      break;
+    case 4:
+      gemm_nt_tile<MR, 4>(k, a, lda, b, ldb, c, ldc, alpha, beta);
+      break;
+    case 3:
+      gemm_nt_tile<MR, 3>(k, a, lda, b, ldb, c, ldc, alpha, beta);
+      break;
+    case 2:
+      gemm_nt_tile<MR, 2>(k, a, lda, b, ldb, c, ldc, alpha, beta);
+      break;
+    default:
+      gemm_nt_tile<MR, 1>(k, a, lda, b, ldb, c, ldc, alpha, beta);
+      break;
+  }
+}
+
+inline void gemm_nt_any_tile(int rows, int cols, int64_t k, const float* a, int64_t lda, const float* b,
+                             int64_t ldb, float* c, int64_t ldc, float alpha, float beta) {
+  switch (rows) {
+    case 3:
+      gemm_nt_tile_cols<3>(cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+      break;
+    case 2:
+      gemm_nt_tile_cols<2>(cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+      break;
+    default:
+      gemm_nt_tile_cols<1>(cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+      break;
+  }
+}
+
+/// Columns [n_begin, n_end) of C, every row. K runs in slices of `k_block`: the first slice applies
+/// beta, the later ones add to C.
+inline void gemm_nt_columns(int64_t m, int64_t n_begin, int64_t n_end, int64_t k, float alpha, const float* a,
+                            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+                            int64_t block_rows, int64_t k_block, int64_t m_block) {
+  constexpr int64_t mr = kGemmNtMr, nr = kGemmNtNr;
+  for (int64_t p = 0; p < std::max<int64_t>(k, 1); p += k_block) {
+    const int64_t kc = std::min(k_block, k - p);
+    const float beta_p = p == 0 ? beta : 1.0f;
+    for (int64_t mb = 0; mb < m; mb += m_block) {
+      const int64_t mb_end = std::min(m, mb + m_block);
+      // The M block's slice of A, copied with a row stride that is not a multiple of 4 KiB: with
+      // K = 1024, 2048 or 5120 the rows of A would all fall in one L1 set.
+      const int64_t ld_pack = (kc + 15) / 16 * 16 + ((kc * 4) % 4096 == 0 ? 16 : 0);
+      thread_local std::vector<float> packed;
+      if (packed.size() < static_cast<size_t>((mb_end - mb) * ld_pack))
+        packed.resize((mb_end - mb) * ld_pack);
+      for (int64_t i = mb; i < mb_end; ++i)
+        std::copy_n(a + i * lda + p, kc, packed.data() + (i - mb) * ld_pack);
+      for (int64_t nb = n_begin; nb < n_end; nb += block_rows) {
+        const int64_t nb_end = std::min(n_end, nb + block_rows);
+        for (int64_t i = mb; i < mb_end; i += mr) {
+          const int rows = static_cast<int>(std::min(mr, mb_end - i));
+          for (int64_t j = nb; j < nb_end; j += nr) {
+            const int cols = static_cast<int>(std::min(nr, nb_end - j));
+            const float* a_tile = packed.data() + (i - mb) * ld_pack;
+            const float* b_tile = b + j * ldb + p;
+            float* c_tile = c + i * ldc + j;
+            if (rows == mr && cols == nr) {
+              gemm_nt_tile<mr, nr>(kc, a_tile, ld_pack, b_tile, ldb, c_tile, ldc, alpha, beta_p);
+            } else {
+              gemm_nt_any_tile(rows, cols, kc, a_tile, ld_pack, b_tile, ldb, c_tile, ldc, alpha, beta_p);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/// C(M,N) = alpha·A·Bᵀ + beta·C on `threads` threads (1 inside a parallel region).
+inline void gemm_nt_f32(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                        const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int threads) {
+  if (m <= 0 || n <= 0) return;
+  constexpr int64_t nr = kGemmNtNr;
+  // K slices: an A tile (MR·KC floats) stays in L1 across a block's B tiles. A block of B (NB·KC
+  // floats) stays in L2 while the A tiles of an M block (MB·KC) pass.
+  const int64_t k_block = k <= kGemmNtKBlock ? std::max<int64_t>(k, 1)
+                                             : (k + (k + kGemmNtKBlock - 1) / kGemmNtKBlock - 1) /
+                                                   ((k + kGemmNtKBlock - 1) / kGemmNtKBlock);
+  const int64_t block_rows =
+      std::max<int64_t>(nr, kGemmNtBBytes / (k_block * int64_t(sizeof(float))) / nr * nr);
+  const int64_t m_block = std::max<int64_t>(
+      kGemmNtMr, kGemmNtABytes / (k_block * int64_t(sizeof(float))) / kGemmNtMr * kGemmNtMr);
+  // Split N in whole NR multiples; too little work for a second thread runs on one.
+  const double flops = 2.0 * double(m) * double(n) * double(k);
+  int64_t parts = flops < 4e6 ? 1 : std::min<int64_t>(threads, (n + nr - 1) / nr);
+#if defined(_OPENMP)
+  if (omp_in_parallel()) parts = 1;
+#endif
+  if (parts <= 1) {
+    gemm_nt_columns(m, 0, n, k, alpha, a, lda, b, ldb, beta, c, ldc, block_rows, k_block, m_block);
+    return;
+  }
+  const int64_t tiles = (n + nr - 1) / nr;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(static_cast <int>(parts))
+#endif
+  for (int64_t part = 0; part < parts; ++part) {
+    const int64_t begin = std::min(n, tiles * part / parts * nr);
+    const int64_t end = std::min(n, tiles * (part + 1) / parts * nr);
+    if (begin < end)
+      gemm_nt_columns(m, begin, end, k, alpha, a, lda, b, ldb, beta, c, ldc, block_rows, k_block, m_block);
+  }
+}
+
+#else
+
+inline bool gemm_nt_supported() {
+  return false;
+}
+inline void gemm_nt_f32(int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
+                        float*, int64_t, int) {}
+
+#endif
+
+/// The switch behind Cpu::set_gemm_nt_kernel: on by default where supported; the environment
+/// variable BINDERY_GEMM_NT=0 turns it off at start-up (to compare with the BLAS path).
+inline std::atomic<bool>& gemm_nt_enabled() {
+  static std::atomic<bool> enabled{[] {
+    const char* env = std::getenv("BINDERY_GEMM_NT");
+    return gemm_nt_supported() && !(env != nullptr && env[0] == '0');
+  }()};
+  return enabled;
+}
+
+/// Whether Cpu::gemm takes this kernel for (M, N, K) with op(A) = A and op(B) = Bᵀ. Short K
+/// (attention's head dimension) leaves too few FMAs per horizontal sum; those stay with the BLAS.
+inline bool gemm_nt_applies(int64_t m, int64_t n, int64_t k) {
+  return k >= kGemmNtMinK && m > 0 && n > 0 && gemm_nt_enabled().load(std::memory_order_relaxed);
+}
+
+}  // namespace bindery::detail
+
+#undef BINDERY_GEMM_NT_X86
