@@ -20,6 +20,8 @@
 //   bench_encoders --serve                                 line protocol for benchmarks/compare/
 //       stdin: "threads N" | "run CASE ITERS" | "release" | "quit"; stdout: one JSON line per command
 //   bench_encoders --chart RESULTS.csv OUT.svg             bar chart of the bindery/PyTorch ratios
+//   bench_encoders --whole-model[=BATCH]                   all six encoders alive, one forward each,
+//       peak RSS against the weights (the "weights + 15%" goal)
 //       (the CSV that benchmarks/compare/compare_cpu.py writes: columns case, threads, ratio)
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
@@ -30,6 +32,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <limits>
 #include <map>
@@ -445,6 +448,49 @@ inline int chart(const std::string& csv_path, const std::string& svg_path) {
 
 }  // namespace
 
+// ---- --whole-model -----------------------------------------------------------------------------
+
+/// The memory goal on the whole model: all six huge encoders alive at once (4.8 GB of fp32
+/// weights), one inference forward of each at `batch`, then the process's peak RSS against the
+/// weights. Prints one line per modality and a summary; exit 0.
+inline int whole_model(int64_t batch) {
+  const double baseline = current_rss_bytes();
+  std::vector<std::shared_ptr<Encoder>> encoders;
+  double weight_bytes = 0.0;
+  for (ib::Modality m : ib::kModalities) {
+    {
+      bindery::SkipRandomInit no_init;
+      encoders.push_back(ib::make_encoder<float, Cpu>(ib::ImageBindConfig::huge().at(m), 1));
+    }
+    fill_parameters(*encoders.back());
+    encoders.back()->eval();
+    for (const auto& [name, p] : encoders.back()->named_parameters()) weight_bytes += 4.0 * double(p.numel());
+    for (const auto& [name, b] : encoders.back()->named_buffers()) weight_bytes += 4.0 * double(b.numel());
+  }
+  reset_peak_rss();
+  const double loaded = current_rss_bytes();
+  std::cout << std::fixed << std::setprecision(1) << "whole model: weights " << weight_bytes / 1e6
+            << " MB, process before building " << baseline / 1e6 << " MB, after " << loaded / 1e6 << " MB\n";
+  for (size_t i = 0; i < encoders.size(); ++i) {
+    const ib::EncoderConfig config = ib::ImageBindConfig::huge().at(ib::kModalities[i]);
+    const auto input = make_input(config, batch);
+    const auto start = std::chrono::steady_clock::now();
+    {
+      const bindery::NoGrad no_grad;
+      const Var embedding = encoders[i]->encode(input);
+      benchmark::DoNotOptimize(embedding.value().data());
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::cout << "  " << ib::modality_name(ib::kModalities[i]) << " b" << batch << ": "
+              << std::setprecision(2) << seconds << " s, peak RSS so far " << std::setprecision(1)
+              << peak_rss_bytes() / 1e6 << " MB\n";
+  }
+  const double peak = peak_rss_bytes();
+  std::cout << "peak RSS " << peak / 1e6 << " MB = weights + " << std::setprecision(2)
+            << 100.0 * (peak - weight_bytes) / weight_bytes << "% (the whole process, libraries included)\n";
+  return 0;
+}
+
 int main(int argc, char** argv) {
   // Own flags first (Google Benchmark rejects flags it does not know).
   std::vector<char*> args{argv[0]};
@@ -452,6 +498,9 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--serve") return serve();
+    if (arg.rfind("--whole-model", 0) == 0) {  // --whole-model or --whole-model=BATCH
+      return whole_model(arg.size() > 14 ? std::stoll(arg.substr(14)) : 1);
+    }
     if (arg == "--chart") {
       if (i + 2 >= argc) {
         std::cerr << "usage: bench_encoders --chart RESULTS.csv OUT.svg\n";

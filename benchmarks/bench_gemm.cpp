@@ -1,7 +1,8 @@
 // benchmarks/bench_gemm.cpp — fp32 GEMM: bindery's default Cpu::gemm next to Eigen and OpenBLAS.
 //
 // Every shape runs three ways in the same process, so their ratio is measured under the same load:
-//   bindery   Cpu::gemm, whatever this build selected (OpenBLAS with BINDERY_BLAS, Eigen otherwise)
+//   bindery   Cpu::gemm, whatever this build selected: for x·Wᵀ with K >= 128 on an AVX-512 CPU its own
+//             kernel (backend/cpu_gemm_nt.hpp), else OpenBLAS with BINDERY_BLAS, Eigen otherwise
 //   eigen     detail::eigen_gemm, compiled with this build's flags
 //   openblas  cblas_sgemm called directly (the reference)
 // Square shapes are C = A B; the transformer shapes are nn.Linear's y = x W^T with W stored (out, in),
@@ -173,8 +174,18 @@ const std::vector<GemmShape>& gemm_shapes() {
       {"vision_fc1_257x1280x5120", 257, 5120, 1280, true},
       {"vision_fc2_257x5120x1280", 257, 1280, 5120, true},
       {"vision_b8_fc1_2056x1280x5120", 2056, 5120, 1280, true},
+      {"text_qkv_77x1024x3072", 77, 3072, 1024, true},
       {"text_fc1_77x1024x4096", 77, 4096, 1024, true},
+      {"text_fc2_77x4096x1024", 77, 1024, 4096, true},
+      {"text_b8_fc1_616x1024x4096", 616, 4096, 1024, true},
       {"audio_fc1_229x768x3072", 229, 3072, 768, true},
+      {"audio_fc2_229x3072x768", 229, 768, 3072, true},
+      {"depth_qkv_197x384x1152", 197, 1152, 384, true},
+      {"depth_fc1_197x384x1536", 197, 1536, 384, true},
+      {"depth_fc2_197x1536x384", 197, 384, 1536, true},
+      {"depth_b8_fc1_1576x384x1536", 1576, 1536, 384, true},
+      {"imu_fc1_251x512x2048", 251, 2048, 512, true},
+      {"imu_fc2_251x2048x512", 251, 512, 2048, true},
   };
   return shapes;
 }
@@ -195,6 +206,7 @@ std::string build_description() {
 #else
   s += "Eigen";
 #endif
+  if (bindery::detail::gemm_nt_enabled().load()) s += ", x W^T with K >= 128: bindery's AVX-512 kernel";
   s += "; Eigen SIMD=";
   s += Eigen::SimdInstructionSetsInUse();
   return s;
