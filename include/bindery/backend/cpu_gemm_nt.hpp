@@ -14,8 +14,9 @@
 // across threads is needed. The sum over K runs in 16 lanes, then a tree: a different order from a
 // BLAS's, with an error bound no larger.
 //
-// AVX-512F only, chosen at run time (`gemm_nt_available`); callers fall back to the BLAS / Eigen.
-// The kernels carry their own target attribute, so the library needs no -march flag.
+// AVX-512F only, chosen at run time (`gemm_nt_supported`); callers fall back to the BLAS / Eigen.
+// The kernels carry their own target attribute, so the library needs no -march flag. Translation
+// units compiled by nvcc (host side of .cu files) take the BLAS path.
 #pragma once
 
 #include <algorithm>
@@ -24,7 +25,7 @@
 #include <cstdint>
 #include <vector>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDACC__)
 #include <immintrin.h>
 #define BINDERY_GEMM_NT_X86 1
 #endif
