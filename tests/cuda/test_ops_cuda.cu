@@ -29,6 +29,9 @@ namespace bindery_cuda_tests::ops_dropout {
 namespace bindery_cuda_tests::ops_embedding {
 #include "ops/test_embedding.cpp"
 }
+namespace bindery_cuda_tests::ops_gelu {
+#include "ops/test_gelu.cpp"
+}
 namespace bindery_cuda_tests::ops_index {
 #include "ops/test_index.cpp"
 }
