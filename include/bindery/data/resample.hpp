@@ -30,7 +30,12 @@
 #include <cmath>
 #include <cstdint>
 #include <numeric>
+#include <type_traits>
 #include <vector>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__CUDACC__)
+#include <immintrin.h>
+#endif
 
 #include "bindery/backend/cpu.hpp"
 #include "bindery/core/error.hpp"
@@ -98,13 +103,49 @@ ResampleKernel<T> sinc_resample_kernel(int64_t orig_freq, int64_t new_freq,
 
 namespace detail {
 
-/// One channel: x (n) -> y (out_length) with the polyphase kernel.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__CUDACC__)
+/// Whether this CPU has AVX2 and FMA (checked once) for resample_8_phases.
+inline bool resample_simd_supported() {
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+}
+
+/// Eight phases of one block at once: lane p is its own chain of fused multiply-adds over the taps in
+/// order, the same operations as the scalar loop below, so the results are bit-identical to it
+/// (fma rounds once either way). wt: the kernel transposed, (taps, new_rate); out: 8 outputs.
+__attribute__((target("avx2,fma"))) inline void resample_8_phases(const float* x, const float* wt,
+                                                                  int64_t stride, int64_t k_begin,
+                                                                  int64_t k_end, float* out) {
+  __m256 sum = _mm256_setzero_ps();
+  for (int64_t k = k_begin; k < k_end; ++k)
+    sum = _mm256_fmadd_ps(_mm256_set1_ps(x[k]), _mm256_loadu_ps(wt + k * stride), sum);
+  _mm256_storeu_ps(out, sum);
+}
+#else
+inline bool resample_simd_supported() {
+  return false;
+}
+inline void resample_8_phases(const float*, const float*, int64_t, int64_t, int64_t, float*) {}
+#endif
+
+/// One channel: x (n) -> y (out_length) with the polyphase kernel. `transposed`: the weights as
+/// (taps, new_rate) for the 8-phase SIMD path (float on AVX2+FMA CPUs), or empty.
 template <class T>
-void apply_resample_kernel(const ResampleKernel<T>& kernel, const T* x, int64_t n, T* y, int64_t out_length) {
+void apply_resample_kernel(const ResampleKernel<T>& kernel, const T* x, int64_t n, T* y, int64_t out_length,
+                           const std::vector<T>& transposed = {}) {
   for (int64_t j = 0; j * kernel.new_rate < out_length; ++j) {
     const int64_t first = j * kernel.orig - kernel.width;  // input index under tap 0
     const int64_t k_begin = std::max<int64_t>(0, -first), k_end = std::min<int64_t>(kernel.taps, n - first);
-    for (int64_t p = 0; p < kernel.new_rate && j * kernel.new_rate + p < out_length; ++p) {
+    int64_t p = 0;
+    if constexpr (std::is_same_v<T, float>) {
+      if (!transposed.empty()) {
+        for (; p + 8 <= kernel.new_rate && j * kernel.new_rate + p + 8 <= out_length; p += 8) {
+          resample_8_phases(x + first, transposed.data() + p, kernel.new_rate, k_begin, k_end,
+                            y + j * kernel.new_rate + p);
+        }
+      }
+    }
+    for (; p < kernel.new_rate && j * kernel.new_rate + p < out_length; ++p) {
       const T* w = kernel.weights.data() + p * kernel.taps;
       // Sequential fused multiply-adds in T over the taps, in order: exactly what torch's conv1d
       // (oneDNN) does for one input channel — the fixtures agree bit for bit. A double accumulator
@@ -148,9 +189,18 @@ Tensor<T, B> resample(const Tensor<T, B>& waveform, int64_t orig_freq, int64_t n
   const int64_t out_length = resampled_length(n, orig_freq, new_freq);
   const std::vector<T> host = waveform.contiguous().to_vector();
   std::vector<T> out(static_cast<size_t>(rows * out_length));
+  std::vector<T> transposed;  // (taps, new_rate) for the 8-phase SIMD path
+  if (std::is_same_v<T, float> && detail::resample_simd_supported() && kernel.new_rate >= 8) {
+    transposed.resize(kernel.weights.size());
+    for (int64_t p = 0; p < kernel.new_rate; ++p)
+      for (int64_t k = 0; k < kernel.taps; ++k)
+        transposed[static_cast<size_t>(k * kernel.new_rate + p)] =
+            kernel.weights[static_cast<size_t>(p * kernel.taps + k)];
+  }
 #pragma omp parallel for if (rows > 1)
   for (int64_t r = 0; r < rows; ++r)
-    detail::apply_resample_kernel(kernel, host.data() + r * n, n, out.data() + r * out_length, out_length);
+    detail::apply_resample_kernel(kernel, host.data() + r * n, n, out.data() + r * out_length, out_length,
+                                  transposed);
   if (waveform.rank() == 1) return Tensor<T, B>::from_vector(out, Shape{out_length});
   return Tensor<T, B>::from_vector(out, Shape{rows, out_length});
 }
