@@ -9,6 +9,8 @@
 #endif
 
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -82,5 +84,25 @@ Var<T, B> random_var(const Shape& shape, uint64_t seed, double low = -1.0, doubl
     INFO("expected " #ErrorType " from " #expression);              \
     REQUIRE(bindery_thrown);                                        \
   } while (false)
+
+/// A fresh folder under the system's temporary folder (`<prefix>-XXXXXX`), removed with everything in
+/// it at scope exit.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& prefix = "bindery-test") {
+    std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    path = pattern;
+  }
+  ~TempDir() {
+    std::error_code error;
+    std::filesystem::remove_all(path, error);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string str() const { return path.string(); }
+  /// The path of `name` inside the folder.
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
 
 }  // namespace bindery::testing

@@ -26,6 +26,8 @@ using WavBuilder = bindery::testing::audio::WavBuilder;
 
 namespace {
 
+using bindery::testing::TempDir;
+
 /// The shared FSDD folder, or "" (with a warning: the test then skips) when it is absent.
 std::string shared_fsdd() {
   const std::string dir = std::string(BINDERY_SHARED_DATA) + "/fsdd";
@@ -35,21 +37,6 @@ std::string shared_fsdd() {
   }
   return dir;
 }
-
-/// A fresh folder under the system temp directory, removed with everything in it at scope exit.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "bindery_fsdd_XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code error;
-    std::filesystem::remove_all(path, error);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 /// Restores the thread count at scope exit.
 struct ThreadGuard {

@@ -25,6 +25,8 @@ using bindery::data::read_mnist;
 
 namespace {
 
+using bindery::testing::TempDir;
+
 /// The shared MNIST folder, or "" (with a warning: the test then skips) when it is absent.
 std::string shared_mnist() {
   const std::string dir = std::string(BINDERY_SHARED_DATA) + "/mnist";
@@ -34,21 +36,6 @@ std::string shared_mnist() {
   }
   return dir;
 }
-
-/// A fresh folder under the system temp directory, removed with everything in it at scope exit.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "bindery_mnist_XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code error;
-    std::filesystem::remove_all(path, error);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 std::string be32(uint32_t v) {
   return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),

@@ -27,20 +27,7 @@ using namespace bindery::testing;
 
 namespace {
 
-/// A fresh folder under the system temp directory, removed with everything in it at scope exit.
-struct VideoTempDir {
-  std::filesystem::path path;
-  VideoTempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "bindery_video_XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~VideoTempDir() {
-    std::error_code error;
-    std::filesystem::remove_all(path, error);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using VideoTempDir = bindery::testing::TempDir;
 
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;

@@ -28,21 +28,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// A fresh folder under the system's temporary folder, removed with everything in it at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "bindery-checkpoint-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code error;
-    fs::remove_all(path, error);
-  }
-  std::string str() const { return path.string(); }
-  std::string sub(const std::string& name) const { return (path / name).string(); }
-};
+using bindery::testing::TempDir;
 
 /// fc1 -> gelu -> dropout -> fc2 -> LayerNorm, plus a persistent buffer and a parameter that never
 /// gets a gradient (its AdamW state stays empty: step 0, undefined moments).
@@ -206,7 +192,7 @@ TEMPLATE_TEST_CASE("checkpoint: save/load round trip is exact", "[train][checkpo
   rngs["extreme"] = Philox(~uint64_t{0}, ~uint64_t{0} - 1);  // uint64 must survive (JSON doubles would not)
   const nlohmann::json user = {{"label", "round trip"}, {"nested", {{"values", {1, 2, 3}}, {"pi", 3.14159}}}};
   const std::string path = train::save_checkpoint(dir.str(), a.step, *a.net, *a.opt, rngs, a.cursor, user, 3);
-  REQUIRE(path == dir.sub("step-00000003.safetensors"));
+  REQUIRE(path == dir.file("step-00000003.safetensors"));
   REQUIRE(train::list_checkpoints(dir.str()) == std::vector<std::string>{path});
 
   // The file is plain safetensors with the documented names.
@@ -247,9 +233,9 @@ TEST_CASE("checkpoint: keep_last keeps the newest K and cleans stale temporary f
   Run<float> run(4, 6);
   fs::create_directories(dir.path);
   // A temporary file of a killed writer (io::AtomicFileWriter's name pattern), and foreign files.
-  write_bytes(dir.sub("step-00000003.safetensors.tmp.Ab12Cd"), "torn");
-  write_bytes(dir.sub("notes.txt"), "mine");
-  write_bytes(dir.sub("other.tmp.123456"), "not a checkpoint");
+  write_bytes(dir.file("step-00000003.safetensors.tmp.Ab12Cd"), "torn");
+  write_bytes(dir.file("notes.txt"), "mine");
+  write_bytes(dir.file("other.tmp.123456"), "not a checkpoint");
   std::vector<std::string> written;
   for (int i = 0; i < 5; ++i) {
     run.train_step();
@@ -267,7 +253,7 @@ TEST_CASE("checkpoint: keep_last keeps the newest K and cleans stale temporary f
   run.save(dir.str(), 0);
   run.step = 100000000;
   const std::string big = run.save(dir.str(), 0);
-  REQUIRE(big == dir.sub("step-100000000.safetensors"));
+  REQUIRE(big == dir.file("step-100000000.safetensors"));
   REQUIRE(train::list_checkpoints(dir.str()).size() == 4);
   REQUIRE(train::latest_checkpoint(dir.str()) == big);
   run.step = 1;
@@ -276,9 +262,9 @@ TEST_CASE("checkpoint: keep_last keeps the newest K and cleans stale temporary f
   REQUIRE(!has_temp_file(dir.str()));
 
   REQUIRE(train::checkpoint_filename(1234) == "step-00001234.safetensors");
-  REQUIRE(train::list_checkpoints(dir.sub("missing")).empty());
-  REQUIRE(!train::latest_checkpoint(dir.sub("missing")));
-  REQUIRE(!train::latest_valid_checkpoint(dir.sub("missing")).path);
+  REQUIRE(train::list_checkpoints(dir.file("missing")).empty());
+  REQUIRE(!train::latest_checkpoint(dir.file("missing")));
+  REQUIRE(!train::latest_valid_checkpoint(dir.file("missing")).path);
   BINDERY_REQUIRE_THROWS_WITH_ALL(run.save(dir.str(), -1), ValueError, "keep_last");
   BINDERY_REQUIRE_THROWS_WITH_ALL(
       train::save_checkpoint(dir.str(), 1, *run.net, *run.opt, {}, 0, nlohmann::json::array()), ValueError,
@@ -412,7 +398,7 @@ TEST_CASE("checkpoint: SIGKILL at random moments always leaves a loadable checkp
   // Process start-up (exec, Catch2, building the model): a child with nothing to train.
   start = std::chrono::steady_clock::now();
   {
-    Child idle(timing.sub("unused"), 0, timing.sub("idle.log"));
+    Child idle(timing.file("unused"), 0, timing.file("idle.log"));
     while (!idle.exited()) std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   const double startup_seconds = seconds_since(start);
@@ -422,7 +408,7 @@ TEST_CASE("checkpoint: SIGKILL at random moments always leaves a loadable checkp
   constexpr int kIterations = 5, kKillsPerIteration = 2;
   for (int iteration = 0; iteration < kIterations; ++iteration) {
     TempDir root;
-    const std::string dir = root.sub("checkpoints");
+    const std::string dir = root.file("checkpoints");
     for (int k = 0; k < kKillsPerIteration; ++k) {
       // A random moment of what is left to train (the second child resumes where the first one died):
       // once the child's newest checkpoint reaches a random step `target` (at most two steps before
@@ -437,7 +423,7 @@ TEST_CASE("checkpoint: SIGKILL at random moments always leaves a loadable checkp
       INFO("iteration " << iteration << ", kill " << k << ": from step " << done << ", target step " << target
                         << " + " << fraction * 1.5 << " steps (step " << step_seconds << " s, start-up "
                         << startup_seconds << " s)");
-      const std::string log = root.sub("child-" + std::to_string(k) + ".log");
+      const std::string log = root.file("child-" + std::to_string(k) + ".log");
       Child child(dir, kKillSteps, log);
       const auto spawned = Clock::now();
       auto after = [](Clock::time_point t, double seconds) {

@@ -18,19 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct ScratchDir {
-  fs::path path;
-  ScratchDir() {
-    std::string pattern = (fs::temp_directory_path() / "bindery-trainer-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code error;
-    fs::remove_all(path, error);
-  }
-  std::string sub(const std::string& name) const { return (path / name).string(); }
-};
+using bindery::testing::TempDir;
 
 /// Linear -> dropout -> Linear: a tower with a random stream that must be checkpointed.
 class Tower : public nn::Module<double> {
@@ -121,9 +109,9 @@ TEST_CASE("EpochSampler: each epoch is a permutation, drop-last, a pure function
 }
 
 TEST_CASE("Trainer: a contrastive task learns and logs", "[train][trainer]") {
-  ScratchDir dir;
+  TempDir dir;
   train::TrainerOptions o = options(60);
-  o.metrics_path = dir.sub("metrics.jsonl");
+  o.metrics_path = dir.file("metrics.jsonl");
   o.eval_every = 30;
   Setup s(o);
   int evaluations = 0;
@@ -146,7 +134,7 @@ TEST_CASE("Trainer: a contrastive task learns and logs", "[train][trainer]") {
 }
 
 TEST_CASE("Trainer: resume continues bit for bit", "[train][trainer]") {
-  ScratchDir dir;
+  TempDir dir;
   std::vector<std::vector<double>> straight;
   std::vector<double> straight_log;
   {
@@ -155,7 +143,7 @@ TEST_CASE("Trainer: resume continues bit for bit", "[train][trainer]") {
     straight = parameters(s.trainer.model());
   }
   for (int64_t stop : {13, 20}) {
-    const std::string ck = dir.sub("ck" + std::to_string(stop));
+    const std::string ck = dir.file("ck" + std::to_string(stop));
     {
       train::TrainerOptions o = options(40);
       o.stop_at = stop;
@@ -208,10 +196,10 @@ TEST_CASE("Trainer: cache_embeddings, classification task, bad tasks", "[train][
 }
 
 TEST_CASE("ProgressBar and MetricsLog", "[train][progress]") {
-  ScratchDir dir;
+  TempDir dir;
   CHECK(train::format_duration(65) == "1:05");
   CHECK(train::format_duration(3725) == "1:02:05");
-  const std::string path = dir.sub("bar.txt");
+  const std::string path = dir.file("bar.txt");
   {
     std::FILE* f = std::fopen(path.c_str(), "w");
     REQUIRE(f != nullptr);
@@ -232,7 +220,7 @@ TEST_CASE("ProgressBar and MetricsLog", "[train][progress]") {
   CHECK(lines[lines.size() - 2].find("100/100 100%") != std::string::npos);
   CHECK(lines[lines.size() - 2].find("took") != std::string::npos);
 
-  const std::string log_path = dir.sub("m.jsonl");
+  const std::string log_path = dir.file("m.jsonl");
   {
     train::MetricsLog log(log_path);
     log.write({{"step", 1}});
@@ -242,6 +230,6 @@ TEST_CASE("ProgressBar and MetricsLog", "[train][progress]") {
   const auto records = train::read_metrics(log_path);
   REQUIRE(records.size() == 2);
   CHECK(records[1]["step"] == 2);
-  BINDERY_REQUIRE_THROWS_WITH_ALL(train::MetricsLog(dir.sub("no/such/folder/m.jsonl")), IoError,
+  BINDERY_REQUIRE_THROWS_WITH_ALL(train::MetricsLog(dir.file("no/such/folder/m.jsonl")), IoError,
                                   "no/such/folder");
 }
