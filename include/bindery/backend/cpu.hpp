@@ -59,7 +59,7 @@ void eigen_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T a
 
 /// Freed host blocks kept for reuse, keyed by capacity. A request takes the smallest cached block
 /// that holds it, if that block is at most 1/8 larger; otherwise it is a fresh allocation. The cache
-/// holds at most `capacity()` bytes (1 GiB, or BINDERY_CPU_CACHE_MB; 0 turns caching off): a block
+/// holds at most 1 GiB (or BINDERY_CPU_CACHE_MB; 0 turns caching off): a block
 /// freed beyond that goes back to the OS.
 class HostBlockCache {
  public:
@@ -99,7 +99,6 @@ class HostBlockCache {
     std::lock_guard<std::mutex> lock(mutex_);
     return cached_;
   }
-  size_t capacity() const { return limit_; }
 
  private:
   HostBlockCache() {

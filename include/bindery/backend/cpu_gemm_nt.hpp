@@ -148,51 +148,18 @@ __attribute__((target("avx512f,avx512dq,fma"))) inline void gemm_nt_tile(int64_t
   }
 }
 
-/// Tile with `rows` ≤ MR and `cols` ≤ NR (the edges use the smaller instantiations).
-template <int MR>
-inline void gemm_nt_tile_cols(int cols, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
-                              float* c, int64_t ldc, float alpha, float beta) {
-  switch (cols) {
-    case 8:
-      gemm_nt_tile<MR, 8>(k, a, lda, b, ldb, c, ldc, alpha, beta);
-      break;
-    case 7:
-      gemm_nt_tile<MR, 7>(k, a, lda, b, ldb, c, ldc, alpha, beta);
-      break;
-    case 6:
-      gemm_nt_tile<MR, 6>(k, a, lda, b, ldb, c, ldc, alpha, beta);
-      break;
-    case 5:
-      gemm_nt_tile<MR, 5>(k, a, lda, b, ldb, c, ldc, alpha, beta);
-      break;
-    case 4:
-      gemm_nt_tile<MR, 4>(k, a, lda, b, ldb, c, ldc, alpha, beta);
-      break;
-    case 3:
-      gemm_nt_tile<MR, 3>(k, a, lda, b, ldb, c, ldc, alpha, beta);
-      break;
-    case 2:
-      gemm_nt_tile<MR, 2>(k, a, lda, b, ldb, c, ldc, alpha, beta);
-      break;
-    default:
-      gemm_nt_tile<MR, 1>(k, a, lda, b, ldb, c, ldc, alpha, beta);
-      break;
-  }
-}
-
+/// An edge tile of `rows` ≤ MR and `cols` ≤ NR: the instantiation of exactly that size, found by
+/// counting down from the full tile at compile time.
+template <int MR = kGemmNtMr, int NR = kGemmNtNr>
 inline void gemm_nt_any_tile(int rows, int cols, int64_t k, const float* a, int64_t lda, const float* b,
                              int64_t ldb, float* c, int64_t ldc, float alpha, float beta) {
-  switch (rows) {
-    case 3:
-      gemm_nt_tile_cols<3>(cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
-      break;
-    case 2:
-      gemm_nt_tile_cols<2>(cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
-      break;
-    default:
-      gemm_nt_tile_cols<1>(cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
-      break;
+  if constexpr (MR > 1) {
+    if (rows < MR) return gemm_nt_any_tile<MR - 1, NR>(rows, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
   }
+  if constexpr (NR > 1) {
+    if (cols < NR) return gemm_nt_any_tile<MR, NR - 1>(rows, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+  }
+  gemm_nt_tile<MR, NR>(k, a, lda, b, ldb, c, ldc, alpha, beta);
 }
 
 /// Columns [n_begin, n_end) of C, every row. K runs in slices of `k_block`: the first slice applies
@@ -223,11 +190,7 @@ inline void gemm_nt_columns(int64_t m, int64_t n_begin, int64_t n_end, int64_t k
             const float* a_tile = packed.data() + (i - mb) * ld_pack;
             const float* b_tile = b + j * ldb + p;
             float* c_tile = c + i * ldc + j;
-            if (rows == mr && cols == nr) {
-              gemm_nt_tile<mr, nr>(kc, a_tile, ld_pack, b_tile, ldb, c_tile, ldc, alpha, beta_p);
-            } else {
-              gemm_nt_any_tile(rows, cols, kc, a_tile, ld_pack, b_tile, ldb, c_tile, ldc, alpha, beta_p);
-            }
+            gemm_nt_any_tile(rows, cols, kc, a_tile, ld_pack, b_tile, ldb, c_tile, ldc, alpha, beta_p);
           }
         }
       }
