@@ -277,3 +277,36 @@ TEST_CASE("safetensors: every single-byte change gives a valid file or a FormatE
   }
   CHECK(refused > 0);
 }
+
+TEST_CASE("safetensors: 16-bit tensors load, convert and save bit-exactly", "[io][safetensors][float16]") {
+  const io::SafetensorsFile file = io::SafetensorsFile::open(fixture("state_dict.safetensors"));
+  // The reference's bf16 / f16 tensors load as 16-bit tensors with their exact values.
+  const Tensor<bfloat16> bf16 = file.load<bfloat16>("bf16");
+  const Tensor<float16> f16 = file.load<float16>("f16");
+  auto same_values = [](const std::vector<double>& got, const std::vector<double>& want) {
+    if (got.size() != want.size()) return false;
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (!(got[i] == want[i] || (std::isnan(got[i]) && std::isnan(want[i])))) return false;
+    }
+    return true;
+  };
+  REQUIRE(same_values(bf16.cast<double>().to_vector(), expected("bf16").to_vector()));
+  REQUIRE(same_values(f16.cast<double>().to_vector(), expected("f16").to_vector()));
+  // An F32 tensor loads into bfloat16 rounded to nearest even, as torch's .to(torch.bfloat16).
+  const std::vector<float> weight = file.load<float>("linear.weight").to_vector();
+  const std::vector<bfloat16> weight_bf16 = file.load<bfloat16>("linear.weight").to_vector();
+  REQUIRE(weight.size() == weight_bf16.size());
+  for (size_t i = 0; i < weight.size(); ++i) REQUIRE(weight_bf16[i].bits == bfloat16(weight[i]).bits);
+  // Saved as BF16 / F16, reloaded bit for bit.
+  const std::string path = scratch("sixteen.safetensors");
+  io::save_safetensors(path, std::vector<std::pair<std::string, Tensor<bfloat16>>>{{"w", bf16}});
+  REQUIRE(io::SafetensorsFile::open(path).info("w").dtype == io::DType::kBF16);
+  const std::vector<bfloat16> back = io::SafetensorsFile::open(path).load<bfloat16>("w").to_vector();
+  const std::vector<bfloat16> original = bf16.to_vector();
+  for (size_t i = 0; i < back.size(); ++i) REQUIRE(back[i].bits == original[i].bits);
+  io::save_safetensors(path, std::vector<std::pair<std::string, Tensor<float16>>>{{"h", f16}});
+  REQUIRE(io::SafetensorsFile::open(path).info("h").dtype == io::DType::kF16);
+  const std::vector<float16> back_f16 = io::SafetensorsFile::open(path).load<float16>("h").to_vector();
+  const std::vector<float16> original_f16 = f16.to_vector();
+  for (size_t i = 0; i < back_f16.size(); ++i) REQUIRE(back_f16[i].bits == original_f16[i].bits);
+}

@@ -21,13 +21,20 @@
 #endif
 
 #if defined(BINDERY_WITH_BLAS)
+// OpenBLAS's headers declare a global `typedef uint16_t bfloat16`, which would make bindery::bfloat16
+// ambiguous in code that says `using namespace bindery`. Renamed while the header is read (the
+// C functions' linkage does not depend on the parameter types' names).
+#pragma push_macro("bfloat16")
+#define bfloat16 openblas_bfloat16
 #include <cblas.h>
+#pragma pop_macro("bfloat16")
 extern "C" void openblas_set_num_threads(int);
 extern "C" int openblas_get_parallel(void);
 #endif
 
 #include "bindery/backend/backend.hpp"
 #include "bindery/backend/cpu_gemm_nt.hpp"
+#include "bindery/backend/gemm_mixed.hpp"
 #include "bindery/core/error.hpp"
 
 namespace bindery {
@@ -248,22 +255,28 @@ struct Cpu {
   /// fp32 A·Bᵀ with K >= 128 (every Linear: x·Wᵀ) takes bindery's own AVX-512 kernel where the CPU
   /// has it (backend/cpu_gemm_nt.hpp: no packing of the weight; set_gemm_nt_kernel(false) or
   /// BINDERY_GEMM_NT=0 turns it off).
+  /// For T = bfloat16 or float16 (16-bit storage) the operands are widened to float, multiplied with
+  /// float accumulation, and C is rounded back: gemm_batched's 16-bit path.
   template <class T>
   static void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                    int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
-    if constexpr (std::is_same_v<T, float>) {
-      if (!trans_a && trans_b && detail::gemm_nt_applies(m, n, k)) {
-        detail::gemm_nt_f32(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, num_threads());
+    if constexpr (is_16bit_float_v<T>) {
+      gemm_batched(trans_a, trans_b, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
+    } else {
+      if constexpr (std::is_same_v<T, float>) {
+        if (!trans_a && trans_b && detail::gemm_nt_applies(m, n, k)) {
+          detail::gemm_nt_f32(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, num_threads());
+          return;
+        }
+      }
+#if defined(BINDERY_WITH_BLAS)
+      if (!detail::in_parallel_region() || detail::blas_nests_in_openmp()) {
+        detail::blas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
       }
-    }
-#if defined(BINDERY_WITH_BLAS)
-    if (!detail::in_parallel_region() || detail::blas_nests_in_openmp()) {
-      detail::blas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-      return;
-    }
 #endif
-    detail::eigen_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      detail::eigen_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
   }
 
   /// `batch` independent GEMMs; operand i starts at a + i*stride_a (a stride of 0 broadcasts).
@@ -275,20 +288,47 @@ struct Cpu {
   static void gemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                            int64_t lda, int64_t stride_a, const T* b, int64_t ldb, int64_t stride_b, T beta,
                            T* c, int64_t ldc, int64_t stride_c, int64_t batch) {
-#if defined(BINDERY_WITH_BLAS)
-    const bool per_thread = false;
-#else
-    const bool per_thread = batch >= num_threads() && m * n * k < (int64_t(1) << 24);
-#endif
-    auto one = [&](int64_t i) {
-      gemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
-           c + i * stride_c, ldc);
-    };
-    if (per_thread) {
-      for_each(batch, one, 1);
+    if constexpr (is_16bit_float_v<T>) {
+      gemm_batched_float16(trans_a, trans_b, m, n, k, static_cast<float>(alpha), a, lda, stride_a, b, ldb,
+                           stride_b, static_cast<float>(beta), c, ldc, stride_c, batch);
     } else {
-      for (int64_t i = 0; i < batch; ++i) one(i);
+#if defined(BINDERY_WITH_BLAS)
+      const bool per_thread = false;
+#else
+      const bool per_thread = batch >= num_threads() && m * n * k < (int64_t(1) << 24);
+#endif
+      auto one = [&](int64_t i) {
+        gemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
+             c + i * stride_c, ldc);
+      };
+      if (per_thread) {
+        for_each(batch, one, 1);
+      } else {
+        for (int64_t i = 0; i < batch; ++i) one(i);
+      }
     }
+  }
+
+  /// Autocast's GEMM: float A, B and C, with A's and B's values rounded to `Low` (bfloat16 or float16)
+  /// before the product, accumulation in float — the arithmetic of a tensor-core GEMM on 16-bit
+  /// copies of the operands. The CPU rounds copies of the operands and runs its float GEMM.
+  template <class Low>
+  static void gemm_batched_rounded(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                                   const float* a, int64_t lda, int64_t stride_a, const float* b, int64_t ldb,
+                                   int64_t stride_b, float beta, float* c, int64_t ldc, int64_t stride_c,
+                                   int64_t batch) {
+    static_assert(is_16bit_float_v<Low>, "gemm_batched_rounded rounds to bfloat16 or float16");
+    if (m <= 0 || n <= 0 || batch <= 0) return;
+    const int64_t span_a = detail::gemm_operand_span(trans_a, m, k, lda, stride_a, batch);
+    const int64_t span_b = detail::gemm_operand_span(trans_b, k, n, ldb, stride_b, batch);
+    float* ra = allocate<float>(span_a);
+    float* rb = allocate<float>(span_b);
+    for_each(span_a, detail::RoundThroughFunctor<Low>{ra, a});
+    for_each(span_b, detail::RoundThroughFunctor<Low>{rb, b});
+    gemm_batched(trans_a, trans_b, m, n, k, alpha, ra, lda, stride_a, rb, ldb, stride_b, beta, c, ldc,
+                 stride_c, batch);
+    deallocate(ra);
+    deallocate(rb);
   }
 
   /// Turns bindery's own fp32 x·Wᵀ kernel on or off (on by default on CPUs with AVX-512F/DQ);
@@ -315,6 +355,34 @@ struct Cpu {
 #else
     return 1;
 #endif
+  }
+
+ private:
+  /// 16-bit storage GEMM: widen A and B to float, C to a contiguous float (batch·m, n) buffer, run
+  /// the float GEMM, round C back (only its m·n elements per matrix are written).
+  template <class T>
+  static void gemm_batched_float16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                                   const T* a, int64_t lda, int64_t stride_a, const T* b, int64_t ldb,
+                                   int64_t stride_b, float beta, T* c, int64_t ldc, int64_t stride_c,
+                                   int64_t batch) {
+    if (m <= 0 || n <= 0 || batch <= 0) return;
+    const int64_t span_a = detail::gemm_operand_span(trans_a, m, k, lda, stride_a, batch);
+    const int64_t span_b = detail::gemm_operand_span(trans_b, k, n, ldb, stride_b, batch);
+    float* fa = allocate<float>(span_a);
+    float* fb = allocate<float>(span_b);
+    float* fc = allocate<float>(batch * m * n);
+    for_each(span_a, detail::ConvertThroughFloat<float, T>{fa, a});
+    for_each(span_b, detail::ConvertThroughFloat<float, T>{fb, b});
+    const int64_t row_grain = std::max<int64_t>(1, kDefaultGrain / std::max<int64_t>(n, 1));
+    if (beta != 0.0f) {
+      for_each(batch * m, detail::GemmRowsCopy<float, T>{fc, c, m, n, n, m * n, ldc, stride_c}, row_grain);
+    }
+    gemm_batched(trans_a, trans_b, m, n, k, alpha, fa, lda, stride_a, fb, ldb, stride_b, beta, fc, n, m * n,
+                 batch);
+    for_each(batch * m, detail::GemmRowsCopy<T, float>{c, fc, m, n, ldc, stride_c, n, m * n}, row_grain);
+    deallocate(fa);
+    deallocate(fb);
+    deallocate(fc);
   }
 };
 

@@ -52,6 +52,7 @@
 #include <cuda_runtime.h>
 
 #include "bindery/backend/backend.hpp"
+#include "bindery/backend/gemm_mixed.hpp"
 #include "bindery/core/error.hpp"
 
 namespace bindery {
@@ -220,7 +221,7 @@ struct CudaScaleMatrix {
   BINDERY_HOST_DEVICE void operator()(int64_t i) const {
     const int64_t b = i / per_batch, r = (i - b * per_batch) / n, j = i - b * per_batch - r * n;
     T* value = c + b * stride_c + r * ldc + j;
-    *value = beta == T(0) ? T(0) : *value * beta;  // beta == 0 ignores C (may hold NaN)
+    *value = beta == T(0) ? T(0) : T(*value * beta);  // beta == 0 ignores C (may hold NaN)
   }
 };
 
@@ -352,40 +353,88 @@ struct Cuda {
   }
 
   /// `batch` independent GEMMs; operand i starts at a + i*stride_a (a stride of 0 broadcasts).
-  /// One cublasGemmStridedBatchedEx call (per kMaxGemmBatch GEMMs).
+  /// One cublasGemmStridedBatchedEx call (per kMaxGemmBatch GEMMs). T = bfloat16 or float16: 16-bit
+  /// A, B and C on the tensor cores with float accumulation (alpha and beta applied in float).
   template <class T>
   static void gemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                            int64_t lda, int64_t stride_a, const T* b, int64_t ldb, int64_t stride_b, T beta,
                            T* c, int64_t ldc, int64_t stride_c, int64_t batch) {
-    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                  "Cuda::gemm supports float and double");
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> || is_16bit_float_v<T>,
+                  "Cuda::gemm supports float, double, bfloat16 and float16");
     if (m <= 0 || n <= 0 || batch <= 0) return;
     if (k <= 0) {  // C = beta C
       for_each(batch * m * n, detail::CudaScaleMatrix<T>{c, n, ldc, stride_c, m * n, beta});
       return;
     }
+    if constexpr (std::is_same_v<T, double>) {
+      const double alpha_d = alpha, beta_d = beta;
+      cublas_gemm(trans_a, trans_b, m, n, k, &alpha_d, a, CUDA_R_64F, lda, stride_a, b, CUDA_R_64F, ldb,
+                  stride_b, &beta_d, c, CUDA_R_64F, ldc, stride_c, batch, CUBLAS_COMPUTE_64F);
+    } else {
+      const float alpha_f = static_cast<float>(alpha), beta_f = static_cast<float>(beta);
+      const cudaDataType_t type = data_type<T>();
+      const cublasComputeType_t compute =
+          std::is_same_v<T, float> && tf32_allowed() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+      cublas_gemm(trans_a, trans_b, m, n, k, &alpha_f, a, type, lda, stride_a, b, type, ldb, stride_b,
+                  &beta_f, c, type, ldc, stride_c, batch, compute);
+    }
+  }
+
+  /// Autocast's GEMM (see Cpu::gemm_batched_rounded): float A, B, C; A and B are rounded to `Low`
+  /// (bfloat16 or float16) into scratch blocks, multiplied on the tensor cores with float accumulation
+  /// into the float C.
+  template <class Low>
+  static void gemm_batched_rounded(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                                   const float* a, int64_t lda, int64_t stride_a, const float* b, int64_t ldb,
+                                   int64_t stride_b, float beta, float* c, int64_t ldc, int64_t stride_c,
+                                   int64_t batch) {
+    static_assert(is_16bit_float_v<Low>, "gemm_batched_rounded rounds to bfloat16 or float16");
+    if (m <= 0 || n <= 0 || batch <= 0) return;
+    if (k <= 0) {
+      for_each(batch * m * n, detail::CudaScaleMatrix<float>{c, n, ldc, stride_c, m * n, beta});
+      return;
+    }
+    const int64_t span_a = detail::gemm_operand_span(trans_a, m, k, lda, stride_a, batch);
+    const int64_t span_b = detail::gemm_operand_span(trans_b, k, n, ldb, stride_b, batch);
+    Low* la = allocate<Low>(span_a);
+    Low* lb = allocate<Low>(span_b);
+    for_each(span_a, detail::ConvertThroughFloat<Low, float>{la, a});
+    for_each(span_b, detail::ConvertThroughFloat<Low, float>{lb, b});
+    cublas_gemm(trans_a, trans_b, m, n, k, &alpha, la, data_type<Low>(), lda, stride_a, lb, data_type<Low>(),
+                ldb, stride_b, &beta, c, CUDA_R_32F, ldc, stride_c, batch, CUBLAS_COMPUTE_32F);
+    deallocate(la);  // reused only by work queued after the GEMM
+    deallocate(lb);
+  }
+
+ private:
+  template <class T>
+  static constexpr cudaDataType_t data_type() {
+    if constexpr (std::is_same_v<T, float>) return CUDA_R_32F;
+    if constexpr (std::is_same_v<T, double>) return CUDA_R_64F;
+    if constexpr (std::is_same_v<T, bfloat16>) return CUDA_R_16BF;
+    return CUDA_R_16F;
+  }
+
+  /// Row-major batched GEMM through cuBLAS's column-major API: C^T = op(B)^T op(A)^T, so the
+  /// operands swap and keep their flags. alpha/beta point to the compute type's scalars.
+  static void cublas_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const void* alpha,
+                          const void* a, cudaDataType_t type_a, int64_t lda, int64_t stride_a, const void* b,
+                          cudaDataType_t type_b, int64_t ldb, int64_t stride_b, const void* beta, void* c,
+                          cudaDataType_t type_c, int64_t ldc, int64_t stride_c, int64_t batch,
+                          cublasComputeType_t compute) {
     for (int64_t value : {m, n, k, lda, ldb, ldc}) {
       BINDERY_CHECK(value <= INT_MAX, BackendError, "Cuda::gemm: extent or leading dimension ", value,
                     " exceeds cuBLAS's int range (m ", m, ", n ", n, ", k ", k, ")");
     }
-    cudaDataType_t type;
-    cublasComputeType_t compute;
-    if constexpr (std::is_same_v<T, float>) {
-      type = CUDA_R_32F;
-      compute = tf32_allowed() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-    } else {
-      type = CUDA_R_64F;
-      compute = CUBLAS_COMPUTE_64F;
-    }
-    // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands, keep flags.
     const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
     const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const size_t size_a = element_size(type_a), size_b = element_size(type_b), size_c = element_size(type_c);
     cublasHandle_t handle = cublas_handle();
     if (batch == 1) {
       detail::cublas_check(
           cublasGemmEx(handle, op_b, op_a, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k),
-                       &alpha, b, type, static_cast<int>(ldb), a, type, static_cast<int>(lda), &beta, c, type,
-                       static_cast<int>(ldc), compute, CUBLAS_GEMM_DEFAULT),
+                       alpha, b, type_b, static_cast<int>(ldb), a, type_a, static_cast<int>(lda), beta, c,
+                       type_c, static_cast<int>(ldc), compute, CUBLAS_GEMM_DEFAULT),
           "cublasGemmEx");
       return;
     }
@@ -393,15 +442,21 @@ struct Cuda {
       const int64_t count = std::min(kMaxGemmBatch, batch - first);
       detail::cublas_check(
           cublasGemmStridedBatchedEx(
-              handle, op_b, op_a, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha,
-              b + first * stride_b, type, static_cast<int>(ldb), stride_b, a + first * stride_a, type,
-              static_cast<int>(lda), stride_a, &beta, c + first * stride_c, type, static_cast<int>(ldc),
-              stride_c, static_cast<int>(count), compute, CUBLAS_GEMM_DEFAULT),
+              handle, op_b, op_a, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), alpha,
+              static_cast<const char*>(b) + first * stride_b * static_cast<int64_t>(size_b), type_b,
+              static_cast<int>(ldb), stride_b,
+              static_cast<const char*>(a) + first * stride_a * static_cast<int64_t>(size_a), type_a,
+              static_cast<int>(lda), stride_a, beta,
+              static_cast<char*>(c) + first * stride_c * static_cast<int64_t>(size_c), type_c,
+              static_cast<int>(ldc), stride_c, static_cast<int>(count), compute, CUBLAS_GEMM_DEFAULT),
           "cublasGemmStridedBatchedEx");
     }
   }
 
- private:
+  static size_t element_size(cudaDataType_t type) {
+    return type == CUDA_R_64F ? 8 : (type == CUDA_R_32F ? 4 : 2);
+  }
+
   static inline std::atomic<bool> tf32_{false};
 };
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bindery/core/error.hpp"
+#include "bindery/core/float16.hpp"
 #include "bindery/core/indexer.hpp"
 #include "bindery/core/philox.hpp"
 #include "bindery/core/shape.hpp"

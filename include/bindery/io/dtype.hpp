@@ -6,6 +6,8 @@
 //   - same type: a bit copy;
 //   - any type -> float/double: value conversion (float16/bfloat16 exactly; double -> float rounds to
 //     nearest; integers above 2^24 (float) or 2^53 (double) round to nearest);
+//   - any type -> bfloat16/float16 (16-bit tensors): through float, rounded to nearest even (a double
+//     is rounded to float first, as PyTorch's .to(torch.bfloat16) does);
 //   - integer/bool -> integer T: exact, each value range-checked (ValueError when one does not fit);
 //   - floating -> integer T: refused (ValueError): it would silently truncate.
 #pragma once
@@ -20,6 +22,7 @@
 #include <utility>
 
 #include "bindery/core/error.hpp"
+#include "bindery/core/float16.hpp"
 
 namespace bindery::io {
 
@@ -132,6 +135,10 @@ constexpr DType dtype_of() {
     return DType::kF32;
   else if constexpr (std::is_same_v<T, double>)
     return DType::kF64;
+  else if constexpr (std::is_same_v<T, bfloat16>)
+    return DType::kBF16;
+  else if constexpr (std::is_same_v<T, float16>)
+    return DType::kF16;
   else if constexpr (std::is_same_v<T, int64_t>)
     return DType::kI64;
   else if constexpr (std::is_same_v<T, uint64_t>)
@@ -152,35 +159,6 @@ constexpr DType dtype_of() {
     static_assert(sizeof(T) == 0, "bindery::io: unsupported tensor element type");
 }
 
-/// IEEE binary16 bits -> float (exact: every half is a float).
-inline float half_bits_to_float(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t exponent = (h >> 10) & 0x1fu;
-  uint32_t mantissa = h & 0x3ffu;
-  uint32_t bits;
-  if (exponent == 0x1f) {
-    bits = sign | 0x7f800000u | (mantissa << 13);  // inf / NaN (payload kept)
-  } else if (exponent != 0) {
-    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);  // normal: rebias 15 -> 127
-  } else if (mantissa == 0) {
-    bits = sign;  // +-0
-  } else {
-    // subnormal half: value = mantissa * 2^-24; normalize it into a float
-    int shift = 0;
-    while ((mantissa & 0x400u) == 0) {
-      mantissa <<= 1;
-      ++shift;
-    }
-    bits = sign | (static_cast<uint32_t>(113 - shift) << 23) | ((mantissa & 0x3ffu) << 13);
-  }
-  return std::bit_cast<float>(bits);
-}
-
-/// bfloat16 bits -> float (exact: bfloat16 is the top half of a float).
-inline float bfloat16_bits_to_float(uint16_t b) {
-  return std::bit_cast<float>(static_cast<uint32_t>(b) << 16);
-}
-
 namespace detail {
 
 template <class Source>
@@ -194,8 +172,8 @@ template <class T, class Source>
 void convert_integers(const unsigned char* in, T* out, int64_t n, const std::string& what) {
   for (int64_t i = 0; i < n; ++i) {
     const Source v = load_unaligned<Source>(in + i * static_cast<int64_t>(sizeof(Source)));
-    if constexpr (std::is_floating_point_v<T>) {
-      out[i] = static_cast<T>(v);
+    if constexpr (!std::is_integral_v<T>) {
+      out[i] = static_cast<T>(static_cast<double>(v));
     } else {
       BINDERY_CHECK(std::in_range<T>(v), ValueError, what, ": element ", i, " = ", +v,
                     " does not fit the requested integer type");
@@ -243,15 +221,17 @@ void convert_elements(DType source, const void* in, T* out, int64_t n, const std
     default:
       break;
   }
-  if constexpr (std::is_floating_point_v<T>) {
+  if constexpr (!std::is_integral_v<T>) {
     switch (source) {
       case DType::kF16:
         for (int64_t i = 0; i < n; ++i)
-          out[i] = static_cast<T>(half_bits_to_float(detail::load_unaligned<uint16_t>(bytes + 2 * i)));
+          out[i] = static_cast<T>(
+              ::bindery::detail::half_bits_to_float(detail::load_unaligned<uint16_t>(bytes + 2 * i)));
         return;
       case DType::kBF16:
         for (int64_t i = 0; i < n; ++i)
-          out[i] = static_cast<T>(bfloat16_bits_to_float(detail::load_unaligned<uint16_t>(bytes + 2 * i)));
+          out[i] = static_cast<T>(
+              ::bindery::detail::bfloat16_bits_to_float(detail::load_unaligned<uint16_t>(bytes + 2 * i)));
         return;
       case DType::kF32:
         for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(detail::load_unaligned<float>(bytes + 4 * i));
