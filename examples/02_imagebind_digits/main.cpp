@@ -201,6 +201,10 @@ int main(int argc, char** argv) {
   app.add_option("--eval-every", o.eval_every, "steps between evaluations")->check(CLI::PositiveNumber);
   app.add_option("--checkpoint-every", o.checkpoint_every, "steps between checkpoints")
       ->check(CLI::PositiveNumber);
+  app.add_option("--precision", o.precision,
+                 "GEMM precision of training: fp32, bf16 (autocast) or fp16 (autocast + loss scaling)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, Precision>{
+          {"fp32", Precision::kFloat32}, {"bf16", Precision::kBFloat16}, {"fp16", Precision::kFloat16}}));
   app.add_flag("--resume", o.resume, "continue from the checkpoints in --out");
   app.add_flag("!--no-supervised", o.supervised, "skip the supervised references");
   app.add_flag("!--no-progress", o.progress, "no progress bars");

@@ -94,6 +94,7 @@ struct RecipeOptions {
   std::string out_dir;  // checkpoints/ and metrics.jsonl go here when not empty
   bool resume = false;
   int64_t checkpoint_every = 100;
+  Precision precision = Precision::kFloat32;  // GEMMs of every training step (autocast)
 };
 
 /// ImageBind's structure at digit scale: each encoder row sized from the dataset's tensors.
@@ -479,6 +480,7 @@ class Recipe {
     t.seed = nn::init::derive_seed(o_.seed, std::hash<std::string>{}(dir));
     t.eval_every = o_.eval_every;
     t.progress = o_.progress;
+    t.precision = o_.precision;
     if (!o_.out_dir.empty()) {
       t.checkpoint_dir = o_.out_dir + "/checkpoints/" + dir;
       t.checkpoint_every = o_.checkpoint_every;

@@ -3,6 +3,9 @@
 #include "test_bodies_prelude.hpp"
 
 // clang-format off
+namespace bindery_cuda_tests::core_float16 {
+#include "core/test_float16.cpp"
+}
 namespace bindery_cuda_tests::core_tensor {
 #include "core/test_tensor.cpp"
 }
@@ -11,6 +14,9 @@ namespace bindery_cuda_tests::loss_info_nce {
 }
 namespace bindery_cuda_tests::nn_layers {
 #include "nn/test_layers.cpp"
+}
+namespace bindery_cuda_tests::optim_grad_scaler {
+#include "optim/test_grad_scaler.cpp"
 }
 namespace bindery_cuda_tests::optim_optimizers {
 #include "optim/test_optimizers.cpp"

@@ -233,3 +233,69 @@ TEST_CASE("ProgressBar and MetricsLog", "[train][progress]") {
   BINDERY_REQUIRE_THROWS_WITH_ALL(train::MetricsLog(dir.file("no/such/folder/m.jsonl")), IoError,
                                   "no/such/folder");
 }
+
+namespace {
+
+/// The contrastive setup in float (autocast applies to float GEMMs only).
+struct FloatSetup {
+  Tensor<float> a, b;
+  std::shared_ptr<nn::Linear<float>> fa1 = std::make_shared<nn::Linear<float>>(6, 32, true, 1),
+                                     fa2 = std::make_shared<nn::Linear<float>>(32, 8, true, 2),
+                                     fb1 = std::make_shared<nn::Linear<float>>(5, 32, true, 3),
+                                     fb2 = std::make_shared<nn::Linear<float>>(32, 8, true, 4);
+  std::unique_ptr<train::Trainer<float>> trainer;
+  explicit FloatSetup(const train::TrainerOptions& o) {
+    const Pairs pairs;
+    a = pairs.a.cast<float>();
+    b = pairs.b.cast<float>();
+    auto rows = [](const Tensor<float>& x, const std::vector<int64_t>& idx) {
+      return Var<float>(ops::index_select_forward(x, 0, Tensor<int64_t>::from_vector(idx)));
+    };
+    trainer = std::make_unique<train::Trainer<float>>(
+        o, std::vector<train::Trainer<float>::Named>{{"a1", fa1}, {"a2", fa2}, {"b1", fb1}, {"b2", fb2}},
+        std::vector<train::Task<float>>{train::contrastive_task<float>(
+            "a-b", 64,
+            [this, rows](const auto& idx) { return fa2->forward(ops::gelu(fa1->forward(rows(a, idx)))); },
+            [this, rows](const auto& idx) { return fb2->forward(ops::gelu(fb1->forward(rows(b, idx)))); })});
+  }
+};
+
+}  // namespace
+
+TEST_CASE("Trainer: bf16 and fp16 (loss-scaled) precision learn like fp32; the scale is checkpointed",
+          "[train][trainer][amp]") {
+  std::map<Precision, double> final_loss;
+  for (const Precision precision : {Precision::kFloat32, Precision::kBFloat16, Precision::kFloat16}) {
+    TempDir dir;
+    train::TrainerOptions o = options(60);
+    o.precision = precision;
+    o.metrics_path = dir.file("metrics.jsonl");
+    o.checkpoint_dir = dir.file("ck");
+    o.checkpoint_every = 30;
+    FloatSetup s(o);
+    final_loss[precision] = s.trainer->run().final_loss.at("a-b");
+    const auto log = train::read_metrics(o.metrics_path);
+    REQUIRE(!log.empty());
+    // fp16 logs its loss scale and skipped steps; the first steps overflow at 65536 and back off.
+    CHECK(log.back().contains("loss_scale") == (precision == Precision::kFloat16));
+    if (precision == Precision::kFloat16) {
+      const double scale = log.back()["loss_scale"].get<double>();
+      CHECK(scale > 0.0);
+      CHECK(scale <= 65536.0);
+      // Resuming restores the scale from the checkpoint's user section.
+      const auto info =
+          train::verify_checkpoint(train::latest_valid_checkpoint(o.checkpoint_dir).path.value());
+      CHECK(info.user.at("grad_scaler").at("scale").get<double>() == scale);
+      train::TrainerOptions again = o;
+      again.resume = true;
+      FloatSetup resumed(again);
+      CHECK(resumed.trainer->run().start_step == 60);
+    }
+  }
+  INFO("final losses fp32 " << final_loss[Precision::kFloat32] << ", bf16 "
+                            << final_loss[Precision::kBFloat16] << ", fp16 "
+                            << final_loss[Precision::kFloat16]);
+  for (const auto& [precision, loss] : final_loss) CHECK(loss < 1.0);  // ln 16 = 2.77 at chance
+  CHECK(std::fabs(final_loss[Precision::kBFloat16] - final_loss[Precision::kFloat32]) < 0.15);
+  CHECK(std::fabs(final_loss[Precision::kFloat16] - final_loss[Precision::kFloat32]) < 0.05);
+}

@@ -107,6 +107,7 @@ void run_backward(const Var<T, B>& root, const Tensor<T, B>& seed, bool retain_g
     }
     if (!node->backward) continue;  // a leaf: its gradient stays in node->grad
     if (node->grad.defined()) {
+      const Autocast autocast(node->autocast);  // the backward GEMMs run at the forward's precision
       std::vector<Tensor<T, B>> input_grads = node->backward(node->grad);
       BINDERY_CHECK(input_grads.size() == node->inputs.size(), AutogradError, "backward of '", node->op,
                     "' returned ", input_grads.size(), " gradients for ", node->inputs.size(), " inputs");

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bindery/autograd/grad_mode.hpp"
+#include "bindery/core/autocast.hpp"
 #include "bindery/core/tensor.hpp"
 
 namespace bindery {
@@ -35,7 +36,8 @@ struct Node {
   std::vector<std::shared_ptr<Node>> inputs;
   BackwardFn backward;
   const char* op = "leaf";
-  bool graph_freed = false;  // backward ran without retain_graph: inputs and closure released
+  Precision autocast = Precision::kFloat32;  // autocast precision at forward time, restored for backward
+  bool graph_freed = false;                  // backward ran without retain_graph: inputs and closure released
 
   bool is_leaf() const { return backward == nullptr && !graph_freed; }
 
@@ -147,6 +149,7 @@ Var<T, B> make_result(Tensor<T, B> value, const char* op, std::span<const Var<T,
   node->value = std::move(value);
   node->requires_grad = true;
   node->op = op;
+  node->autocast = autocast_precision();
   node->inputs.reserve(inputs.size());
   for (const auto& input : inputs) node->inputs.push_back(input.node());  // null for undefined
   node->backward = std::forward<BackwardFn>(backward);

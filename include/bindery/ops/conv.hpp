@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "bindery/backend/cpu.hpp"
+#include "bindery/ops/matmul.hpp"
 #include "bindery/ops/reduce.hpp"
 
 namespace bindery::ops {
@@ -236,7 +237,7 @@ Tensor<T, B> conv_forward(const Tensor<T, B>& x, const Tensor<T, B>& w, const Te
   const Tensor<T, B> cols = im2col(x, g);  // (N·P, C·K)
   const Tensor<T, B> wc = w.contiguous();  // (O, C·K)
   // y_n (O, P) = W (O, C·K) · cols_nᵀ, for each sample n (W shared: stride 0).
-  B::gemm_batched(false, true, out_channels, positions, width, T(1), wc.data(), width, 0, cols.data(), width,
+  gemm_call<T, B>(false, true, out_channels, positions, width, T(1), wc.data(), width, 0, cols.data(), width,
                   positions * width, T(0), y.data(), positions, out_channels * positions, g.batch);
   if (b.defined()) {
     const Tensor<T, B> bc = b.contiguous();
@@ -279,14 +280,14 @@ ConvGrads<T, B> conv_backward(const Tensor<T, B>& dL_dy, const Tensor<T, B>& x, 
   if (want_w) {
     grads.dL_dw = Tensor<T, B>::empty(w_shape);
     const Tensor<T, B> cols = im2col(x, g);
-    B::gemm(false, false, out_channels, width, rows, T(1), dy.data(), rows, cols.data(), width, T(0),
-            grads.dL_dw.data(), width);
+    gemm_call<T, B>(false, false, out_channels, width, rows, T(1), dy.data(), rows, 0, cols.data(), width, 0,
+                    T(0), grads.dL_dw.data(), width, 0, 1);
   }
   if (want_x) {
     const Tensor<T, B> wc = w.contiguous();
     Tensor<T, B> dcols = Tensor<T, B>::empty(Shape{rows, width});
-    B::gemm(true, false, rows, width, out_channels, T(1), dy.data(), rows, wc.data(), width, T(0),
-            dcols.data(), width);
+    gemm_call<T, B>(true, false, rows, width, out_channels, T(1), dy.data(), rows, 0, wc.data(), width, 0,
+                    T(0), dcols.data(), width, 0, 1);
     grads.dL_dx = Tensor<T, B>::empty(x_shape);
     Im2ColKernel<B>::col2im(dcols.data(), g, grads.dL_dx.data());
   }

@@ -60,8 +60,9 @@ Tensor<T, B> linear_forward(const Tensor<T, B>& x, const Tensor<T, B>& weight,
   if (rows > 0 && out_features > 0) {
     const detail::GemmOperand<T, B> op_x = detail::gemm_operand(x_rows, false);
     const detail::GemmOperand<T, B> op_w = detail::gemm_operand(weight, true);
-    B::gemm(op_x.trans, op_w.trans, rows, out_features, in, T(1), op_x.tensor.data(), op_x.ld,
-            op_w.tensor.data(), op_w.ld, bias.defined() ? T(1) : T(0), y.data(), out_features);
+    detail::gemm_call<T, B>(op_x.trans, op_w.trans, rows, out_features, in, T(1), op_x.tensor.data(), op_x.ld,
+                            0, op_w.tensor.data(), op_w.ld, 0, bias.defined() ? T(1) : T(0), y.data(),
+                            out_features, 0, 1);
   }
   return y.reshape(out_dims);
 }

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "bindery/core/autocast.hpp"
 #include "bindery/ops/shape.hpp"
 
 namespace bindery::ops {
@@ -37,6 +38,40 @@ GemmOperand<T, B> gemm_operand(const Tensor<T, B>& x, bool trans) {
   if ((c <= 1 || sc == 1) && (r <= 1 || sr >= c1)) return {x, r <= 1 ? c1 : sr, trans};   // row-major
   if ((r <= 1 || sr == 1) && (c <= 1 || sc >= r1)) return {x, c <= 1 ? r1 : sc, !trans};  // column-major
   return {x.contiguous(), c1, trans};
+}
+
+/// Whether backend B has the 16-bit-operand GEMM that autocast uses (Cpu and Cuda do).
+template <class B>
+concept HasRoundedGemm = requires(const float* x, float* y) {
+  B::template gemm_batched_rounded<bfloat16>(false, false, 1, 1, 1, 1.0f, x, 1, 0, x, 1, 0, 0.0f, y, 1, 0, 1);
+};
+
+/// Every GEMM of the ops goes through here: B::gemm_batched (B::gemm for one matrix), or, for a
+/// float GEMM inside an Autocast scope (core/autocast.hpp), the backend's GEMM on operands
+/// rounded to bfloat16 or float16 with float accumulation.
+template <class T, class B>
+void gemm_call(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+               int64_t stride_a, const T* b, int64_t ldb, int64_t stride_b, T beta, T* c, int64_t ldc,
+               int64_t stride_c, int64_t batch) {
+  if constexpr (std::is_same_v<T, float> && HasRoundedGemm<B>) {
+    const Precision precision = autocast_precision();
+    if (precision == Precision::kBFloat16) {
+      B::template gemm_batched_rounded<bfloat16>(trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb,
+                                                 stride_b, beta, c, ldc, stride_c, batch);
+      return;
+    }
+    if (precision == Precision::kFloat16) {
+      B::template gemm_batched_rounded<float16>(trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb,
+                                                stride_b, beta, c, ldc, stride_c, batch);
+      return;
+    }
+  }
+  if (batch == 1) {
+    B::gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  } else {
+    B::gemm_batched(trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc,
+                    stride_c, batch);
+  }
 }
 
 /// Strides of x's batch axes (all but the last two) aligned to `batch` (rank >= x's batch rank);
@@ -85,12 +120,13 @@ void gemm_broadcast(const Tensor<T, B>& a, const Tensor<T, B>& b, bool trans_a, 
   const T* pa = op_a.tensor.data();
   const T* pb = op_b.tensor.data();
   if (groups.empty()) {
-    B::gemm(op_a.trans, op_b.trans, m, n, k, alpha, pa, op_a.ld, pb, op_b.ld, beta, c, n);
+    gemm_call<T, B>(op_a.trans, op_b.trans, m, n, k, alpha, pa, op_a.ld, 0, pb, op_b.ld, 0, beta, c, n, 0, 1);
     return;
   }
   // A batch of row-major `a` matrices stacked at M-row pitch against one shared `b`: one tall GEMM.
   if (groups.size() == 1 && groups[0].stride_b == 0 && !op_a.trans && groups[0].stride_a == m * op_a.ld) {
-    B::gemm(false, op_b.trans, groups[0].count * m, n, k, alpha, pa, op_a.ld, pb, op_b.ld, beta, c, n);
+    gemm_call<T, B>(false, op_b.trans, groups[0].count * m, n, k, alpha, pa, op_a.ld, 0, pb, op_b.ld, 0, beta,
+                    c, n, 0, 1);
     return;
   }
   const BatchGroup inner = groups[0];
@@ -104,7 +140,7 @@ void gemm_broadcast(const Tensor<T, B>& a, const Tensor<T, B>& b, bool trans_a, 
       offset_a += index * groups[g].stride_a;
       offset_b += index * groups[g].stride_b;
     }
-    B::gemm_batched(op_a.trans, op_b.trans, m, n, k, alpha, pa + offset_a, op_a.ld, inner.stride_a,
+    gemm_call<T, B>(op_a.trans, op_b.trans, m, n, k, alpha, pa + offset_a, op_a.ld, inner.stride_a,
                     pb + offset_b, op_b.ld, inner.stride_b, beta, c + outer * inner.count * m * n, n, m * n,
                     inner.count);
   }

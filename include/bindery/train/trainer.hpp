@@ -21,6 +21,11 @@
 // and attention dropout streams): their Philox states are saved with every checkpoint and restored.
 // Together with the weights and the full AdamW state, `resume` continues bit for bit (on the CPU).
 //
+// Mixed precision: options.precision = kBFloat16 or kFloat16 runs every task's forward under
+// Autocast (core/autocast.hpp: the GEMMs on 16-bit operands, fp32 parameters as master weights);
+// kFloat16 adds dynamic loss scaling (optim::GradScaler: a step whose gradients overflow is skipped
+// and logged as "skipped"; the scale is saved with every checkpoint).
+//
 // Frozen encoders are not the trainer's business: a task's embed function may read cached
 // embeddings (see cache_embeddings) or run a frozen module under NoGrad.
 #pragma once
@@ -42,6 +47,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bindery/autograd/grad_mode.hpp"
+#include "bindery/core/autocast.hpp"
 #include "bindery/core/philox.hpp"
 #include "bindery/loss/info_nce.hpp"
 #include "bindery/nn/activation.hpp"
@@ -51,6 +57,7 @@
 #include "bindery/ops/cross_entropy.hpp"
 #include "bindery/optim/adamw.hpp"
 #include "bindery/optim/clip.hpp"
+#include "bindery/optim/grad_scaler.hpp"
 #include "bindery/optim/schedule.hpp"
 #include "bindery/train/checkpoint.hpp"
 #include "bindery/train/progress.hpp"
@@ -116,7 +123,8 @@ struct TrainerOptions {
   int64_t warmup_steps = 50;
   double weight_decay = 0.05;
   double beta1 = 0.9, beta2 = 0.98, eps = 1e-6;
-  double clip_norm = 1.0;  // <= 0: no clipping
+  double clip_norm = 1.0;                     // <= 0: no clipping
+  Precision precision = Precision::kFloat32;  // of the forward GEMMs; kFloat16 adds loss scaling
   uint64_t seed = 0;
   int64_t log_every = 10;  // metrics log lines (losses, lr) every this many steps
   int64_t eval_every = 0;  // evaluator every this many steps (0: only at the end)
@@ -278,27 +286,39 @@ class Trainer {
       ProgressBar::Values shown;
       for (size_t k = 0; k < tasks_.size(); ++k) {
         const std::vector<int64_t> idx = samplers_[k].batch(step);
-        Var<T, B> loss = tasks_[k].loss(idx);
+        Var<T, B> loss;
+        {
+          const Autocast autocast(options_.precision);
+          loss = tasks_[k].loss(idx);
+        }
         BINDERY_CHECK(loss.numel() == 1, ShapeError, "Trainer: task '", tasks_[k].name,
                       "' returned a loss of shape ", loss.shape(), " (need a scalar)");
         const double value = static_cast<double>(loss.item());
         BINDERY_CHECK(std::isfinite(value), ValueError, "Trainer: task '", tasks_[k].name, "' loss is ",
                       value, " at step ", step, " (lower the learning rate?)");
         if (tasks_[k].weight != 1.0) loss = loss * static_cast<T>(tasks_[k].weight);
-        loss.backward();
+        scaler_.scale(loss).backward();
         auto& w = window[tasks_[k].name];
         w.first += value;
         w.second += 1;
         shown.emplace_back(tasks_.size() == 1 ? "loss" : tasks_[k].name, value);
       }
       double grad_norm = 0.0;
-      if (options_.clip_norm > 0) grad_norm = optim::clip_grad_norm(optimizer_->groups(), options_.clip_norm);
-      optimizer_->step();
+      scaler_.unscale(*optimizer_);  // (no-op unless fp16) clipping sees the true gradients
+      if (options_.clip_norm > 0 && !scaler_.found_inf())
+        grad_norm = optim::clip_grad_norm(optimizer_->groups(), options_.clip_norm);
+      const bool stepped = scaler_.step(*optimizer_);
+      scaler_.update();
+      if (!stepped) ++skipped_;
       const int64_t done = step + 1;
       if (options_.progress)
         bar.update(done, shown, options_.batch_size * static_cast<int64_t>(tasks_.size()));
       if (done % options_.log_every == 0 || done == options_.steps) {
         nlohmann::json r{{"step", done}, {"lr", optimizer_->groups()[0].lr}, {"grad_norm", grad_norm}};
+        if (scaler_.enabled()) {
+          r["loss_scale"] = scaler_.get_scale();
+          r["skipped"] = skipped_;  // steps skipped for inf/NaN gradients, since the start of run()
+        }
         for (auto& [name, w] : window) {
           const double mean = w.first / static_cast<double>(std::max<int64_t>(w.second, 1));
           r["loss"][name] = mean;
@@ -328,8 +348,12 @@ class Trainer {
   std::string save(int64_t step) {
     std::map<std::string, Philox> rngs;
     for (const auto& [name, g] : module_generators(*root_)) rngs[name] = *g;
-    const nlohmann::json user{
+    nlohmann::json user{
         {"label", options_.label}, {"steps", options_.steps}, {"seed", std::to_string(options_.seed)}};
+    if (scaler_.enabled()) {
+      user["grad_scaler"] = {{"scale", scaler_.state().scale},
+                             {"growth_tracker", scaler_.state().growth_tracker}};
+    }
     return save_checkpoint(options_.checkpoint_dir, step, *root_, *optimizer_, rngs,
                            step * options_.batch_size, user, options_.keep_last);
   }
@@ -355,6 +379,16 @@ class Trainer {
                     " holds no random stream for module '", name, "'");
       *g = it->second;
     }
+    if (scaler_.enabled() && info.user.contains("grad_scaler")) {
+      const nlohmann::json& saved = info.user.at("grad_scaler");
+      BINDERY_CHECK(saved.is_object() && saved.contains("scale") && saved.at("scale").is_number() &&
+                        saved.contains("growth_tracker") && saved.at("growth_tracker").is_number_integer(),
+                    FormatError, "Trainer::resume: ", *latest.path,
+                    ": user.grad_scaler must be {\"scale\": number, \"growth_tracker\": integer}, got ",
+                    saved.dump());
+      scaler_.load_state(
+          optim::GradScalerState{saved.at("scale").get<double>(), saved.at("growth_tracker").get<int64_t>()});
+    }
     std::fprintf(stderr, "%s: resumed from %s (step %lld)\n", options_.label.c_str(), latest.path->c_str(),
                  static_cast<long long>(info.step));
     return info.step;
@@ -379,6 +413,9 @@ class Trainer {
   std::shared_ptr<Root> root_;
   std::vector<EpochSampler> samplers_;
   std::unique_ptr<optim::AdamW<T, B>> optimizer_;
+  optim::GradScaler<T, B> scaler_{
+      optim::GradScalerOptions{.enabled = options_.precision == Precision::kFloat16}};
+  int64_t skipped_ = 0;
   optim::WarmupCosine schedule_;
   std::function<nlohmann::json(int64_t)> evaluator_;
   int64_t step_ = 0;
