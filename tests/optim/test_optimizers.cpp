@@ -131,6 +131,16 @@ TEMPLATE_LIST_TEST_CASE("AdamW matches torch.optim.AdamW step by step", "[optim]
     check_trajectory<float, B, optim::AdamW<float, B>>(
         [](auto groups) { return optim::AdamW<float, B>(groups); }, make_ref, 2e-6);
   }
+  SECTION("multi-tensor launch (one pass over every parameter)") {
+    check_trajectory<double, B, optim::AdamW<double, B>>(
+        [](auto groups) { return optim::AdamW<double, B>(groups, {.multi_tensor = true}); }, make_ref, 1e-12);
+    check_trajectory<float, B, optim::AdamW<float, B>>(
+        [](auto groups) { return optim::AdamW<float, B>(groups, {.multi_tensor = true}); }, make_ref, 2e-6);
+  }
+  SECTION("per-parameter launch") {
+    check_trajectory<float, B, optim::AdamW<float, B>>(
+        [](auto groups) { return optim::AdamW<float, B>(groups, {.multi_tensor = false}); }, make_ref, 2e-6);
+  }
   SECTION("custom betas and eps") {
     auto ref = [](double lr, double wd) { return ReferenceAdamW{lr, wd, 0.8, 0.95, 1e-3}; };
     check_trajectory<double, B, optim::AdamW<double, B>>(
@@ -252,4 +262,33 @@ TEMPLATE_LIST_TEST_CASE("SGD state round-trips and options are validated", "[opt
   REQUIRE_THROWS_AS((optim::Sgd<float, B>({a}, {.momentum = 0.0, .nesterov = true})), ValueError);
   REQUIRE_THROWS_AS((optim::AdamW<float, B>({a}, {.beta1 = 1.0})), ValueError);
   REQUIRE_THROWS_AS((optim::AdamW<float, B>({a}, {.lr = -1.0})), ValueError);
+}
+
+TEMPLATE_LIST_TEST_CASE("AdamW: the multi-tensor and per-parameter launches are bit-identical",
+                        "[optim][adamw]", bindery::testing::Backends) {
+  using B = TestType;
+  const std::vector<Shape> shapes = {{3, 5}, {1}, {4097}, {2, 2, 2}, {70}};
+  auto run = [&](bool multi) {
+    std::vector<Var<float, B>> params;
+    for (size_t k = 0; k < shapes.size(); ++k) {
+      params.push_back(bindery::testing::random_var<float, B>(shapes[k], 100 + k));
+    }
+    std::vector<optim::ParamGroup<float, B>> groups = {{{params[0], params[1], params[2]}, 1e-2, 0.1},
+                                                       {{params[3], params[4]}, 3e-3, 0.0}};
+    optim::AdamW<float, B> optimizer(groups, {.multi_tensor = multi});
+    for (int s = 0; s < 5; ++s) {
+      optimizer.zero_grad();
+      for (size_t k = 0; k < shapes.size(); ++k) {
+        if (k == 1 && s % 2 == 1) continue;  // parameters skipped on some steps keep their own step count
+        params[k].set_grad(
+            bindery::testing::random_var<float, B>(shapes[k], 1000 * s + k, -2, 2, false).value());
+      }
+      optimizer.step();
+    }
+    std::vector<std::vector<float>> values;
+    for (const auto& p : params) values.push_back(p.value().to_vector());
+    for (const auto& state : optimizer.state()) values.push_back(state.exp_avg_sq.to_vector());
+    return values;
+  };
+  REQUIRE(run(true) == run(false));
 }

@@ -1,7 +1,9 @@
 // bindery/ops/reduce.hpp — sum, mean and max over axes, and sum_to_shape (the adjoint of broadcast).
 //
 // Forward: every output element walks its reduction set through two Indexers (kept axes and reduced
-// axes), so any strided view reduces without a copy. Sums accumulate in double.
+// axes), so any strided view reduces without a copy. Sums accumulate in double. A sum with few
+// outputs over many elements each (a full sum, a gradient norm) is split into parts summed in
+// parallel and then added in a fixed order: deterministic, and parallel on every backend.
 // Backward: sum spreads dL/dy back over the reduced axes (a broadcast); mean divides it by the count;
 // max sends it to the arg-max element only (the first one on ties, as torch.max(dim)).
 #pragma once
@@ -84,6 +86,59 @@ struct SumFunctor {
   }
 };
 
+/// Split reductions (few outputs, many elements each): partial[o·parts + p] = the double sum of part
+/// p of output o's reduction set. Parts are contiguous ranges on host backends (each thread streams
+/// its own range) and interleaved (r = p, p + parts, ...) on device backends, where neighbouring
+/// threads then read neighbouring elements.
+template <class T>
+struct PartialSumFunctor {
+  double* partial;
+  const T* in;
+  Indexer kept, reduced;
+  int64_t count, parts;
+  bool interleaved;
+  BINDERY_HOST_DEVICE void operator()(int64_t item) const {
+    const int64_t o = item / parts, p = item - o * parts;
+    const T* base = in + kept(o);
+    const int64_t chunk = (count + parts - 1) / parts;
+    const int64_t begin = interleaved ? p : p * chunk;
+    const int64_t end = interleaved ? count : (begin + chunk < count ? begin + chunk : count);
+    const int64_t step = interleaved ? parts : 1;
+    double acc = 0.0;
+    if (reduced.rank <= 1) {
+      const int64_t stride = reduced.rank == 1 ? reduced.strides[0] : 0;
+      for (int64_t r = begin; r < end; r += step) acc += static_cast<double>(base[r * stride]);
+    } else {
+      for (int64_t r = begin; r < end; r += step) acc += static_cast<double>(base[reduced(r)]);
+    }
+    partial[item] = acc;
+  }
+};
+
+/// out[o] = (Σ_p partial[o·parts + p]) · scale, the parts added in order (deterministic).
+template <class T>
+struct FinishSumFunctor {
+  T* out;
+  const double* partial;
+  int64_t parts;
+  T scale;
+  BINDERY_HOST_DEVICE void operator()(int64_t o) const {
+    double acc = 0.0;
+    for (int64_t p = 0; p < parts; ++p) acc += partial[o * parts + p];
+    out[o] = static_cast<T>(acc) * scale;
+  }
+};
+
+/// Parts per output for a split reduction, or 1 when one loop per output is parallel enough.
+template <class B>
+int64_t reduction_parts(int64_t outputs, int64_t count) {
+  constexpr int64_t kMinPerPart = 4096;  // elements a part sums at least
+  if (outputs >= 256 || count < 2 * kMinPerPart) return 1;
+  const int64_t wanted = B::kHostAccessible ? 64 : 4096;  // threads to keep busy, over all outputs
+  const int64_t parts = std::min((wanted + outputs - 1) / outputs, count / kMinPerPart);
+  return std::max<int64_t>(parts, 1);
+}
+
 template <class T>
 struct MaxFunctor {
   T* out;
@@ -137,9 +192,19 @@ Tensor<T, B> sum_forward(const Tensor<T, B>& x, const std::vector<int64_t>& axes
   Tensor<T, B> out = Tensor<T, B>::empty(plan.out_shape);
   Indexer kept, reduced;
   detail::reduction_indexers(plan, x.strides(), kept, reduced);
-  B::for_each(out.numel(),
-              detail::SumFunctor<T>{out.data(), x.data(), kept, reduced, plan.reduce_count, scale},
-              std::max<int64_t>(1, B::kDefaultGrain / std::max<int64_t>(plan.reduce_count, 1)));
+  const int64_t parts = detail::reduction_parts<B>(out.numel(), plan.reduce_count);
+  if (parts > 1) {  // few outputs over many elements: split each sum, then add the parts in order
+    Tensor<double, B> partial = Tensor<double, B>::empty(Shape{out.numel() * parts});
+    B::for_each(out.numel() * parts,
+                detail::PartialSumFunctor<T>{partial.data(), x.data(), kept, reduced, plan.reduce_count, parts,
+                                             !B::kHostAccessible},
+                1);
+    B::for_each(out.numel(), detail::FinishSumFunctor<T>{out.data(), partial.data(), parts, scale}, 1);
+  } else {
+    B::for_each(out.numel(),
+                detail::SumFunctor<T>{out.data(), x.data(), kept, reduced, plan.reduce_count, scale},
+                std::max<int64_t>(1, B::kDefaultGrain / std::max<int64_t>(plan.reduce_count, 1)));
+  }
   return keepdim ? out : out.reshape(detail::drop_reduced(plan, plan.out_shape));
 }
 

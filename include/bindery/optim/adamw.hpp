@@ -7,12 +7,18 @@
 //   p   <- p - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 // (eps is added outside the square root of the bias-corrected v, as PyTorch does.)
 //
-// The whole update is ONE elementwise pass per parameter: AdamWUpdate<T> is a BINDERY_HOST_DEVICE
-// functor run through B::for_each, so the CUDA backend launches the very same code. The scalars that
-// depend only on t (bias corrections, step size) are computed once on the host, in double.
+// The whole update is ONE elementwise pass: AdamWUpdate<T> is a BINDERY_HOST_DEVICE functor run
+// through B::for_each, so the CUDA backend launches the very same code. The scalars that depend only
+// on t (bias corrections, step size) are computed once on the host, in double.
+// Launches: per parameter (one pass each; the default on the CPU, where a pass is a cache-friendly
+// loop) or multi-tensor (ONE launch for every parameter of the step: a table of slots, each element
+// finds its parameter by binary search; the default on device backends, where a launch per
+// parameter would cost more than the update of a small one). Both give bit-identical results.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -26,6 +32,9 @@ struct AdamWOptions {
   double beta2 = 0.999;
   double eps = 1e-8;
   double weight_decay = 1e-2;  // default weight decay of groups built from a plain parameter list
+  /// One launch for all parameters (true), one per parameter (false), or the backend's default
+  /// (unset: multi-tensor on device backends, per parameter on the CPU).
+  std::optional<bool> multi_tensor = std::nullopt;
 };
 
 /// Per-parameter AdamW state, PyTorch's {'step', 'exp_avg', 'exp_avg_sq'}. A parameter that was
@@ -62,6 +71,41 @@ struct AdamWUpdate {
   }
 };
 
+/// One parameter of a multi-tensor step: its pointers, where its elements start in the step's
+/// global numbering, and its per-parameter scalars (groups differ in lr and weight decay, and
+/// parameters in step count).
+template <class T>
+struct AdamWSlot {
+  T* param;
+  const T* grad;
+  T* exp_avg;
+  T* exp_avg_sq;
+  int64_t first;  // global index of element 0
+  T decay, step_size, bias2_sqrt;
+};
+
+/// Element i of the concatenation of every slot's parameter: find its slot, apply AdamWUpdate.
+template <class T>
+struct AdamWMultiUpdate {
+  const AdamWSlot<T>* slots;  // in backend memory, sorted by `first`
+  int64_t count;
+  T beta1, beta2, eps;
+  BINDERY_HOST_DEVICE void operator()(int64_t i) const {
+    int64_t lo = 0, hi = count - 1;  // the last slot with first <= i
+    while (lo < hi) {
+      const int64_t mid = (lo + hi + 1) / 2;
+      if (slots[mid].first <= i) {
+        lo = mid;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    const AdamWSlot<T>& s = slots[lo];
+    AdamWUpdate<T>{s.param, s.grad, s.exp_avg,   s.exp_avg_sq, s.decay,
+                   beta1,   beta2,  s.step_size, s.bias2_sqrt, eps}(i - s.first);
+  }
+};
+
 }  // namespace detail
 
 /// AdamW over parameter groups (per-group lr and weight decay; betas and eps shared).
@@ -89,6 +133,10 @@ class AdamW {
   /// One update of every parameter that has a gradient (others are skipped, see ParamGroup).
   void step() {
     state_.resize(detail::count_params(groups_));
+    const bool multi = options_.multi_tensor.value_or(!B::kHostAccessible);
+    std::vector<detail::AdamWSlot<T>> slots;
+    std::vector<Tensor<T, B>> grads;  // keeps contiguous copies alive until the launch
+    int64_t total = 0;
     size_t k = 0;
     for (const auto& group : groups_) {
       for (const auto& p : group.params) {
@@ -105,15 +153,31 @@ class AdamW {
         const double t = static_cast<double>(s.step);
         const double bias1 = 1.0 - std::pow(options_.beta1, t);
         const double bias2 = 1.0 - std::pow(options_.beta2, t);
-        const Tensor<T, B> grad = p.grad().contiguous();
-        B::for_each(p.numel(),
-                    detail::AdamWUpdate<T>{
-                        p.value().data(), grad.data(), s.exp_avg.data(), s.exp_avg_sq.data(),
-                        static_cast<T>(1.0 - group.lr * group.weight_decay), static_cast<T>(options_.beta1),
-                        static_cast<T>(options_.beta2), static_cast<T>(group.lr / bias1),
-                        static_cast<T>(std::sqrt(bias2)), static_cast<T>(options_.eps)});
+        grads.push_back(p.grad().contiguous());
+        const detail::AdamWSlot<T> slot{p.value().data(),
+                                        grads.back().data(),
+                                        s.exp_avg.data(),
+                                        s.exp_avg_sq.data(),
+                                        total,
+                                        static_cast<T>(1.0 - group.lr * group.weight_decay),
+                                        static_cast<T>(group.lr / bias1),
+                                        static_cast<T>(std::sqrt(bias2))};
+        if (multi) {
+          slots.push_back(slot);
+          total += p.numel();
+        } else {
+          B::for_each(p.numel(),
+                      detail::AdamWUpdate<T>{slot.param, slot.grad, slot.exp_avg, slot.exp_avg_sq, slot.decay,
+                                             beta1(), beta2(), slot.step_size, slot.bias2_sqrt, eps()});
+        }
       }
     }
+    if (slots.empty()) return;
+    const int64_t count = static_cast<int64_t>(slots.size());
+    detail::AdamWSlot<T>* table = B::template allocate<detail::AdamWSlot<T>>(count);
+    B::copy_from_host(table, slots.data(), count);
+    B::for_each(total, detail::AdamWMultiUpdate<T>{table, count, beta1(), beta2(), eps()});
+    B::deallocate(table);  // reused only by work queued after the launch
   }
 
   /// Drops every parameter's gradient (set to undefined, like PyTorch's set_to_none).
@@ -163,6 +227,10 @@ class AdamW {
   }
 
  private:
+  T beta1() const { return static_cast<T>(options_.beta1); }
+  T beta2() const { return static_cast<T>(options_.beta2); }
+  T eps() const { return static_cast<T>(options_.eps); }
+
   std::vector<ParamGroup<T, B>> groups_;
   AdamWOptions options_;
   std::vector<State> state_;
