@@ -7,7 +7,9 @@
 // GELU runs two ways: the Cpu kernel (ops/gelu.hpp) and the scalar functor path it replaced
 // ("/reference"), side by side in one run. Attention runs two ways: the fused kernel
 // (scaled_dot_product_attention_forward) and the composition matmul, softmax, matmul
-// (attention_composite, under NoGrad).
+// (attention_composite, under NoGrad). The symmetric (InfoNCE) cross-entropy of (N, N) logits runs
+// two ways, forward alone and forward + backward: the fused op (ops/symmetric_cross_entropy.hpp) and
+// the composite it replaced, cross_entropy(l, arange) + cross_entropy(contiguous(lᵀ), arange).
 //
 //   bench_ops --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
@@ -22,6 +24,10 @@
 #include "bindery/ops/gelu.hpp"
 #include "bindery/ops/arithmetic.hpp"  // attention_composite uses Var operators
 #include "bindery/ops/attention.hpp"
+#include "bindery/autograd/engine.hpp"
+#include "bindery/ops/cross_entropy.hpp"
+#include "bindery/ops/shape.hpp"
+#include "bindery/ops/symmetric_cross_entropy.hpp"
 #include "bindery/ops/layer_norm.hpp"
 #include "bindery/ops/softmax.hpp"
 
@@ -114,6 +120,35 @@ void bm_attention(benchmark::State& state, bool fused, int64_t batch, int64_t he
                          benchmark::Counter::kIsIterationInvariantRate);
 }
 
+/// (CE(l, arange N) + CE(lᵀ, arange N)) / 2 of logits l (N, N) in [-20, 20) (InfoNCE's range):
+/// fused or composite, forward only (tensor level) or forward + backward (the loss's share of a
+/// training step). GB/s counts the least traffic: N² read (forward), 2 N² read + N² written (both).
+void bm_symmetric_cross_entropy(benchmark::State& state, bool fused, bool with_backward, int64_t n) {
+  Philox rng(1);
+  const Tensor logits = Tensor::uniform({n, n}, rng, -20, 20);
+  const auto targets = bindery::Tensor<int64_t, Cpu>::arange(n);
+  for (auto _ : state) {
+    if (!with_backward) {
+      Tensor loss = fused ? bindery::ops::symmetric_cross_entropy_forward(logits)
+                          : bindery::ops::add_forward(bindery::ops::cross_entropy_forward(logits, targets),
+                                                      bindery::ops::cross_entropy_forward(
+                                                          logits.transpose(0, 1).contiguous(), targets));
+      benchmark::DoNotOptimize(loss.data());
+      continue;
+    }
+    const bindery::Var<float> x(logits, true);
+    const bindery::Var<float> loss =
+        fused ? bindery::ops::symmetric_cross_entropy(x)
+              : (bindery::ops::cross_entropy(x, targets) +
+                 bindery::ops::cross_entropy(bindery::ops::contiguous(bindery::ops::transpose(x, 0, 1)),
+                                             targets)) *
+                    0.5f;
+    loss.backward();
+    benchmark::DoNotOptimize(x.grad().data());
+  }
+  set_bandwidth(state, (with_backward ? 3.0 : 1.0) * 4.0 * double(n * n));
+}
+
 template <class F, class... Args>
 void add(const std::string& name, F f, Args... args) {
   benchmark::RegisterBenchmark(name.c_str(), f, args...)->UseRealTime()->Unit(benchmark::kMicrosecond);
@@ -146,6 +181,16 @@ int main(int argc, char** argv) {
     }
     add("attention_f32/text_b1_h16_L77_d64" + impl, bm_attention, fused, int64_t(1), int64_t(16), int64_t(77),
         int64_t(64));
+  }
+
+  for (const bool with_backward : {false, true}) {
+    for (const int64_t n : {int64_t(256), int64_t(1024), int64_t(4096)}) {
+      for (const bool fused : {true, false}) {
+        add(std::string("symmetric_cross_entropy_f32/") + (with_backward ? "fwd_bwd" : "fwd") + "_N" +
+                std::to_string(n) + (fused ? "/fused" : "/composite"),
+            bm_symmetric_cross_entropy, fused, with_backward, n);
+      }
+    }
   }
 
   benchmark::AddCustomContext("openmp_threads", std::to_string(Cpu::num_threads()));

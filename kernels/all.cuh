@@ -12,3 +12,4 @@
 #include "layer_norm.cuh"
 #include "normalize.cuh"
 #include "softmax.cuh"
+#include "symmetric_cross_entropy.cuh"

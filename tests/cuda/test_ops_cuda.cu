@@ -11,6 +11,9 @@
 namespace bindery_cuda_tests::ops_arithmetic {
 #include "ops/test_arithmetic.cpp"
 }
+namespace bindery_cuda_tests::ops_autocast {
+#include "ops/test_autocast.cpp"
+}
 namespace bindery_cuda_tests::ops_attention {
 #include "ops/test_attention.cpp"
 }
@@ -52,6 +55,9 @@ namespace bindery_cuda_tests::ops_shape {
 }
 namespace bindery_cuda_tests::ops_softmax {
 #include "ops/test_softmax.cpp"
+}
+namespace bindery_cuda_tests::ops_symmetric_cross_entropy {
+#include "ops/test_symmetric_cross_entropy.cpp"
 }
 namespace bindery_cuda_tests::ops_unfold {
 #include "ops/test_unfold.cpp"

@@ -12,8 +12,9 @@
 // (exp(log_logit_scale) > max_scale) the gradient with respect to log_logit_scale is exactly zero,
 // as torch.clip's: the scale stops growing until the other parameters pull it back down.
 //
-// The loss is composed from differentiable ops (l2_normalize, matmul, cross_entropy), so its
-// backward is theirs: no hand-written gradient to trust here.
+// The loss is composed from differentiable ops (l2_normalize, matmul and the fused
+// ops::symmetric_cross_entropy), so its backward is theirs; the fused op's hand-written backward is
+// tested against the two-cross_entropy composite in tests/ops/test_symmetric_cross_entropy.cpp.
 #pragma once
 
 #include <cmath>
@@ -28,6 +29,7 @@
 #include "bindery/ops/normalize.hpp"
 #include "bindery/ops/pointwise.hpp"
 #include "bindery/ops/shape.hpp"
+#include "bindery/ops/symmetric_cross_entropy.hpp"
 
 namespace bindery::loss {
 
@@ -65,15 +67,11 @@ Var<T, B> info_nce_logits(const Var<T, B>& a_norm, const Var<T, B>& b_norm, cons
   return ops::matmul(a_norm, b_norm, false, true) * s;  // (N, D)·(D, N) -> (N, N)
 }
 
-/// (CE(logits, arange(N)) + CE(logitsᵀ, arange(N))) / 2 for square logits (N, N) -> ().
+/// (CE(logits, arange(N)) + CE(logitsᵀ, arange(N))) / 2 for square logits (N, N) -> (), fused
+/// (ops::symmetric_cross_entropy: no transposed copy, backward from saved row/column log-sum-exps).
 template <class T, class B>
 Var<T, B> symmetric_cross_entropy(const Var<T, B>& logits) {
-  BINDERY_CHECK(logits.rank() == 2 && logits.size(0) == logits.size(1), ShapeError,
-                "symmetric_cross_entropy: logits of shape ", logits.shape(), " must be square (N, N)");
-  const Tensor<int64_t, B> targets = Tensor<int64_t, B>::arange(logits.size(0));
-  const Var<T, B> a_to_b = ops::cross_entropy(logits, targets);
-  const Var<T, B> b_to_a = ops::cross_entropy(ops::contiguous(ops::transpose(logits, 0, 1)), targets);
-  return (a_to_b + b_to_a) * static_cast<T>(0.5);
+  return ops::symmetric_cross_entropy(logits);
 }
 
 /// Symmetric InfoNCE of rows that are ALREADY L2-normalized (a_norm, b_norm: (N, D)) -> ().

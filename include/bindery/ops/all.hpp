@@ -20,4 +20,5 @@
 #include "bindery/ops/reduce.hpp"
 #include "bindery/ops/shape.hpp"
 #include "bindery/ops/softmax.hpp"
+#include "bindery/ops/symmetric_cross_entropy.hpp"
 #include "bindery/ops/unfold.hpp"
