@@ -3,6 +3,7 @@
 #   1. configure with BINDERY_CUDA=ON and build the CUDA test and benchmark binaries;
 #   2. test_cuda_host: the CUDA kernels' math on the host (the same check CI runs);
 #   3. test_cuda: every templated test body on Cpu and Cuda, GEMM accuracy, CPU≡CUDA parity;
+#      test_cuda_models: ImageBind tiny and two-towers training on Cuda against the Cpu;
 #   4. bench_cuda, and with python3 + torch: GEMM and attention, bindery vs PyTorch, one table;
 #   5. compute-sanitizer memcheck on the Cuda cases (when installed; capped at MEMCHECK_TIMEOUT=180 s).
 #   scripts/gpu-check.sh                 # build folder build-gpu/
@@ -45,7 +46,7 @@ nvcc --version | tail -1
 
 bench=ON
 [ "${SKIP_BENCH:-0}" = 1 ] && bench=OFF
-targets=(test_cuda_host test_cuda)
+targets=(test_cuda_host test_cuda test_cuda_models)
 [ $bench = ON ] && targets+=(bench_cuda)
 step "configure (BINDERY_CUDA=ON)" cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DBINDERY_CUDA=ON -DBINDERY_BUILD_TESTS=ON -DBINDERY_BUILD_EXAMPLES=OFF \
@@ -56,6 +57,7 @@ bin="$build/tests/cuda"
 step "kernel math on the host (test_cuda_host)" "$bin/test_cuda_host"
 # 77 would mean "no usable GPU": on this script's machine that is a failure, not a skip.
 step "CUDA tests, Cpu and Cuda (test_cuda)" "$bin/test_cuda"
+step "whole models, Cuda vs Cpu (test_cuda_models)" "$bin/test_cuda_models"
 
 if [ $bench = ON ]; then
   json="$build/bench_cuda.json"
