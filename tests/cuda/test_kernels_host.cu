@@ -5,8 +5,12 @@
 // same functors run serially on the host — run_items_on_host, and run_rows_on_host with SerialLanes
 // (one lane; warp reductions become the identity) — on host memory, and are compared with the Cpu
 // kernels of ops/*.hpp on random inputs, edge cases included (-inf logits, fully masked attention
-// rows, overlapping convolution windows, repeated indices, broadcast batches). What this cannot
-// check: the warp shuffles and the launches themselves; test_cuda covers those on a GPU.
+// rows, overlapping convolution windows, repeated indices, broadcast batches). Block-level kernels
+// (the tiled attention of kernels/attention.cuh) run through HostLaunch: every block emulated phase
+// by phase with poisoned (NaN) shared memory and registers, and again with the threads of each
+// phase in reverse order, which must give bit-identical results (no same-phase races). What this
+// cannot check: the warp shuffles, real concurrency and the launches themselves; test_cuda covers
+// those on a GPU.
 #include "test_util.hpp"
 
 #include <cmath>
@@ -228,6 +232,58 @@ TEMPLATE_LIST_TEST_CASE("CUDA cross_entropy functors match the Cpu kernel", "[cu
   }
 }
 
+TEMPLATE_LIST_TEST_CASE("CUDA symmetric_cross_entropy functors match the Cpu kernel",
+                        "[cuda-host][symmetric_cross_entropy]", Types) {
+  using T = TestType;
+  const T inf = std::numeric_limits<T>::infinity();
+  for (const int64_t n : {int64_t(1), int64_t(2), int64_t(5), int64_t(37), int64_t(130)}) {
+    std::vector<T> x = random_values<T>(n * n, uint64_t(80 + n), -8, 8);
+    if (n >= 5) {  // off-diagonal -inf logits; column 2 is -inf in rows 0 and 1 (a whole chunk of 2)
+      x[size_t(1)] = -inf;
+      x[size_t(2)] = -inf;
+      x[size_t(n + 2)] = -inf;
+      x[size_t(4 * n + 3)] = -inf;
+    }
+    std::vector<T> stats_cpu(4 * n), terms_cpu(n);
+    T* s = stats_cpu.data();
+    ops::SymmetricCrossEntropyKernel<Cpu>::forward(x.data(), s, s + n, s + 2 * n, s + 3 * n, terms_cpu.data(),
+                                                   n);
+    const kernels::SymmetricCrossEntropyChunks planned = kernels::symmetric_cross_entropy_chunks(n);
+    CHECK(planned.chunks * planned.chunk_rows >= n);
+    CHECK((planned.chunks - 1) * planned.chunk_rows < n);  // no empty chunk
+    CHECK(planned.chunk_rows >= std::min<int64_t>(n, kernels::SymmetricCrossEntropyChunks::kMinRows));
+    for (const int64_t chunk_rows : {int64_t(1), int64_t(2), int64_t(16), n, planned.chunk_rows}) {
+      INFO("N " << n << " chunk_rows " << chunk_rows);
+      const int64_t chunks = (n + chunk_rows - 1) / chunk_rows;
+      std::vector<T> stats_gpu(4 * n), terms_gpu(n), partial(2 * chunks * n);
+      T* d = stats_gpu.data();
+      kernels::run_rows_on_host(n, kernels::SymmetricCrossEntropyRows<T>{x.data(), d, d + n, n});
+      kernels::run_items_on_host(chunks * n,
+                                 kernels::SymmetricCrossEntropyColumnPartials<T>{
+                                     x.data(), partial.data(), partial.data() + chunks * n, n, chunk_rows});
+      kernels::run_items_on_host(n, kernels::SymmetricCrossEntropyColumnTotals<T>{
+                                        x.data(), partial.data(), partial.data() + chunks * n, d, d + n,
+                                        d + 2 * n, d + 3 * n, terms_gpu.data(), n, chunks});
+      require_close(stats_gpu, stats_cpu, tolerance<T>());
+      require_close(terms_gpu, terms_cpu, 10 * tolerance<T>());
+    }
+    const std::vector<T> g = {T(1.3)};
+    const T g_scale = T(1) / static_cast<T>(2 * n);
+    std::vector<T> dx_cpu(n * n), dx_gpu(n * n);
+    ops::SymmetricCrossEntropyKernel<Cpu>::backward(x.data(), s, s + n, s + 2 * n, s + 3 * n, g.data(),
+                                                    g_scale, dx_cpu.data(), n);
+    kernels::run_items_on_host(
+        n * n, kernels::SymmetricCrossEntropyBackward<T>{x.data(), s, s + n, s + 2 * n, s + 3 * n, g.data(),
+                                                         g_scale, dx_gpu.data(), n});
+    require_close(dx_gpu, dx_cpu, tolerance<T>());
+  }
+  // the planned split: 16-row chunks up to ~64k threads, one chunk for large N
+  CHECK(kernels::symmetric_cross_entropy_chunks(256).chunks == 16);
+  CHECK(kernels::symmetric_cross_entropy_chunks(4096).chunk_rows == 256);
+  CHECK(kernels::symmetric_cross_entropy_chunks(17).chunks == 1);
+  CHECK(kernels::symmetric_cross_entropy_chunks(100000).chunks == 1);
+}
+
 TEMPLATE_LIST_TEST_CASE("CUDA index functors match the Cpu kernels", "[cuda-host][index]", Types) {
   using T = TestType;
   const int64_t outer = 2, n = 5, inner = 3;
@@ -359,5 +415,297 @@ TEMPLATE_LIST_TEST_CASE("CUDA attention functors match the Cpu kernel", "[cuda-h
     require_close(dk_gpu, dk_cpu, 10 * tolerance<T>());
     require_close(dv_gpu, dv_cpu, 10 * tolerance<T>());
     require_close(dm_gpu, dm_cpu, 10 * tolerance<T>());
+  }
+}
+
+// ---- the tiled attention kernels, every block emulated on the host ----------------------------------
+
+namespace {
+
+/// Two phases that a barrier must separate: thread t writes s[t], then reads s[t + 1]. With
+/// `barrier` false the phases are not separated by a sync; with `same_phase` the write and the read
+/// share one phase (a race that the thread order exposes); `overrun` writes one element too far.
+struct BlockProbe {
+  static constexpr int kThreads = 4;
+  struct Registers {
+    float x;
+  };
+  float* out;
+  bool barrier = true, same_phase = false, overrun = false;
+  template <class Block>
+  BINDERY_HOST_DEVICE void operator()(Block& block, int64_t) const {
+    float* s = static_cast<float*>(block.shared());
+    const bool shift = overrun;
+    if (same_phase) {
+      block.each([=, this](int t, Registers&) {
+        s[t] = static_cast<float>(t);
+        out[t] = s[(t + 1) % kThreads];
+      });
+      block.sync();
+      return;
+    }
+    block.each([=](int t, Registers& r) {
+      s[t + (shift ? 1 : 0)] = static_cast<float>(t);
+      r.x = static_cast<float>(10 * t);
+    });
+    if (barrier) block.sync();
+    block.each([=, this](int t, Registers& r) { out[t] = s[(t + 1) % kThreads] + r.x; });
+    block.sync();
+  }
+};
+
+template <class T>
+struct AttentionCase {
+  std::string name;
+  Tensor<T> q, k, v, mask;
+  double scale = 0.0;
+};
+
+/// Cases for the tiled kernels: lengths around and between the tile sizes (32, 64), head dims
+/// that are multiples of nothing, both head bounds and the fallback, every mask layout.
+template <class T>
+std::vector<AttentionCase<T>> tiled_attention_cases() {
+  using Tn = Tensor<T>;
+  const T inf = std::numeric_limits<T>::infinity();
+  Philox rng(91);
+  std::vector<AttentionCase<T>> cases;
+  cases.push_back({"plain, Lq < Lk", Tn::uniform({2, 3, 5, 4}, rng, -1, 1),
+                   Tn::uniform({2, 3, 7, 4}, rng, -1, 1), Tn::uniform({2, 3, 7, 6}, rng, -1, 1), Tn()});
+  {  // (Lq, Lk) mask: scattered -inf, a fully masked row, a row whose first 40 keys (a whole key
+     // tile and more) are masked, large logits (the online softmax rescales), broadcast batches
+    const int64_t lq = 67, lk = 45;
+    std::vector<T> m = Tn::uniform({lq, lk}, rng, -2, 2).to_vector();
+    for (size_t e = 0; e < m.size(); e += 7) m[e] = -inf;
+    for (int64_t j = 0; j < lk; ++j) m[static_cast<size_t>(3 * lk + j)] = -inf;
+    for (int64_t j = 0; j < 40; ++j) m[static_cast<size_t>(64 * lk + j)] = -inf;
+    cases.push_back({"odd sizes, (Lq, Lk) mask", Tn::uniform({2, 1, lq, 37}, rng, -3, 3),
+                     Tn::uniform({1, 3, lk, 37}, rng, -3, 3), Tn::uniform({2, 3, lk, 53}, rng, -1, 1),
+                     Tn::from_vector(m, {lq, lk}), 0.3});
+  }
+  {  // key padding (B, 1, 1, Lk): batch item 1 keeps only its first 30 keys
+    std::vector<T> pad(2 * 40, T(0));
+    for (int j = 30; j < 40; ++j) pad[static_cast<size_t>(40 + j)] = -inf;
+    cases.push_back({"key padding, broadcast batches", Tn::uniform({2, 1, 37, 8}, rng, -1, 1),
+                     Tn::uniform({1, 3, 40, 8}, rng, -1, 1), Tn::uniform({2, 3, 40, 5}, rng, -1, 1),
+                     Tn::from_vector(pad, {2, 1, 1, 40})});
+  }
+  cases.push_back({"strided q, mask broadcast along the keys",
+                   Tn::uniform({3, 9, 10}, rng, -1, 1).slice(2, 2, 8), Tn::uniform({3, 33, 6}, rng, -1, 1),
+                   Tn::uniform({3, 33, 6}, rng, -1, 1), Tn::uniform({9, 1}, rng, -1, 1)});
+  cases.push_back({"long: Lq 70, Lk 90", Tn::uniform({2, 4, 70, 16}, rng, -1, 1),
+                   Tn::uniform({2, 4, 90, 16}, rng, -1, 1), Tn::uniform({2, 4, 90, 8}, rng, -1, 1), Tn()});
+  {  // mask broadcast along the queries (1, Lk): keys 32..63 (the second key tile) masked out
+    std::vector<T> m = Tn::uniform({1, 100}, rng, -1, 1).to_vector();
+    for (int j = 32; j < 64; ++j) m[static_cast<size_t>(j)] = -inf;
+    cases.push_back({"head 128: D 100, Dv 128, a masked key tile", Tn::uniform({2, 33, 100}, rng, -1, 1),
+                     Tn::uniform({2, 100, 100}, rng, -1, 1), Tn::uniform({2, 100, 128}, rng, -1, 1),
+                     Tn::from_vector(m, {1, 100})});
+  }
+  cases.push_back({"exact tiles: D = Dv = 64, Lq = Lk = 64", Tn::uniform({2, 64, 64}, rng, -1, 1),
+                   Tn::uniform({2, 64, 64}, rng, -1, 1), Tn::uniform({2, 64, 64}, rng, -1, 1), Tn()});
+  cases.push_back({"D 65, Dv 3, Lq 129, Lk 1", Tn::uniform({129, 65}, rng, -1, 1),
+                   Tn::uniform({1, 65}, rng, -1, 1), Tn::uniform({1, 3}, rng, -1, 1), Tn()});
+  cases.push_back({"many keys: Lq 3, Lk 200", Tn::uniform({2, 3, 24}, rng, -2, 2),
+                   Tn::uniform({2, 200, 24}, rng, -2, 2), Tn::uniform({2, 200, 20}, rng, -1, 1),
+                   Tn::uniform({2, 3, 200}, rng, -3, 3)});
+  cases.push_back({"one of everything", Tn::uniform({1, 1}, rng, -1, 1), Tn::uniform({1, 1}, rng, -1, 1),
+                   Tn::uniform({1, 1}, rng, -1, 1), Tn()});
+  {  // q, k and v as views of one fused qkv projection (read in place)
+    const Tn qkv = Tn::uniform({2, 33, 48}, rng, -1, 1).reshape({2, 33, 3, 2, 8}).permute({2, 0, 3, 1, 4});
+    cases.push_back({"qkv views", qkv.select(0, 0), qkv.select(0, 1), qkv.select(0, 2), Tn()});
+  }
+  cases.push_back({"fallback: D 130", Tn::uniform({2, 9, 130}, rng, -1, 1),
+                   Tn::uniform({2, 11, 130}, rng, -1, 1), Tn::uniform({2, 11, 7}, rng, -1, 1), Tn()});
+  return cases;
+}
+
+template <class T>
+std::vector<T> nan_vector(int64_t n) {
+  return std::vector<T>(static_cast<size_t>(n), std::numeric_limits<T>::quiet_NaN());
+}
+
+}  // namespace
+
+TEST_CASE("CUDA block emulator: barriers, same-phase races, shared memory overruns", "[cuda-host][blocks]") {
+  std::vector<float> out(4), again(4);
+  const size_t bytes = 4 * sizeof(float);
+  BlockProbe probe{out.data()};
+  const kernels::HostBlockReport report = kernels::run_blocks_on_host(2, bytes, probe);
+  CHECK(report.blocks == 2);
+  CHECK(report.phases == 4);
+  require_close(out, std::vector<float>{1, 12, 23, 30}, 0);
+  kernels::run_blocks_on_host(1, bytes, BlockProbe{again.data()}, true);  // thread order is irrelevant
+  require_close(again, out, 0);
+
+  BlockProbe no_barrier{out.data()};
+  no_barrier.barrier = false;
+  REQUIRE_THROWS_AS(kernels::run_blocks_on_host(1, bytes, no_barrier), std::logic_error);
+  BlockProbe overrun{out.data()};
+  overrun.overrun = true;
+  REQUIRE_THROWS_AS(kernels::run_blocks_on_host(1, bytes, overrun), std::logic_error);
+
+  // A same-phase race: thread order changes the result, and unwritten shared memory reads as NaN.
+  BlockProbe race{out.data()};
+  race.same_phase = true;
+  kernels::run_blocks_on_host(1, bytes, race);
+  BlockProbe reversed_race{again.data()};
+  reversed_race.same_phase = true;
+  kernels::run_blocks_on_host(1, bytes, reversed_race, true);
+  CHECK(std::isnan(out[0]));
+  CHECK(again[0] == 1.0f);
+}
+
+TEST_CASE("CUDA tiled attention: tile sizes and shared memory", "[cuda-host][attention]") {
+  using F32 = kernels::AttentionForwardTiles<float, 128>;
+  using F64 = kernels::AttentionForwardTiles<double, 128>;
+  CHECK(F32::kBr == 64);
+  CHECK(F32::kBc == 32);
+  CHECK(F64::kBr == 32);
+  CHECK(kernels::AttentionBackwardQueryTiles<float, 64>::kBr == 32);
+  CHECK(kernels::AttentionBackwardKeyTiles<float, 64>::kBc == 32);
+  CHECK(kernels::attention_head_bound(64, 1) == 64);
+  CHECK(kernels::attention_head_bound(3, 65) == 128);
+  CHECK(kernels::attention_head_bound(128, 128) == 128);
+  CHECK(kernels::attention_head_bound(129, 8) == 0);
+  // The numbers quoted in kernels/attention.cuh's file comment.
+  CHECK(kernels::AttentionForwardTiles<float, 64>::shared_bytes(64, 64) == 47872);
+  CHECK(F32::shared_bytes(128, 128) == 80640);
+  CHECK(kernels::AttentionForwardTiles<double, 64>::shared_bytes(64, 64) == 65536);
+  CHECK(F64::shared_bytes(128, 128) == 114688);
+  CHECK(kernels::AttentionBackwardQueryTiles<float, 64>::shared_bytes(64, 64) == 37760);
+  CHECK(kernels::AttentionBackwardQueryTiles<float, 128>::shared_bytes(128, 128) == 70528);
+  CHECK(kernels::AttentionBackwardKeyTiles<float, 64>::shared_bytes(64, 64) == 41984);
+  CHECK(kernels::AttentionBackwardKeyTiles<float, 128>::shared_bytes(128, 128) == 74752);
+  CHECK(kernels::AttentionBackwardKeyTiles<double, 128>::shared_bytes(128, 128) == 2 * 74752);
+}
+
+TEMPLATE_LIST_TEST_CASE("CUDA tiled attention forward matches the Cpu kernel (host-emulated blocks)",
+                        "[cuda-host][attention]", Types) {
+  using T = TestType;
+  for (const AttentionCase<T>& c : tiled_attention_cases<T>()) {
+    INFO("case " << c.name);
+    const auto plan = ops::detail::plan_attention(c.q, c.k, c.v, c.mask, c.scale);
+    const ops::AttentionArgs<T>& a = plan.args;
+    const int64_t rows = a.batch * a.lq;
+    std::vector<T> out_cpu(rows * a.dv), lse_cpu(rows);
+    ops::AttentionKernel<Cpu>::forward(a, out_cpu.data(), lse_cpu.data());
+
+    std::vector<T> out = nan_vector<T>(rows * a.dv), lse = nan_vector<T>(rows);
+    kernels::HostLaunch launch;
+    kernels::attention_forward(launch, a, out.data(), lse.data());
+    require_close(out, out_cpu, 10 * tolerance<T>());
+    require_close(lse, lse_cpu, 10 * tolerance<T>());
+    const int head = kernels::attention_head_bound(a.d, a.dv);
+    if (head == 0) {
+      CHECK(launch.block_launches == 0);
+      CHECK(launch.item_launches == 1);
+    } else {
+      CHECK(launch.block_launches == 1);
+      CHECK(launch.item_launches == 0);
+      const int64_t br = head == 64 ? kernels::AttentionForwardTiles<T, 64>::kBr
+                                    : kernels::AttentionForwardTiles<T, 128>::kBr;
+      const int64_t blocks = a.batch * ((a.lq + br - 1) / br), key_tiles = (a.lk + 31) / 32;
+      CHECK(launch.blocks_run.blocks == blocks);
+      CHECK(launch.blocks_run.phases == blocks * (2 + 3 * key_tiles));
+    }
+
+    // Threads in reverse order within every phase: bit-identical (no same-phase races).
+    std::vector<T> out_reversed = nan_vector<T>(rows * a.dv), lse_reversed = nan_vector<T>(rows);
+    kernels::HostLaunch reversed;
+    reversed.reverse_threads = true;
+    kernels::attention_forward(reversed, a, out_reversed.data(), lse_reversed.data());
+    require_close(out_reversed, out, 0);
+    require_close(lse_reversed, lse, 0);
+
+    // A device without the shared memory: the thread-per-row kernel.
+    std::vector<T> out_rows = nan_vector<T>(rows * a.dv), lse_rows = nan_vector<T>(rows);
+    kernels::HostLaunch small;
+    small.shared_bytes = 0;
+    kernels::attention_forward(small, a, out_rows.data(), lse_rows.data());
+    CHECK(small.block_launches == 0);
+    require_close(out_rows, out_cpu, 10 * tolerance<T>());
+    require_close(lse_rows, lse_cpu, 10 * tolerance<T>());
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("CUDA tiled attention backward matches the Cpu kernel (host-emulated blocks)",
+                        "[cuda-host][attention]", Types) {
+  using T = TestType;
+  uint64_t seed = 300;
+  for (const AttentionCase<T>& c : tiled_attention_cases<T>()) {
+    INFO("case " << c.name);
+    const auto plan = ops::detail::plan_attention(c.q, c.k, c.v, c.mask, c.scale);
+    const ops::AttentionArgs<T>& a = plan.args;
+    const int64_t rows = a.batch * a.lq;
+    std::vector<T> out(rows * a.dv), lse(rows);
+    ops::AttentionKernel<Cpu>::forward(a, out.data(), lse.data());
+    const std::vector<T> dout = random_values<T>(rows * a.dv, ++seed);
+    const int64_t nq = rows * a.d, nk = a.batch * a.lk * a.d, nv = a.batch * a.lk * a.dv, nm = rows * a.lk;
+    std::vector<T> dq_cpu(nq), dk_cpu(nk), dv_cpu(nv), dm_cpu(nm);
+    ops::AttentionKernel<Cpu>::backward(a, out.data(), lse.data(), dout.data(), dq_cpu.data(), dk_cpu.data(),
+                                        dv_cpu.data(), dm_cpu.data());
+    struct Grads {
+      std::vector<T> dq, dk, dv, dm;
+    };
+    // Runs the schedule for the wanted gradients (the others null); unwanted ones stay NaN.
+    auto run = [&](kernels::HostLaunch& launch, bool q, bool k, bool v, bool m) {
+      Grads g{nan_vector<T>(nq), nan_vector<T>(nk), nan_vector<T>(nv), nan_vector<T>(nm)};
+      kernels::attention_backward(launch, a, out.data(), lse.data(), dout.data(), q ? g.dq.data() : nullptr,
+                                  k ? g.dk.data() : nullptr, v ? g.dv.data() : nullptr,
+                                  m ? g.dm.data() : nullptr);
+      return g;
+    };
+    kernels::HostLaunch launch;
+    const Grads all = run(launch, true, true, true, true);
+    const double tol = 10 * tolerance<T>();
+    require_close(all.dq, dq_cpu, tol);
+    require_close(all.dk, dk_cpu, tol);
+    require_close(all.dv, dv_cpu, tol);
+    require_close(all.dm, dm_cpu, tol);
+    const bool tiled = kernels::attention_head_bound(a.d, a.dv) != 0;
+    CHECK(launch.block_launches == (tiled ? 2 : 0));
+    CHECK(launch.row_launches == (tiled ? 1 : 0));
+
+    kernels::HostLaunch reversed;
+    reversed.reverse_threads = true;
+    const Grads again = run(reversed, true, true, true, true);
+    require_close(again.dq, all.dq, 0);
+    require_close(again.dk, all.dk, 0);
+    require_close(again.dv, all.dv, 0);
+    require_close(again.dm, all.dm, 0);
+
+    // Subsets of the gradients: the same values, nothing else written.
+    const std::vector<T> untouched_q = nan_vector<T>(nq), untouched_k = nan_vector<T>(nk),
+                         untouched_v = nan_vector<T>(nv), untouched_m = nan_vector<T>(nm);
+    kernels::HostLaunch l1, l2, l3;
+    const Grads only_q = run(l1, true, false, false, false);
+    require_close(only_q.dq, all.dq, 0);
+    require_close(only_q.dk, untouched_k, 0);
+    require_close(only_q.dv, untouched_v, 0);
+    require_close(only_q.dm, untouched_m, 0);
+    const Grads only_kv = run(l2, false, true, true, false);
+    require_close(only_kv.dk, all.dk, 0);
+    require_close(only_kv.dv, all.dv, 0);
+    require_close(only_kv.dq, untouched_q, 0);
+    require_close(only_kv.dm, untouched_m, 0);
+    const Grads only_mv = run(l3, false, false, true, true);
+    require_close(only_mv.dm, all.dm, 0);
+    require_close(only_mv.dv, all.dv, 0);
+    require_close(only_mv.dq, untouched_q, 0);
+    require_close(only_mv.dk, untouched_k, 0);
+    if (tiled) {
+      CHECK(l1.block_launches == 1);
+      CHECK(l2.block_launches == 1);
+      CHECK(l3.block_launches == 2);
+    }
+
+    kernels::HostLaunch small;
+    small.shared_bytes = 0;
+    const Grads rows_path = run(small, true, true, true, true);
+    CHECK(small.block_launches == 0);
+    require_close(rows_path.dq, dq_cpu, tol);
+    require_close(rows_path.dk, dk_cpu, tol);
+    require_close(rows_path.dv, dv_cpu, tol);
+    require_close(rows_path.dm, dm_cpu, tol);
   }
 }
