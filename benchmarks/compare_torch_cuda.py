@@ -8,9 +8,12 @@ milliseconds, GFLOP/s and the bindery / PyTorch time ratio (> 1: bindery is slow
     bench_cuda --benchmark_out=cuda.json --benchmark_out_format=json
     python3 benchmarks/compare_torch_cuda.py cuda.json
 
-PyTorch runs: torch.matmul (TF32 off, or on for the bindery_tf32 rows) and
-torch.nn.functional.scaled_dot_product_attention in fp32 (whatever backend PyTorch picks), forward,
-and forward + backward. Without torch the bindery numbers are printed alone.
+PyTorch runs: torch.matmul (TF32 off, or on for the bindery_tf32 rows; bfloat16 tensors for the
+gemm_bf16 rows), torch.nn.functional.scaled_dot_product_attention in fp32 (whatever backend PyTorch
+picks), forward, and forward + backward, and for the encoder rows ImageBind's huge vision encoder
+written out in plain torch below (same layers and shapes as the reference's, eval, no_grad; bf16 =
+torch.autocast(dtype=torch.bfloat16), PyTorch's own mixed precision). Without torch the bindery
+numbers are printed alone.
 """
 import json
 import sys
@@ -48,8 +51,72 @@ def torch_timer(torch, fn, min_time=0.2, warmup=2):
     return times[len(times) // 2]  # median ms
 
 
+def vision_huge(torch):
+    """ImageBind's vision encoder (ViT-H/14) in plain torch: PadIm2Video(2) + Conv3d(2,14,14) patches,
+    class token + positions, a LayerNorm before the 32 pre-norm blocks (nn.MultiheadAttention, as the
+    reference), LayerNorm + class token + Linear(1280, 1024, no bias) + L2 normalisation."""
+    nn = torch.nn
+
+    class Block(nn.Module):
+        def __init__(self, width=1280, heads=16):
+            super().__init__()
+            self.norm_1, self.norm_2 = nn.LayerNorm(width, eps=1e-6), nn.LayerNorm(width, eps=1e-6)
+            self.attn = nn.MultiheadAttention(width, heads, bias=True)
+            self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
+
+        def forward(self, x):  # x: (L, B, D), as the reference's attention takes it
+            h = self.norm_1(x)
+            x = x + self.attn(h, h, h, need_weights=False)[0]
+            return x + self.mlp(self.norm_2(x))
+
+    class Vision(nn.Module):
+        def __init__(self, width=1280):
+            super().__init__()
+            self.patch = nn.Conv3d(3, width, kernel_size=(2, 14, 14), stride=(2, 14, 14), bias=False)
+            self.cls = nn.Parameter(torch.zeros(1, 1, width))
+            self.pos = nn.Parameter(torch.zeros(1, 257, width))
+            self.pre = nn.LayerNorm(width, eps=1e-6)
+            self.blocks = nn.ModuleList(Block(width) for _ in range(32))
+            self.head_norm = nn.LayerNorm(width, eps=1e-6)
+            self.head = nn.Linear(width, 1024, bias=False)
+
+        def forward(self, image):
+            x = image.unsqueeze(2).repeat(1, 1, 2, 1, 1)  # (B, 3, 2, 224, 224)
+            x = self.patch(x).flatten(2).transpose(1, 2)  # (B, 256, D)
+            x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.pos
+            x = self.pre(x).transpose(0, 1)  # (L, B, D)
+            for block in self.blocks:
+                x = block(x)
+            x = self.head(self.head_norm(x[0]))
+            return torch.nn.functional.normalize(x, dim=-1)
+
+    return Vision().cuda().eval()
+
+
+_vision = None
+
+
 def time_torch(torch, row):
+    global _vision
     dev = "cuda"
+    if row["group"] == "encoder_vision_huge":
+        if _vision is None:
+            _vision = vision_huge(torch)
+        image = torch.randn(row["dims"][0], 3, 224, 224, device=dev)
+        bf16 = row["extra"] == "bf16"
+
+        def forward():
+            with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+                return _vision(image)
+
+        return torch_timer(torch, forward)
+    if row["group"] == "gemm_bf16":
+        m, n, k = row["dims"]
+        a = torch.randn(m, k, device=dev, dtype=torch.bfloat16)
+        b = torch.randn(n, k, device=dev, dtype=torch.bfloat16) if row["extra"] == "nt" else \
+            torch.randn(k, n, device=dev, dtype=torch.bfloat16)
+        op = (lambda: a @ b.t()) if row["extra"] == "nt" else (lambda: a @ b)
+        return torch_timer(torch, op)
     if row["group"] == "gemm_f32":
         m, n, k = row["dims"]
         torch.backends.cuda.matmul.allow_tf32 = row["impl"] == "bindery_tf32"
