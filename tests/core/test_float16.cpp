@@ -320,3 +320,32 @@ TEMPLATE_LIST_TEST_CASE("gemm_batched_rounded: float operands rounded to 16 bits
   check(BF16{});
   check(F16{});
 }
+
+TEMPLATE_LIST_TEST_CASE(
+    "16-bit tensors through linear, gelu, softmax, add and sum (float math, 16-bit storage)",
+    "[core][float16]", bindery::testing::Backends) {
+  using B = TestType;
+  using bindery::Philox;
+  using bindery::Shape;
+  using bindery::Tensor;
+  using bindery::Var;
+  namespace ops = bindery::ops;
+  Philox rng(1);
+  const auto xf = Tensor<float, B>::normal({4, 64}, rng);
+  const auto wf = Tensor<float, B>::normal({32, 64}, rng, 0, 0.1);
+  const auto bf = Tensor<float, B>::normal({32}, rng);
+  // Each result is compared with the float op on the same (rounded) inputs; the bound is a few
+  // units of bfloat16's 2^-8 relative precision at the outputs' magnitudes.
+  const auto x = xf.template cast<BF16>(), w = wf.template cast<BF16>(), b = bf.template cast<BF16>();
+  const auto xr = x.template cast<float>(), wr = w.template cast<float>(), br = b.template cast<float>();
+  auto near = [](const Tensor<BF16, B>& got, const Tensor<float, B>& want, double tolerance) {
+    REQUIRE(got.shape() == want.shape());
+    REQUIRE(bindery::testing::max_abs_diff(got.template cast<float>().to_vector(), want.to_vector()) <=
+            tolerance);
+  };
+  near(ops::linear_forward(x, w, b), ops::linear_forward(xr, wr, br), 0.02);
+  near(ops::gelu(Var<BF16, B>(x)).value(), ops::gelu(Var<float, B>(xr)).value(), 0.02);
+  near(ops::softmax(Var<BF16, B>(x), -1).value(), ops::softmax(Var<float, B>(xr), -1).value(), 0.004);
+  near((Var<BF16, B>(x) + Var<BF16, B>(x)).value(), (Var<float, B>(xr) + Var<float, B>(xr)).value(), 0.04);
+  near(ops::sum_forward(x, {1}), ops::sum_forward(xr, {1}), 0.1);
+}

@@ -105,9 +105,10 @@ struct bfloat16 {
   uint16_t bits;
 
   bfloat16() = default;
-  BINDERY_HOST_DEVICE bfloat16(float value) : bits(detail::float_to_bfloat16_bits(value)) {}   // NOLINT
-  BINDERY_HOST_DEVICE bfloat16(double value) : bfloat16(static_cast<float>(value)) {}          // NOLINT
-  BINDERY_HOST_DEVICE bfloat16(int value) : bfloat16(static_cast<float>(value)) {}             // NOLINT
+  BINDERY_HOST_DEVICE bfloat16(float value) : bits(detail::float_to_bfloat16_bits(value)) {}  // NOLINT
+  BINDERY_HOST_DEVICE bfloat16(double value) : bfloat16(static_cast<float>(value)) {}         // NOLINT
+  template <class I, std::enable_if_t<std::is_integral_v<I>, int> = 0>
+  BINDERY_HOST_DEVICE bfloat16(I value) : bfloat16(static_cast<float>(value)) {}               // NOLINT
   BINDERY_HOST_DEVICE operator float() const { return detail::bfloat16_bits_to_float(bits); }  // NOLINT
 
   // Compound assignment computes in float and rounds once.
@@ -136,9 +137,10 @@ struct float16 {
   uint16_t bits;
 
   float16() = default;
-  BINDERY_HOST_DEVICE float16(float value) : bits(detail::float_to_half_bits(value)) {}    // NOLINT
-  BINDERY_HOST_DEVICE float16(double value) : float16(static_cast<float>(value)) {}        // NOLINT
-  BINDERY_HOST_DEVICE float16(int value) : float16(static_cast<float>(value)) {}           // NOLINT
+  BINDERY_HOST_DEVICE float16(float value) : bits(detail::float_to_half_bits(value)) {}  // NOLINT
+  BINDERY_HOST_DEVICE float16(double value) : float16(static_cast<float>(value)) {}      // NOLINT
+  template <class I, std::enable_if_t<std::is_integral_v<I>, int> = 0>
+  BINDERY_HOST_DEVICE float16(I value) : float16(static_cast<float>(value)) {}             // NOLINT
   BINDERY_HOST_DEVICE operator float() const { return detail::half_bits_to_float(bits); }  // NOLINT
 
   // Compound assignment computes in float and rounds once.
