@@ -110,3 +110,27 @@ TEST_CASE("imagebind: bicubic position-embedding interpolation matches the refer
   }
   CHECK(ib::interpolate_pos_embed(source, 256).node() == source.node());  // native size: the parameter itself
 }
+
+TEST_CASE("imagebind tiny: bfloat16 and float16 storage stay close to the fp32 reference",
+          "[models][imagebind][parity][float16]") {
+  // Weights rounded from tiny.pth's F32 on load; inputs rounded; every op computes in float and
+  // rounds its output to 16 bits. The embeddings must keep their direction (per-row cosine).
+  auto check = [](auto type_tag, double min_cosine) {
+    using H = decltype(type_tag);
+    auto model =
+        ib::ImageBindModel<H>::from_checkpoint(model_fixture("tiny.pth"), ib::ImageBindConfig::tiny());
+    NoGrad no_grad;
+    double worst = 1.0;
+    for (const FixtureCase& c : fixture_cases()) {
+      INFO("case " << c.name);
+      const Tensor<float> got = model->encode(c.modality, fixture_input<H>(c)).value().template cast<float>();
+      const double cosine = min_row_cosine(got, io::read_npy<float>(model_fixture(c.name + "_final.npy")));
+      worst = std::min(worst, cosine);
+      CHECK(cosine >= min_cosine);
+    }
+    return worst;
+  };
+  const double bf16 = check(bfloat16{}, 0.999), fp16 = check(float16{}, 0.99999);
+  INFO("worst per-row cosine: bf16 " << bf16 << ", fp16 " << fp16);
+  CHECK(fp16 > bf16);  // 11 significant bits beat 8
+}

@@ -34,7 +34,7 @@ struct DropoutForward {
   BINDERY_HOST_DEVICE void operator()(int64_t i) const {
     const bool kept = philox_keep(seed, first_counter + static_cast<uint64_t>(i), keep_prob);
     if (keep) keep[i] = kept ? 1 : 0;
-    y[i] = kept ? x[i] * scale : T(0);
+    y[i] = kept ? T(x[i] * scale) : T(0);
   }
 };
 
@@ -45,7 +45,7 @@ struct DropoutBackward {
   const T* g;
   const uint8_t* keep;
   T scale;
-  BINDERY_HOST_DEVICE void operator()(int64_t i) const { dx[i] = keep[i] ? g[i] * scale : T(0); }
+  BINDERY_HOST_DEVICE void operator()(int64_t i) const { dx[i] = keep[i] ? T(g[i] * scale) : T(0); }
 };
 
 /// factor[n] = keep ? 1/keep_prob : 0, one draw per sample.

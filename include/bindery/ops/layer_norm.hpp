@@ -156,6 +156,12 @@ LayerNormResult<T, B> layer_norm_impl(const Tensor<T, B>& x, const Tensor<T, B>&
   return r;
 }
 
+/// t as U (undefined stays undefined).
+template <class U, class T, class B>
+Tensor<U, B> cast_defined(const Tensor<T, B>& t) {
+  return t.defined() ? t.template cast<U>() : Tensor<U, B>();
+}
+
 }  // namespace detail
 
 // ---- tensor level ------------------------------------------------------------------------------
@@ -164,36 +170,75 @@ LayerNormResult<T, B> layer_norm_impl(const Tensor<T, B>& x, const Tensor<T, B>&
 template <class T, class B>
 Tensor<T, B> layer_norm_forward(const Tensor<T, B>& x, const Tensor<T, B>& weight, const Tensor<T, B>& bias,
                                 double eps = 1e-5) {
-  return detail::layer_norm_impl(x, weight, bias, eps).y;
+  using Compute = accumulate_t<T>;  // 16-bit T: computed in float, see layer_norm
+  if constexpr (std::is_same_v<Compute, T>) {
+    return detail::layer_norm_impl(x, weight, bias, eps).y;
+  } else {
+    return detail::layer_norm_impl(x.template cast<Compute>(), detail::cast_defined<Compute>(weight),
+                                   detail::cast_defined<Compute>(bias), eps)
+        .y.template cast<T>();
+  }
 }
 
 // ---- differentiable ----------------------------------------------------------------------------
 
+namespace detail {
+
+/// dL/dx, dL/dw, dL/db of layer_norm from the saved row statistics (undefined where not needed).
+template <class T, class B>
+std::vector<Tensor<T, B>> layer_norm_backward(const Tensor<T, B>& dL_dy, const Tensor<T, B>& x_saved,
+                                              const Tensor<T, B>& mean, const Tensor<T, B>& rstd,
+                                              const Tensor<T, B>& w_saved, bool need_x, bool need_w,
+                                              bool need_b) {
+  const int64_t d = x_saved.size(-1), rows = mean.numel();
+  const Tensor<T, B> g = dL_dy.contiguous();
+  Tensor<T, B> dL_dx, dL_dw, dL_db;
+  if (need_x) dL_dx = Tensor<T, B>::empty(x_saved.shape());
+  if (need_w) dL_dw = Tensor<T, B>::empty(Shape{d});
+  if (need_b) dL_db = Tensor<T, B>::empty(Shape{d});
+  LayerNormKernel<B>::backward(g.data(), x_saved.data(), mean.data(), rstd.data(),
+                               w_saved.defined() ? w_saved.data() : nullptr, need_x ? dL_dx.data() : nullptr,
+                               need_w ? dL_dw.data() : nullptr, need_b ? dL_db.data() : nullptr, rows, d);
+  return {dL_dx, dL_dw, dL_db};
+}
+
+}  // namespace detail
+
 /// Layer norm over the last axis. x: (..., D), weight and bias: (D) or an undefined Var (no scale /
 /// no shift) -> (..., D). Backward through the fused kernel (dx, dweight, dbias in one pass).
+/// 16-bit T (bfloat16, float16): the statistics and the normalisation are computed in float (the
+/// kernel runs on float copies) and the results rounded to T, as PyTorch's bf16 layer_norm does.
 template <class T, class B>
 Var<T, B> layer_norm(const Var<T, B>& x, const Var<T, B>& weight, const Var<T, B>& bias, double eps = 1e-5) {
+  using Compute = accumulate_t<T>;  // float for the 16-bit types, T otherwise
   const Tensor<T, B> w = weight.defined() ? weight.value() : Tensor<T, B>();
   const Tensor<T, B> b = bias.defined() ? bias.value() : Tensor<T, B>();
-  detail::LayerNormResult<T, B> r = detail::layer_norm_impl(x.value(), w, b, eps);
   const bool need_x = needs_grad(x), need_w = needs_grad(weight), need_b = needs_grad(bias);
-  return make_result<T, B>(r.y, "layer_norm", {x, weight, bias},
-                           [x_saved = r.x, mean = r.mean, rstd = r.rstd,
-                            w_saved = need_x && w.defined() ? w.contiguous() : Tensor<T, B>(), need_x, need_w,
-                            need_b](const Tensor<T, B>& dL_dy) {
-                             const int64_t d = x_saved.size(-1), rows = mean.numel();
-                             const Tensor<T, B> g = dL_dy.contiguous();
-                             Tensor<T, B> dL_dx, dL_dw, dL_db;
-                             if (need_x) dL_dx = Tensor<T, B>::empty(x_saved.shape());
-                             if (need_w) dL_dw = Tensor<T, B>::empty(Shape{d});
-                             if (need_b) dL_db = Tensor<T, B>::empty(Shape{d});
-                             LayerNormKernel<B>::backward(g.data(), x_saved.data(), mean.data(), rstd.data(),
-                                                          w_saved.defined() ? w_saved.data() : nullptr,
-                                                          need_x ? dL_dx.data() : nullptr,
-                                                          need_w ? dL_dw.data() : nullptr,
-                                                          need_b ? dL_db.data() : nullptr, rows, d);
-                             return std::vector{dL_dx, dL_dw, dL_db};
-                           });
+  if constexpr (std::is_same_v<Compute, T>) {
+    detail::LayerNormResult<T, B> r = detail::layer_norm_impl(x.value(), w, b, eps);
+    return make_result<T, B>(r.y, "layer_norm", {x, weight, bias},
+                             [x_saved = r.x, mean = r.mean, rstd = r.rstd,
+                              w_saved = need_x && w.defined() ? w.contiguous() : Tensor<T, B>(), need_x,
+                              need_w, need_b](const Tensor<T, B>& dL_dy) {
+                               return detail::layer_norm_backward(dL_dy, x_saved, mean, rstd, w_saved, need_x,
+                                                                  need_w, need_b);
+                             });
+  } else {
+    const Tensor<Compute, B> wf = detail::cast_defined<Compute>(w);
+    detail::LayerNormResult<Compute, B> r = detail::layer_norm_impl(x.value().template cast<Compute>(), wf,
+                                                                    detail::cast_defined<Compute>(b), eps);
+    return make_result<T, B>(
+        r.y.template cast<T>(), "layer_norm", {x, weight, bias},
+        [x_saved = r.x, mean = r.mean, rstd = r.rstd, w_saved = need_x ? wf : Tensor<Compute, B>(), need_x,
+         need_w, need_b](const Tensor<T, B>& dL_dy) {
+          std::vector<Tensor<T, B>> grads;
+          for (const Tensor<Compute, B>& grad : detail::layer_norm_backward(
+                   dL_dy.template cast<Compute>(), x_saved, mean, rstd, w_saved, need_x, need_w, need_b)) {
+            grads.push_back(detail::cast_defined<T>(grad));
+          }
+          return grads;
+        });
+  }
 }
 
 }  // namespace bindery::ops
