@@ -168,24 +168,35 @@ struct SoftmaxKernel<Cpu> {
 
 namespace detail {
 
+/// 16-bit T (bfloat16, float16): both directions run the float kernel on float copies and round the
+/// result once (the max, the sum of exponentials and the dot product need float accumulation).
 template <class T, class B>
 Tensor<T, B> softmax_forward_impl(const Tensor<T, B>& x, int64_t axis, bool log) {
-  const AxisGeometry g = axis_geometry(x.shape(), axis);
-  const Tensor<T, B> xc = x.contiguous();
-  Tensor<T, B> y = Tensor<T, B>::empty(x.shape());
-  SoftmaxKernel<B>::forward(xc.data(), y.data(), g.outer, g.len, g.inner, log);
-  return y;
+  if constexpr (is_16bit_float_v<T>) {
+    return softmax_forward_impl(x.template cast<float>(), axis, log).template cast<T>();
+  } else {
+    const AxisGeometry g = axis_geometry(x.shape(), axis);
+    const Tensor<T, B> xc = x.contiguous();
+    Tensor<T, B> y = Tensor<T, B>::empty(x.shape());
+    SoftmaxKernel<B>::forward(xc.data(), y.data(), g.outer, g.len, g.inner, log);
+    return y;
+  }
 }
 
 template <class T, class B>
 Tensor<T, B> softmax_backward_impl(const Tensor<T, B>& y, const Tensor<T, B>& dL_dy, int64_t axis, bool log) {
   BINDERY_CHECK(y.shape() == dL_dy.shape(), ShapeError, (log ? "log_softmax" : "softmax"),
                 "_backward: y of shape ", y.shape(), " and dL_dy of shape ", dL_dy.shape(), " differ");
-  const AxisGeometry g = axis_geometry(y.shape(), axis);
-  const Tensor<T, B> yc = y.contiguous(), gc = dL_dy.contiguous();
-  Tensor<T, B> dL_dx = Tensor<T, B>::empty(y.shape());
-  SoftmaxKernel<B>::backward(yc.data(), gc.data(), dL_dx.data(), g.outer, g.len, g.inner, log);
-  return dL_dx;
+  if constexpr (is_16bit_float_v<T>) {
+    return softmax_backward_impl(y.template cast<float>(), dL_dy.template cast<float>(), axis, log)
+        .template cast<T>();
+  } else {
+    const AxisGeometry g = axis_geometry(y.shape(), axis);
+    const Tensor<T, B> yc = y.contiguous(), gc = dL_dy.contiguous();
+    Tensor<T, B> dL_dx = Tensor<T, B>::empty(y.shape());
+    SoftmaxKernel<B>::backward(yc.data(), gc.data(), dL_dx.data(), g.outer, g.len, g.inner, log);
+    return dL_dx;
+  }
 }
 
 }  // namespace detail
