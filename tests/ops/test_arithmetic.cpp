@@ -127,20 +127,22 @@ TEMPLATE_LIST_TEST_CASE("split sums (few outputs, many elements) equal a double 
   // equal the plain loop exactly, whatever the part layout of the backend.
   const int64_t rows = 3, cols = 100001;  // 11 · 9091
   std::vector<float> values(static_cast<size_t>(rows * cols));
-  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(static_cast<int64_t>(i * 7919 % 201) - 100);
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = static_cast<float>(static_cast<int64_t>(i * 7919 % 201) - 100);
   const Tensor<float, B> x = Tensor<float, B>::from_vector(values, Shape{rows, cols});
   std::vector<double> row_sums(static_cast<size_t>(rows), 0.0);
   double total = 0.0;
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < cols; ++c) row_sums[static_cast<size_t>(r)] += values[static_cast<size_t>(r * cols + c)];
+    for (int64_t c = 0; c < cols; ++c)
+      row_sums[static_cast<size_t>(r)] += values[static_cast<size_t>(r * cols + c)];
     total += row_sums[static_cast<size_t>(r)];
   }
   require_values(ops::sum_forward(x, {1}), Shape{rows}, row_sums, 0.0);
   require_values(ops::sum_forward(x), Shape{}, {total}, 0.0);
   require_values(ops::sum_forward(x.transpose(0, 1), {0}), Shape{rows}, row_sums, 0.0);  // strided
   // Two reduced axes of a permuted view: the general Indexer path. (rows, 11, 9091) -> (11, rows, 9091).
-  require_values(ops::sum_forward(x.reshape({rows, 11, 9091}).permute({1, 0, 2}), {0, 2}), Shape{rows}, row_sums,
-                 0.0);
+  require_values(ops::sum_forward(x.reshape({rows, 11, 9091}).permute({1, 0, 2}), {0, 2}), Shape{rows},
+                 row_sums, 0.0);
   std::vector<double> means = row_sums;
   for (double& m : means) m /= static_cast<double>(cols);
   require_values(ops::mean(Var<float, B>(x), {1}).value(), Shape{rows}, means, 1e-6);

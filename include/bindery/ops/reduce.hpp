@@ -196,8 +196,8 @@ Tensor<T, B> sum_forward(const Tensor<T, B>& x, const std::vector<int64_t>& axes
   if (parts > 1) {  // few outputs over many elements: split each sum, then add the parts in order
     Tensor<double, B> partial = Tensor<double, B>::empty(Shape{out.numel() * parts});
     B::for_each(out.numel() * parts,
-                detail::PartialSumFunctor<T>{partial.data(), x.data(), kept, reduced, plan.reduce_count, parts,
-                                             !B::kHostAccessible},
+                detail::PartialSumFunctor<T>{partial.data(), x.data(), kept, reduced, plan.reduce_count,
+                                             parts, !B::kHostAccessible},
                 1);
     B::for_each(out.numel(), detail::FinishSumFunctor<T>{out.data(), partial.data(), parts, scale}, 1);
   } else {
