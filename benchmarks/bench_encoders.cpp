@@ -44,7 +44,7 @@
 #include "bindery/autograd/engine.hpp"
 #include "bindery/backend/cpu.hpp"
 #include "bindery/core/tensor.hpp"
-#include "bindery/eval/plot.hpp"
+#include "bindery/plot/plot.hpp"
 #include "bindery/models/imagebind/encoder.hpp"
 #include "bindery/ops/arithmetic.hpp"
 #include "bindery/ops/reduce.hpp"

@@ -2,7 +2,7 @@
 //
 // The built-in data (no download): a digit written by hand, seen by six sensors at once — image,
 // depth, thermal, IMU, audio and a caption all come from one pen trajectory
-// (include/bindery/data/synth_digits.hpp). Stage 1 aligns images with captions (CLIP); stage 2 binds
+// (include/bindery/datasets/synth_digits.hpp). Stage 1 aligns images with captions (CLIP); stage 2 binds
 // audio, depth, thermal and IMU to the frozen image space, each with its own paired data only. Then
 // each bound modality is classified from text prompts it never saw in training (chance 10%), next to
 // a supervised classifier of the same size.
@@ -16,9 +16,9 @@
 // loads), and a contact sheet of the built-in data.
 #include <CLI/CLI.hpp>
 
-#include <bindery/data/fsdd.hpp>
-#include <bindery/data/mnist.hpp>
-#include <bindery/data/synth_digits.hpp>
+#include <bindery/datasets/fsdd.hpp>
+#include <bindery/datasets/mnist.hpp>
+#include <bindery/datasets/synth_digits.hpp>
 
 #include <chrono>
 #include <cmath>

@@ -2,8 +2,8 @@
 #pragma once
 
 #include <bindery/eval/pca.hpp>
-#include <bindery/eval/plot.hpp>
-#include <bindery/eval/svg.hpp>
+#include <bindery/plot/plot.hpp>
+#include <bindery/plot/svg.hpp>
 #include <bindery/models/imagebind/config.hpp>
 
 #include <cmath>

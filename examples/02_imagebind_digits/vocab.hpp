@@ -1,7 +1,7 @@
 // examples/02_imagebind_digits/vocab.hpp — a word-level tokenizer for generated captions.
 //
 // The captions of the built-in data use a few dozen words, so a word vocabulary is all the text
-// encoder needs (the CLIP BPE tokenizer, include/bindery/data/tokenizer.hpp, is for the real model).
+// encoder needs (the CLIP BPE tokenizer, include/bindery/data/text/tokenizer.hpp, is for the real model).
 // Ids: 0 padding, 1 unknown word, 2 start of text, then the words in sorted order, and the end-of-
 // text token LAST, so that the EOS-token head of ImageBind's text encoder (it pools the token at
 // argmax(ids)) finds it, as with CLIP's 49407.

@@ -11,7 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include <bindery/bindery.hpp>
-#include <bindery/data/synth_digits.hpp>
+#include <bindery/datasets/synth_digits.hpp>
 #include <bindery/eval/zero_shot.hpp>
 #include <bindery/models/imagebind/model.hpp>
 #include <bindery/nn/linear.hpp>

@@ -20,7 +20,7 @@
 #include <bindery/data/image.hpp>
 #include <bindery/data/imu.hpp>
 #include <bindery/data/thermal.hpp>
-#include <bindery/data/tokenizer.hpp>
+#include <bindery/data/text/tokenizer.hpp>
 #include <bindery/data/video.hpp>
 #include <bindery/data/video_ffmpeg.hpp>
 #include <bindery/io/npy.hpp>

@@ -1,4 +1,4 @@
-// bindery/data/synth_digits_sensors.hpp — the five sensors of data/synth_digits.hpp: what image,
+// bindery/datasets/synth_digits_sensors.hpp — the five sensors of datasets/synth_digits.hpp: what image,
 // depth, thermal, IMU and audio record of one pen event, their normalization constants, and the
 // caption. See synth_digits.hpp for the whole design.
 #pragma once
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "bindery/data/fbank.hpp"
-#include "bindery/data/synth_digits_pen.hpp"
+#include "bindery/datasets/synth_digits_pen.hpp"
 
 namespace bindery::data::synth {
 

@@ -1,4 +1,4 @@
-// bindery/data/synth_digits_pen.hpp — the pen of data/synth_digits.hpp: its configuration, random
+// bindery/datasets/synth_digits_pen.hpp — the pen of datasets/synth_digits.hpp: its configuration, random
 // streams, balanced labels, the ten digit templates and the time-stamped trajectory of one sample
 // (the event every sensor observes). See synth_digits.hpp for the whole design.
 #pragma once

@@ -2,7 +2,7 @@
 // tiny IDX files written here (plain and gzipped) with exact values, every error, and the float inputs.
 #include "test_util.hpp"
 
-#include <bindery/data/mnist.hpp>
+#include <bindery/datasets/mnist.hpp>
 
 #include <zlib.h>
 

@@ -1,4 +1,4 @@
-// ftfy's mojibake repair (data/text_mojibake.hpp) against ftfy 6.3 itself: is_bad, fix_encoding and
+// ftfy's mojibake repair (data/text/mojibake.hpp) against ftfy 6.3 itself: is_bad, fix_encoding and
 // fix_text on 818 generated strings (tests/reference/text/mojibake.jsonl, written by
 // tests/reference/make_audio_text_fixtures.py: strings each of the 37 badness patterns matches and
 // near misses, random strings of the classified characters, UTF-8 with altered bytes read with each
@@ -6,7 +6,7 @@
 // more mojibake strings end to end.
 #include "test_util.hpp"
 
-#include <bindery/data/text_clean.hpp>
+#include <bindery/data/text/clean.hpp>
 
 #include <nlohmann/json.hpp>
 

@@ -1,4 +1,4 @@
-// bindery/data/fsdd.hpp — the Free Spoken Digit Dataset: listing, speaker splits, log-mel inputs.
+// bindery/datasets/fsdd.hpp — the Free Spoken Digit Dataset: listing, speaker splits, log-mel inputs.
 //
 // FSDD (Jakobovski et al.): mono 16-bit WAV recordings at 8 kHz named `{digit}_{speaker}_{take}.wav`,
 // 6 speakers x 10 digits x 50 takes, 0.14 to 2.3 s long (median 0.42 s).

@@ -1,6 +1,6 @@
 #include "test_util.hpp"
 
-#include <bindery/eval/plot.hpp>
+#include <bindery/plot/plot.hpp>
 
 #include <filesystem>
 #include <fstream>

@@ -1,5 +1,5 @@
-// bindery/eval/plot_heatmap.hpp — heatmap(): a rows x cols matrix as coloured cells (part of
-// eval/plot.hpp; include that).
+// bindery/plot/heatmap.hpp — heatmap(): a rows x cols matrix as coloured cells (part of
+// plot/plot.hpp; include that).
 //
 // Square cells, row 0 at the top; viridis or a diverging blue-white-red map (symmetric about 0 by
 // default); a colour bar with ticks; the values written in the cells up to 12 x 12; every cell has a
@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "bindery/core/error.hpp"
-#include "bindery/eval/plot_axes.hpp"
-#include "bindery/eval/svg.hpp"
+#include "bindery/plot/axes.hpp"
+#include "bindery/plot/svg.hpp"
 
 namespace bindery::eval {
 

@@ -1,6 +1,6 @@
-// bindery/data/tokenizer.hpp — the CLIP byte-level BPE tokenizer ImageBind's text encoder reads.
+// bindery/data/text/tokenizer.hpp — the CLIP byte-level BPE tokenizer ImageBind's text encoder reads.
 //
-// text -> clean + split (data/text_clean.hpp) -> each piece's UTF-8 bytes mapped to printable code
+// text -> clean + split (data/text/clean.hpp) -> each piece's UTF-8 bytes mapped to printable code
 // points (GPT-2's bytes_to_unicode) -> BPE with the 48,894 merges of bpe_simple_vocab_16e6.txt.gz
 // (lowest rank first; the last symbol carries "</w>") -> ids in the 49,408-entry vocabulary:
 //   [0, 256)       the 256 byte symbols,        [256, 512)  the same + "</w>",
@@ -8,7 +8,7 @@
 // tokenize(): [SOT] + ids, cut to context_length - 1, then EOT, zero-padded to context_length (77):
 // the reference after its late-2025 fix (long text keeps its EOT, which the text head reads).
 // Ids are identical to imagebind's SimpleTokenizer on every test string, mojibake included
-// (tests/data/test_tokenizer.cpp; what the cleaning matches: data/text_clean.hpp).
+// (tests/data/text/test_tokenizer.cpp; what the cleaning matches: data/text/clean.hpp).
 #pragma once
 
 #include <zlib.h>
@@ -25,7 +25,7 @@
 #include "bindery/backend/cpu.hpp"
 #include "bindery/core/error.hpp"
 #include "bindery/core/tensor.hpp"
-#include "bindery/data/text_clean.hpp"
+#include "bindery/data/text/clean.hpp"
 #include "bindery/io/file.hpp"
 
 namespace bindery::data {

@@ -1,5 +1,5 @@
-// bindery/data/text_mojibake.hpp — ftfy's mojibake repair (ftfy.fix_encoding, ftfy 6.3, default
-// configuration), the step of ftfy.fix_text that data/text_clean.hpp runs after HTML unescaping.
+// bindery/data/text/mojibake.hpp — ftfy's mojibake repair (ftfy.fix_encoding, ftfy 6.3, default
+// configuration), the step of ftfy.fix_text that data/text/clean.hpp runs after HTML unescaping.
 //
 // Mojibake is UTF-8 that was decoded with a single-byte codec ("été" read as Latin-1 is "Ã©tÃ©").
 // ftfy repairs it in steps, each applied to the whole text, until a step changes nothing:
@@ -15,7 +15,7 @@
 //      that are themselves bad are repaired on their own;
 //   4. else C1 controls are read as Windows-1252.
 // The character classes and codec tables are generated from the installed ftfy into
-// data/text_mojibake_tables.hpp; the patterns are hand-written matchers over them. One quirk of
+// data/text/mojibake_tables.hpp; the patterns are hand-written matchers over them. One quirk of
 // ftfy's decoder is kept: its `$` also matches before a final "\n", so bytes C0 0A ending the text
 // decode to U+0000 (the newline is lost), as do the CESU-8 pairs whose last byte is that "\n".
 // tests/data/test_text_mojibake.cpp checks is_bad and fix_text against ftfy on generated strings.
@@ -33,8 +33,8 @@
 #include <utility>
 #include <vector>
 
-#include "bindery/data/text_mojibake_tables.hpp"
-#include "bindery/data/text_tables.hpp"
+#include "bindery/data/text/mojibake_tables.hpp"
+#include "bindery/data/text/tables.hpp"
 
 namespace bindery::data::text {
 

@@ -1,5 +1,5 @@
-// bindery/eval/svg.hpp — a tiny, dependency-free SVG document builder (the drawing layer of
-// eval/plot.hpp).
+// bindery/plot/svg.hpp — a tiny, dependency-free SVG document builder (the drawing layer of
+// plot/plot.hpp).
 //
 // - `Svg`: rect / line / polyline / circle / path / text, groups, a clip rectangle and a linear
 //   gradient; `str()` returns the document. Every text and attribute value is XML-escaped.

@@ -5,7 +5,7 @@
 #include <set>
 
 #include <bindery/data/image.hpp>
-#include <bindery/data/synth_digits.hpp>
+#include <bindery/datasets/synth_digits.hpp>
 
 #include <unistd.h>
 

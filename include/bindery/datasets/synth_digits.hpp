@@ -1,4 +1,4 @@
-// bindery/data/synth_digits.hpp — "a handwritten digit seen by six sensors": a deterministic,
+// bindery/datasets/synth_digits.hpp — "a handwritten digit seen by six sensors": a deterministic,
 // random-access generator of naturally paired image / depth / thermal / IMU / audio / caption data.
 //
 // One sample is one event: a digit 0-9 written by hand. Its pen trajectory is drawn once and every
@@ -59,8 +59,8 @@
 #include "bindery/core/error.hpp"
 #include "bindery/core/tensor.hpp"
 #include "bindery/data/stb_image_write.hpp"
-#include "bindery/data/synth_digits_pen.hpp"
-#include "bindery/data/synth_digits_sensors.hpp"
+#include "bindery/datasets/synth_digits_pen.hpp"
+#include "bindery/datasets/synth_digits_sensors.hpp"
 
 namespace bindery::data::synth {
 

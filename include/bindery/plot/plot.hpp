@@ -1,4 +1,4 @@
-// bindery/eval/plot.hpp — the charts of an evaluation run, as self-contained SVG text.
+// bindery/plot/plot.hpp — the charts of an evaluation run, as self-contained SVG text.
 //
 //   line_chart   curves (loss, accuracy, a scaling sweep): legend, 1-2-5 ticks, optional log axes;
 //                a NaN or infinite point (or a non-positive one on a log axis) breaks the line.
@@ -11,7 +11,7 @@
 //
 // Each chart returns the document as a std::string (write it with save_svg). The layout of line
 // charts, scatters and bar charts is computed once by a *_geometry function (plot area, scales,
-// ticks; eval/plot_axes.hpp) that the drawing uses and tests can inspect. Same input, same bytes.
+// ticks; plot/axes.hpp) that the drawing uses and tests can inspect. Same input, same bytes.
 #pragma once
 
 #include <algorithm>
@@ -24,9 +24,9 @@
 #include <vector>
 
 #include "bindery/core/error.hpp"
-#include "bindery/eval/plot_axes.hpp"
-#include "bindery/eval/plot_heatmap.hpp"
-#include "bindery/eval/svg.hpp"
+#include "bindery/plot/axes.hpp"
+#include "bindery/plot/heatmap.hpp"
+#include "bindery/plot/svg.hpp"
 
 namespace bindery::eval {
 // ---------------------------------------------------------------------------------------------

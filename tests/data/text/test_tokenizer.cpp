@@ -4,7 +4,7 @@
 // malformed input. The mojibake repair on its own: test_text_mojibake.cpp.
 #include "test_util.hpp"
 
-#include <bindery/data/tokenizer.hpp>
+#include <bindery/data/text/tokenizer.hpp>
 
 #include <nlohmann/json.hpp>
 

@@ -1,4 +1,4 @@
-// bindery/eval/plot_axes.hpp — the axes of eval/plot.hpp's charts: scales, 1-2-5 ticks and their
+// bindery/plot/axes.hpp — the axes of plot/plot.hpp's charts: scales, 1-2-5 ticks and their
 // labels, log axes, and the frame (plot area, margins, grid, tick marks, axis labels).
 //
 // A chart's layout is computed once, as a ChartGeometry (plot area, scales, ticks), which the
@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "bindery/core/error.hpp"
-#include "bindery/eval/svg.hpp"
+#include "bindery/plot/svg.hpp"
 
 namespace bindery::eval {
 

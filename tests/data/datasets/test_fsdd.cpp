@@ -1,9 +1,9 @@
 // FSDD: listing and speaker splits of the shared recordings, the (1, 32, 64) log-mel inputs against
 // the same steps composed by hand from the public pieces (wav, resample, kaldi_fbank), thread-count
 // independence, the normalization constants, and generated WAVs in a temp folder (names, errors).
-#include "audio_test_util.hpp"
+#include "../audio_test_util.hpp"
 
-#include <bindery/data/fsdd.hpp>
+#include <bindery/datasets/fsdd.hpp>
 
 #include <cmath>
 #include <cstdlib>

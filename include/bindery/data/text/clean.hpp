@@ -1,4 +1,4 @@
-// bindery/data/text_clean.hpp — the text cleaning and splitting of the CLIP tokenizer, as the
+// bindery/data/text/clean.hpp — the text cleaning and splitting of the CLIP tokenizer, as the
 // reference (imagebind SimpleTokenizer.encode) does it in Python:
 //
 //   text = whitespace_clean(basic_clean(text)).lower()          basic_clean = ftfy.fix_text, then
@@ -7,10 +7,10 @@
 // with PATTERN = <\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+
 //
 // Unicode data: categories, simple case mappings and NFC/NFKC from utf8proc (libutf8proc), plus
-// data/text_tables.hpp (generated from Python): the HTML5 entity list, ftfy's all-caps entities,
+// data/text/tables.hpp (generated from Python): the HTML5 entity list, ftfy's all-caps entities,
 // the letters/numbers the `regex` module knows beyond Python's Unicode 14, and the Cased /
-// Case_Ignorable extras str.lower() needs for the final sigma; and data/text_mojibake_tables.hpp
-// (generated from ftfy) for the mojibake repair. tests/data/test_tokenizer.cpp checks every code
+// Case_Ignorable extras str.lower() needs for the final sigma; and data/text/mojibake_tables.hpp
+// (generated from ftfy) for the mojibake repair. tests/data/text/test_tokenizer.cpp checks every code
 // point (split class, lower()) against Python and ~1,400 strings end to end, mojibake included.
 //
 // What matches the reference exactly:
@@ -19,7 +19,7 @@
 //     U+FFFD, surrogates and > U+10FFFF -> U+FFFD, control code points -> nothing);
 //   - ftfy.fix_text (6.3, default config): per-line segments; HTML unescaping unless a '<' was seen
 //     (ftfy's stricter regex and its all-caps names such as &EACUTE;), the mojibake repair
-//     (fix_encoding, data/text_mojibake.hpp: the badness heuristic, re-encoding with Latin-1,
+//     (fix_encoding, data/text/mojibake.hpp: the badness heuristic, re-encoding with Latin-1,
 //     Windows-125x, ISO-8859-2, MacRoman or CP437 and decoding as UTF-8, restore_byte_a0, lossy
 //     sequences, decode_inconsistent_utf8: "Ã©tÃ©" -> "été"), C1 controls read as Windows-1252,
 //     Latin ligatures, full/half width forms (NFKC), curly quotes, line breaks, ANSI terminal
@@ -42,8 +42,8 @@
 #include <vector>
 
 #include "bindery/core/error.hpp"
-#include "bindery/data/text_mojibake.hpp"
-#include "bindery/data/text_tables.hpp"
+#include "bindery/data/text/mojibake.hpp"
+#include "bindery/data/text/tables.hpp"
 
 namespace bindery::data::text {
 
@@ -156,7 +156,7 @@ inline bool is_regex_space(char32_t c) {
   return is_python_space(c) && !(c >= 0x1C && c <= 0x1F);
 }
 
-/// \p{L} of the `regex` module: utf8proc's letter categories plus newer letters (text_tables.hpp).
+/// \p{L} of the `regex` module: utf8proc's letter categories plus newer letters (data/text/tables.hpp).
 inline bool is_letter(char32_t c) {
   const auto k = detail::category(c);
   return (k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_LO) ||

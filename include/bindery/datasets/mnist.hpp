@@ -1,4 +1,4 @@
-// bindery/data/mnist.hpp — MNIST (and any unsigned-byte IDX) files into tensors.
+// bindery/datasets/mnist.hpp — MNIST (and any unsigned-byte IDX) files into tensors.
 //
 // IDX (LeCun's format): a big-endian header, then the values row-major.
 //   bytes 0-1: 0, byte 2: element type (0x08 = unsigned byte), byte 3: number of dimensions,
