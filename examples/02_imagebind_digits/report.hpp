@@ -121,13 +121,15 @@ class Report {
     std::string arithmetic;
     if (r.arithmetic.queries > 0) {
       const ArithmeticScores& a = r.arithmetic;
-      arithmetic = "Embedding arithmetic: " + std::to_string(a.queries) +
-                   " test sounds, each asked with one of the ink colours; the nearest test image to\n\n"
-                   "| query | shows the sound's digit | shows the asked colour | both |\n|---|---|---|---|\n"
-                   "| the sound alone | " +
-                   pct(a.audio_digit) + " | " + pct(a.audio_colour) + " (chance) | — |\n" +
-                   "| normalize(sound + text \"written in <colour> ink\") | " + pct(a.sum_digit) + " | " +
-                   pct(a.sum_colour) + " | " + pct(a.sum_both) + " |\n";
+      arithmetic =
+          "Embedding arithmetic: " + std::to_string(a.queries) +
+          " test sounds, each asked with one of the ink colours; how often the test image nearest to\n"
+          "each query shows:\n\n"
+          "| query | shows the sound's digit | shows the asked colour | both |\n|---|---|---|---|\n"
+          "| the sound alone | " +
+          pct(a.audio_digit) + " | " + pct(a.audio_colour) + " (chance) | — |\n" +
+          "| normalize(sound + text \"written in <colour> ink\") | " + pct(a.sum_digit) + " | " +
+          pct(a.sum_colour) + " | " + pct(a.sum_both) + " |\n";
       results["arithmetic"] = {{"queries", a.queries},           {"audio_digit", a.audio_digit},
                                {"audio_colour", a.audio_colour}, {"sum_digit", a.sum_digit},
                                {"sum_colour", a.sum_colour},     {"sum_both", a.sum_both}};
