@@ -1,8 +1,19 @@
 // bindery/cuda.hpp — the CUDA umbrella header: everything a CUDA user needs.
 //
+//   ```cpp cuda
 //   // main.cu, compiled by nvcc; CMake: target_link_libraries(app PRIVATE bindery::cuda)
 //   #include <bindery/cuda.hpp>
-//   bindery::nn::Linear<float, bindery::Cuda> layer(512, 256, rng);
+//   using namespace bindery;
+//
+//   int main() {
+//     Philox rng(7);
+//     nn::Linear<float, Cuda> layer(512, 256, /*bias=*/true, /*seed=*/1);  // the Cpu's initial weights
+//     const Var<float, Cuda> x(Tensor<float, Cuda>::normal({8, 512}, rng));
+//     const Tensor<float> y = layer.forward(x).value().to<Cpu>();  // (8, 256), copied to the host
+//   }
+//   ```
+//
+// (tests/docs compiles this example in CUDA builds.)
 //
 // It is bindery.hpp (the CPU library: every op, module, loss and optimizer, generic over the
 // backend) + backend/cuda.hpp (the Cuda policy) + kernels/all.cuh (the Cuda specializations of the
