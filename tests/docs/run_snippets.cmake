@@ -8,7 +8,7 @@ set(config_args "")
 if(CONFIG)
   set(config_args --config ${CONFIG})
 endif()
-execute_process(COMMAND ${CMAKE_COMMAND} --build ${BUILD_DIR} ${config_args} --target ${targets}
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${BUILD_DIR} ${config_args} --parallel 2 --target ${targets}
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "a documented code block does not compile:\n${out}\n${err}")

@@ -13,6 +13,7 @@
 #   ```cpp fragment <why>     not compiled (an excerpt, with names from around it); the reason is
 #                             listed in the test's output
 #   ```cpp same-as <path>     a whole translation unit that must also equal <path> byte for byte
+# A block may include repository files by their path from the root ("examples/04_write_your_op/...").
 # A #line directive points compiler errors at the Markdown or header line of the block.
 
 set(bindery_snippet_dir ${CMAKE_CURRENT_BINARY_DIR}/docs_snippets)
@@ -153,6 +154,7 @@ set(bindery_snippet_targets "")
 if(bindery_snippet_sources)
   add_library(bindery_doc_snippets OBJECT EXCLUDE_FROM_ALL ${bindery_snippet_sources})
   target_link_libraries(bindery_doc_snippets PRIVATE bindery::bindery)
+  target_include_directories(bindery_doc_snippets PRIVATE ${PROJECT_SOURCE_DIR})  # "examples/..." includes
   # -O0: the point is that they compile; a body snippet may leave a variable unused.
   target_compile_options(bindery_doc_snippets PRIVATE ${BINDERY_WARNINGS} -O0 -Wno-unused-variable
                                                       -Wno-unused-but-set-variable)
@@ -161,6 +163,7 @@ endif()
 if(BINDERY_CUDA AND bindery_snippet_cuda_sources)
   add_library(bindery_doc_snippets_cuda OBJECT EXCLUDE_FROM_ALL ${bindery_snippet_cuda_sources})
   target_link_libraries(bindery_doc_snippets_cuda PRIVATE bindery::cuda)
+  target_include_directories(bindery_doc_snippets_cuda PRIVATE ${PROJECT_SOURCE_DIR})
   target_compile_options(bindery_doc_snippets_cuda PRIVATE
     $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Werror,-Wno-unused-variable,-Wno-unused-but-set-variable>)
   list(APPEND bindery_snippet_targets bindery_doc_snippets_cuda)
