@@ -1,4 +1,5 @@
 #include "test_util.hpp"
+#include "test_cross_entropy_bodies.hpp"
 
 using namespace bindery;
 using bindery::testing::random_var;
@@ -29,29 +30,6 @@ std::vector<double> naive_cross_entropy(const Tensor<double>& logits, const std:
 }
 
 }  // namespace
-
-TEMPLATE_LIST_TEST_CASE("cross_entropy forward: hand-computed values", "[ops][cross_entropy]",
-                        bindery::testing::Backends) {
-  using B = TestType;
-  // row 0: uniform over 3 classes -> log 3; row 1: softmax(log 1, log 2, log 1) = (1/4, 1/2, 1/4),
-  // target 1 -> log 2
-  const auto logits = Tensor<double, B>::from_vector({0, 0, 0, 0, std::log(2.0), 0}, {2, 3});
-  const auto targets = Tensor<int64_t, B>::from_vector({2, 1});
-  require_values(ops::cross_entropy_forward(logits, targets, Reduction::kNone), Shape{2},
-                 {std::log(3.0), std::log(2.0)}, 1e-12);
-  require_values(ops::cross_entropy_forward(logits, targets), Shape{}, {(std::log(3.0) + std::log(2.0)) / 2},
-                 1e-12);
-  require_values(ops::cross_entropy_forward(logits, targets, Reduction::kSum), Shape{},
-                 {std::log(3.0) + std::log(2.0)}, 1e-12);
-  // label smoothing 0.3 on row 1: q = (0.1, 0.8, 0.1) -> -(0.1 log 1/4 + 0.8 log 1/2 + 0.1 log 1/4)
-  const double smoothed = -(0.2 * std::log(0.25) + 0.8 * std::log(0.5));
-  require_values(ops::cross_entropy_forward(logits, targets, Reduction::kNone, 0.3), Shape{2},
-                 {std::log(3.0), smoothed}, 1e-12);
-  // float, with large logits (no overflow)
-  const auto big = Tensor<float, B>::from_vector({1000, 1000}, {1, 2});
-  require_values(ops::cross_entropy_forward(big, Tensor<int64_t, B>::from_vector({0})), Shape{},
-                 {std::log(2.0)}, 1e-6);
-}
 
 TEST_CASE("cross_entropy matches loops with and without label smoothing", "[ops][cross_entropy]") {
   Philox rng(3);

@@ -1,4 +1,5 @@
 #include "test_util.hpp"
+#include "test_gelu_bodies.hpp"
 
 #include <cstdint>
 #include <cstring>
@@ -51,20 +52,6 @@ float erf_one(float x) {
 }
 
 }  // namespace
-
-TEMPLATE_LIST_TEST_CASE("gelu forward values, float and double", "[ops][gelu]", bindery::testing::Backends) {
-  using B = TestType;
-  // GELU(x) = x Φ(x); Φ(0.5) = 0.691462461274013, Φ(2) = 0.977249868051821, Φ(1) = 0.841344746068543
-  const std::vector<double> x = {-2, -1, -0.5, 0, 0.5, 1, 2};
-  const std::vector<double> expected = {
-      -2 * (1 - 0.977249868051821), -(1 - 0.841344746068543), -0.5 * (1 - 0.691462461274013), 0,
-      0.5 * 0.691462461274013,      0.841344746068543,        2 * 0.977249868051821};
-  Var<double, B> xd(Tensor<double, B>::from_vector(x));
-  require_values(ops::gelu(xd).value(), Shape{7}, expected, 1e-14);
-  std::vector<float> xf(x.begin(), x.end());
-  Var<float, B> xv(Tensor<float, B>::from_vector(xf));  // 7 elements: one vector and a partial one
-  require_values(ops::gelu(xv).value(), Shape{7}, expected, 2e-7);
-}
 
 /// Runs the rest of the test case once with the 4-lane and once with the 16-lane (AVX-512) code.
 /// Returns false (after a SKIPPED warning) for the 16-lane pass on a CPU without AVX-512F.
@@ -217,22 +204,6 @@ TEST_CASE("gelu float kernels are bit-identical on 1 and 2 threads", "[ops][gelu
   const auto two = run();
   Cpu::set_num_threads(threads);
   for (size_t k = 0; k < one.size(); ++k) CHECK(one[k] == two[k]);
-}
-
-TEMPLATE_LIST_TEST_CASE("bias_gelu forward values", "[ops][gelu][bias_gelu]", bindery::testing::Backends) {
-  using B = TestType;
-  // x + bias = (-1, 0, 2 | 0.5, -2, 1): gelu of those, from Φ(1), Φ(2), Φ(0.5) above
-  const double phi1 = 0.841344746068543, phi2 = 0.977249868051821, phi05 = 0.691462461274013;
-  const std::vector<double> expected = {-(1 - phi1), 0, 2 * phi2, 0.5 * phi05, -2 * (1 - phi2), phi1};
-  Var<double, B> x(Tensor<double, B>::from_vector({-1.5, 1, 1.5, 0, -1, 0.5}, {2, 3}));
-  Var<double, B> bias(Tensor<double, B>::from_vector({0.5, -1, 0.5}));
-  require_values(ops::bias_gelu(x, bias).value(), Shape{2, 3}, expected, 1e-14);
-  Var<float, B> xf(Tensor<float, B>::from_vector({-1.5f, 1, 1.5f, 0, -1, 0.5f}, {2, 3}));
-  Var<float, B> bias_f(Tensor<float, B>::from_vector({0.5f, -1, 0.5f}));
-  require_values(ops::bias_gelu(xf, bias_f).value(), Shape{2, 3}, expected, 3e-7);
-  // x of rank 3: the bias broadcasts over both leading axes
-  Var<double, B> x3(Tensor<double, B>::from_vector({-1.5, 1, 1.5, 0, -1, 0.5}, {2, 1, 3}));
-  require_values(ops::bias_gelu(x3, bias).value(), Shape{2, 1, 3}, expected, 1e-14);
 }
 
 TEST_CASE("bias_gelu gradients (fp64 gradcheck)", "[ops][gelu][bias_gelu][gradcheck]") {
