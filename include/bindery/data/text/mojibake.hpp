@@ -18,7 +18,7 @@
 // data/text/mojibake_tables.hpp; the patterns are hand-written matchers over them. One quirk of
 // ftfy's decoder is kept: its `$` also matches before a final "\n", so bytes C0 0A ending the text
 // decode to U+0000 (the newline is lost), as do the CESU-8 pairs whose last byte is that "\n".
-// tests/data/test_text_mojibake.cpp checks is_bad and fix_text against ftfy on generated strings.
+// tests/data/text/test_mojibake.cpp checks is_bad and fix_text against ftfy on generated strings.
 #pragma once
 
 #include <utf8proc.h>
@@ -105,7 +105,7 @@ inline bool ascii_letter(char32_t c) {
 // ---- ftfy.badness.is_bad ------------------------------------------------------------------------------
 
 /// The literal code points that BADNESS_RE's patterns accept in second position (bad_at skips most
-/// patterns when that position is unclassified; tests/data/test_text_mojibake.cpp checks these are all
+/// patterns when that position is unclassified; tests/data/text/test_mojibake.cpp checks these are all
 /// classified).
 inline constexpr std::u32string_view kBadnessSecondLiterals =
     U"°€œŠš¢£Ÿž\u00a0\u00ad®©·»–—´²³µ¹¼½¾±∂†≠™≤≥¥øÄâóЂ¡ ўÂ";
