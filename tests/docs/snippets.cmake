@@ -17,13 +17,15 @@
 # A #line directive points compiler errors at the Markdown or header line of the block.
 
 set(bindery_snippet_dir ${CMAKE_CURRENT_BINARY_DIR}/docs_snippets)
-file(REMOVE_RECURSE ${bindery_snippet_dir})
 file(MAKE_DIRECTORY ${bindery_snippet_dir})
 
 file(GLOB bindery_snippet_docs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/*.md)
 file(GLOB_RECURSE bindery_snippet_headers CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/include/bindery/*.hpp
      ${PROJECT_SOURCE_DIR}/kernels/*.cuh)
-set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${bindery_snippet_docs} ${bindery_snippet_headers})
+# Editing a Markdown file, or a header that has a block, reruns the extraction. Headers without one
+# are not dependencies (an edit to any header would otherwise rerun CMake): a block added to such a
+# header is picked up at the next configure.
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${bindery_snippet_docs})
 
 set(bindery_snippet_prelude
     "#include <bindery/bindery.hpp>\n#include <bindery/data/all.hpp>\n#include <bindery/models/imagebind/imagebind.hpp>\n"
@@ -44,6 +46,7 @@ function(bindery_scan_snippets path)
   if(any EQUAL -1)
     return()
   endif()
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${path})
   if(NOT relative MATCHES "\\.md$")
     # A header: keep the text of its // comments (indentation does not matter to a compiler).
     string(REGEX REPLACE "\n[ \t]*//[ \t]?" "\n" text "\n${text}")
@@ -138,7 +141,8 @@ function(bindery_scan_snippets path)
       list(APPEND sources ${file})
       string(APPEND summary "  c++           ${where}\n")
     endif()
-    file(WRITE ${file} "${content}")
+    file(WRITE ${file}.new "${content}")
+    configure_file(${file}.new ${file} COPYONLY)  # rewritten only when it changed: no needless rebuilds
   endwhile()
   set(bindery_snippet_sources ${sources} PARENT_SCOPE)
   set(bindery_snippet_cuda_sources ${cuda_sources} PARENT_SCOPE)
