@@ -53,22 +53,34 @@ class Net : public nn::Module<T> {
   Tensor<T> scale;
 };
 
+/// The options a Run gives its optimizer by default: AdamW's defaults; SGD with momentum (so that
+/// it has state to checkpoint).
+template <class Opt>
+typename Opt::Options default_options() {
+  if constexpr (std::is_same_v<typename Opt::Options, optim::SgdOptions>) {
+    return {.momentum = 0.9};
+  } else {
+    return {};
+  }
+}
+
 /// A deterministic training run: batches are rows [cursor, cursor + batch) of a fixed table plus
-/// noise from the "sampler" stream; dropout from the model's stream; AdamW with two groups and a
-/// warmup-cosine schedule (so the groups' initial_lr matters after a resume).
-template <class T>
+/// noise from the "sampler" stream; dropout from the model's stream; an optimizer `Opt` (AdamW or
+/// SGD) with two groups and a warmup-cosine schedule (so the groups' initial_lr matters after a
+/// resume).
+template <class T, class Opt = optim::AdamW<T>>
 struct Run {
   static constexpr int64_t kBatch = 8, kRows = 64;
   int64_t dim, hidden;
   std::shared_ptr<Net<T>> net;
-  std::unique_ptr<optim::AdamW<T>> opt;
+  std::unique_ptr<Opt> opt;
   Philox sampler{1234};
   int64_t step = 0, cursor = 0;
   Tensor<T> inputs, targets;
   optim::WarmupCosine schedule{.base_lr = 1e-2, .min_lr = 1e-4, .warmup_steps = 3, .total_steps = 40};
 
-  Run(int64_t dim_, int64_t hidden_, uint64_t seed = 1, optim::AdamWOptions options = {},
-      bool one_group = false)
+  Run(int64_t dim_, int64_t hidden_, uint64_t seed = 1,
+      typename Opt::Options options = default_options<Opt>(), bool one_group = false)
       : dim(dim_), hidden(hidden_), net(std::make_shared<Net<T>>(dim_, hidden_, seed)) {
     std::vector<optim::ParamGroup<T>> groups(one_group ? 1 : 2);
     groups[0].lr = 1e-2;
@@ -79,7 +91,7 @@ struct Run {
     }
     for (const auto& [name, p] : net->named_parameters())
       groups[one_group || p.rank() >= 2 ? 0 : 1].params.push_back(p);
-    opt = std::make_unique<optim::AdamW<T>>(groups, options);
+    opt = std::make_unique<Opt>(groups, options);
     Philox data(99);
     inputs = Tensor<T>::uniform({kRows, dim}, data, -1.0, 1.0);
     targets = Tensor<T>::uniform({kRows, dim}, data, -1.0, 1.0);
@@ -125,22 +137,33 @@ bool same_bits(const Tensor<T>& a, const Tensor<T>& b) {
 }
 
 /// REQUIRE two runs hold bit-identical weights, buffers, optimizer state, groups, streams and cursor.
-template <class T>
-void require_same_state(Run<T>& a, Run<T>& b) {
+template <class T, class Opt>
+void require_same_state(Run<T, Opt>& a, Run<T, Opt>& b) {
   const auto da = a.net->state_dict(), db = b.net->state_dict();
   REQUIRE(da.keys() == db.keys());
   for (const auto& [key, value] : da) {
     INFO("model key " << key);
     REQUIRE(same_bits(value, db.at(key)));
   }
-  const auto& sa = a.opt->state();
-  const auto& sb = b.opt->state();
-  REQUIRE(sa.size() == sb.size());
-  for (size_t k = 0; k < sa.size(); ++k) {
-    INFO("optimizer parameter " << k);
-    REQUIRE(sa[k].step == sb[k].step);
-    REQUIRE(same_bits(sa[k].exp_avg, sb[k].exp_avg));
-    REQUIRE(same_bits(sa[k].exp_avg_sq, sb[k].exp_avg_sq));
+  if constexpr (std::is_same_v<Opt, optim::AdamW<T>>) {
+    const auto& sa = a.opt->state();
+    const auto& sb = b.opt->state();
+    REQUIRE(sa.size() == sb.size());
+    for (size_t k = 0; k < sa.size(); ++k) {
+      INFO("optimizer parameter " << k);
+      REQUIRE(sa[k].step == sb[k].step);
+      REQUIRE(same_bits(sa[k].exp_avg, sb[k].exp_avg));
+      REQUIRE(same_bits(sa[k].exp_avg_sq, sb[k].exp_avg_sq));
+    }
+  }
+  // Every optimizer, through its state dict (SGD's momentum buffers).
+  const auto oa = a.opt->state_dict(), ob = b.opt->state_dict();
+  REQUIRE(oa.hyper == ob.hyper);
+  REQUIRE(oa.tensors.size() == ob.tensors.size());
+  for (const auto& [name, tensor] : oa.tensors) {
+    INFO("optimizer tensor " << name);
+    REQUIRE(ob.tensors.count(name) == 1);
+    REQUIRE(same_bits(tensor, ob.tensors.at(name)));
   }
   REQUIRE(a.opt->groups().size() == b.opt->groups().size());
   for (size_t g = 0; g < a.opt->groups().size(); ++g) {
@@ -271,16 +294,20 @@ TEST_CASE("checkpoint: keep_last keeps the newest K and cleans stale temporary f
       "JSON object");
 }
 
-TEST_CASE("checkpoint: resuming continues bit-identically", "[train][checkpoint]") {
+namespace {
+
+/// Trains 12 steps straight, and 5 + save + load into fresh objects + 7: the same bits.
+template <class Opt>
+void require_bit_identical_resume() {
   constexpr int kSteps = 12, kSplit = 5;
   TempDir dir;
-  Run<float> straight(8, 16);
+  Run<float, Opt> straight(8, 16);
   for (int i = 0; i < kSteps; ++i) straight.train_step();
 
-  Run<float> first(8, 16);
+  Run<float, Opt> first(8, 16);
   for (int i = 0; i < kSplit; ++i) first.train_step();
   const std::string path = first.save(dir.str(), 3);
-  Run<float> resumed(8, 16, /*seed=*/42);  // fresh objects with other weights and streams
+  Run<float, Opt> resumed(8, 16, /*seed=*/42);  // fresh objects with other weights and streams
   resumed.sampler = Philox(7);
   resumed.load(path);
   require_same_state(first, resumed);
@@ -288,7 +315,7 @@ TEST_CASE("checkpoint: resuming continues bit-identically", "[train][checkpoint]
   require_same_state(straight, resumed);
 
   // Without the data cursor and streams restored it would not be the same run (the test has teeth).
-  Run<float> careless(8, 16, /*seed=*/42);
+  Run<float, Opt> careless(8, 16, /*seed=*/42);
   std::map<std::string, Philox> ignored;
   train::load_checkpoint(path, *careless.net, *careless.opt, ignored);
   careless.step = kSplit;
@@ -296,20 +323,43 @@ TEST_CASE("checkpoint: resuming continues bit-identically", "[train][checkpoint]
   REQUIRE(!same_bits(careless.net->fc1->parameters()[0].value(), straight.net->fc1->parameters()[0].value()));
 }
 
+}  // namespace
+
+TEST_CASE("checkpoint: resuming continues bit-identically", "[train][checkpoint]") {
+  require_bit_identical_resume<optim::AdamW<float>>();
+}
+
+TEST_CASE("checkpoint: resuming SGD with momentum continues bit-identically", "[train][checkpoint]") {
+  require_bit_identical_resume<optim::Sgd<float>>();
+}
+
 // Run by the SIGKILL test below in child processes (fork + exec of this binary): trains to
 // kKillSteps with a checkpoint after every step, resuming from the newest valid one. Hidden ([.]),
 // and a no-op unless the parent set BINDERY_CHECKPOINT_CHILD_DIR.
-TEST_CASE("checkpoint child process", "[.][checkpoint-child]") {
-  const char* dir = std::getenv("BINDERY_CHECKPOINT_CHILD_DIR");
-  const char* steps = std::getenv("BINDERY_CHECKPOINT_CHILD_STEPS");
-  if (dir == nullptr || steps == nullptr) return;
-  Run<float> run(kKillDim, kKillHidden);
+// BINDERY_CHECKPOINT_CHILD_OPTIMIZER picks the optimizer: "sgd" (with momentum) or AdamW.
+namespace {
+template <class Opt>
+void child_process(const char* dir, int64_t steps) {
+  Run<float, Opt> run(kKillDim, kKillHidden);
   const train::CheckpointSearch latest = train::latest_valid_checkpoint(dir);
   REQUIRE(latest.skipped.empty());
   if (latest.path) run.load(*latest.path);
-  while (run.step < std::atoi(steps)) {
+  while (run.step < steps) {
     run.train_step();
     run.save(dir, 3);
+  }
+}
+}  // namespace
+
+TEST_CASE("checkpoint child process", "[.][checkpoint-child]") {
+  const char* dir = std::getenv("BINDERY_CHECKPOINT_CHILD_DIR");
+  const char* steps = std::getenv("BINDERY_CHECKPOINT_CHILD_STEPS");
+  const char* optimizer = std::getenv("BINDERY_CHECKPOINT_CHILD_OPTIMIZER");
+  if (dir == nullptr || steps == nullptr) return;
+  if (optimizer != nullptr && std::string(optimizer) == "sgd") {
+    child_process<optim::Sgd<float>>(dir, std::atoi(steps));
+  } else {
+    child_process<optim::AdamW<float>>(dir, std::atoi(steps));
   }
 }
 
@@ -319,7 +369,7 @@ namespace {
 /// exit if still running, so that a failing REQUIRE in the parent never leaves it behind.
 class Child {
  public:
-  Child(const std::string& dir, int64_t steps, const std::string& log) {
+  Child(const std::string& dir, int64_t steps, const std::string& log, const std::string& optimizer) {
     // Everything execve needs is built before fork: the child calls only async-signal-safe functions.
     const std::string exe = fs::read_symlink("/proc/self/exe").string();
     std::vector<std::string> env;
@@ -328,6 +378,7 @@ class Child {
     }
     env.push_back("BINDERY_CHECKPOINT_CHILD_DIR=" + dir);
     env.push_back("BINDERY_CHECKPOINT_CHILD_STEPS=" + std::to_string(steps));
+    env.push_back("BINDERY_CHECKPOINT_CHILD_OPTIMIZER=" + optimizer);
     std::vector<std::string> args = {exe, "checkpoint child process"};
     std::vector<char*> argv, envp;
     for (auto& a : args) argv.push_back(a.data());
@@ -379,34 +430,34 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-}  // namespace
-
-TEST_CASE("checkpoint: SIGKILL at random moments always leaves a loadable checkpoint",
-          "[train][checkpoint]") {
+/// Children training with `Opt` ("adamw" or "sgd" for the child) are SIGKILLed at random moments,
+/// `iterations` times two: every listed checkpoint loads, and resuming finishes bit-identically.
+template <class Opt>
+void require_kill_resume(const std::string& optimizer, int iterations) {
   // The uninterrupted run (saving every step, as the children do) and its duration.
   TempDir timing;
-  Run<float> reference(kKillDim, kKillHidden);
+  Run<float, Opt> reference(kKillDim, kKillHidden);
   auto start = std::chrono::steady_clock::now();
   while (reference.step < kKillSteps) {
     reference.train_step();
     reference.save(timing.str(), 3);
   }
   const double run_seconds = seconds_since(start), step_seconds = run_seconds / kKillSteps;
-  Run<float> unsaved(kKillDim, kKillHidden);  // saving does not perturb training
+  Run<float, Opt> unsaved(kKillDim, kKillHidden);  // saving does not perturb training
   while (unsaved.step < kKillSteps) unsaved.train_step();
   require_same_state(reference, unsaved);
   // Process start-up (exec, Catch2, building the model): a child with nothing to train.
   start = std::chrono::steady_clock::now();
   {
-    Child idle(timing.file("unused"), 0, timing.file("idle.log"));
+    Child idle(timing.file("unused"), 0, timing.file("idle.log"), optimizer);
     while (!idle.exited()) std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   const double startup_seconds = seconds_since(start);
 
   Philox delays(2024);
   int kills_landed = 0, kills_mid_write = 0, kills_before_first = 0, polls = 0;
-  constexpr int kIterations = 5, kKillsPerIteration = 2;
-  for (int iteration = 0; iteration < kIterations; ++iteration) {
+  constexpr int kKillsPerIteration = 2;
+  for (int iteration = 0; iteration < iterations; ++iteration) {
     TempDir root;
     const std::string dir = root.file("checkpoints");
     for (int k = 0; k < kKillsPerIteration; ++k) {
@@ -424,7 +475,7 @@ TEST_CASE("checkpoint: SIGKILL at random moments always leaves a loadable checkp
                         << " + " << fraction * 1.5 << " steps (step " << step_seconds << " s, start-up "
                         << startup_seconds << " s)");
       const std::string log = root.file("child-" + std::to_string(k) + ".log");
-      Child child(dir, kKillSteps, log);
+      Child child(dir, kKillSteps, log, optimizer);
       const auto spawned = Clock::now();
       auto after = [](Clock::time_point t, double seconds) {
         return t + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
@@ -456,19 +507,19 @@ TEST_CASE("checkpoint: SIGKILL at random moments always leaves a loadable checkp
       REQUIRE(listed.size() <= 4);  // keep_last 3, plus one if killed between the rename and the cleanup
       for (const auto& path : listed) {
         INFO("checkpoint " << path);
-        Run<float> probe(kKillDim, kKillHidden);
+        Run<float, Opt> probe(kKillDim, kKillHidden);
         probe.load(path);
         REQUIRE(probe.step == train::verify_checkpoint(path).step);
       }
     }
     // Resume in this process from the newest checkpoint (or from scratch) and finish the run.
-    Run<float> resumed(kKillDim, kKillHidden, /*seed=*/9);
+    Run<float, Opt> resumed(kKillDim, kKillHidden, /*seed=*/9);
     const train::CheckpointSearch latest = train::latest_valid_checkpoint(dir);
     REQUIRE(latest.skipped.empty());
     if (latest.path) {
       resumed.load(*latest.path);
     } else {
-      resumed = Run<float>(kKillDim, kKillHidden);
+      resumed = Run<float, Opt>(kKillDim, kKillHidden);
     }
     while (resumed.step < kKillSteps) {
       resumed.train_step();
@@ -478,12 +529,25 @@ TEST_CASE("checkpoint: SIGKILL at random moments always leaves a loadable checkp
     REQUIRE(!has_temp_file(dir));
     REQUIRE(train::list_checkpoints(dir).size() == 3);
   }
-  WARN("SIGKILL test: " << kills_landed << " of " << kIterations * kKillsPerIteration
+  WARN("SIGKILL test (" << optimizer << "): " << kills_landed << " of " << iterations * kKillsPerIteration
                         << " kills landed mid-run, " << kills_mid_write
                         << " mid-write (temporary file left), " << kills_before_first
                         << " before the first checkpoint; " << polls << " concurrent verifications; run "
                         << run_seconds << " s, start-up " << startup_seconds << " s");
-  REQUIRE(kills_landed >= kIterations * kKillsPerIteration * 7 / 10);
+  REQUIRE(kills_landed >= iterations * kKillsPerIteration * 7 / 10);
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint: SIGKILL at random moments always leaves a loadable checkpoint",
+          "[train][checkpoint]") {
+  require_kill_resume<optim::AdamW<float>>("adamw", 5);
+}
+
+// The same with SGD's momentum buffers as the optimizer state (fewer iterations: the machinery
+// under test is the same, only the optimizer's state differs).
+TEST_CASE("checkpoint: SIGKILL with SGD (momentum) resumes bit-identically", "[train][checkpoint]") {
+  require_kill_resume<optim::Sgd<float>>("sgd", 2);
 }
 
 TEST_CASE("checkpoint: damaged files are typed errors and latest_valid_checkpoint falls back",
@@ -614,4 +678,96 @@ TEST_CASE("checkpoint: a model, optimizer or stream that does not fit is refused
   std::map<std::string, Philox> rngs;
   BINDERY_REQUIRE_THROWS_WITH_ALL(train::load_checkpoint(path, *wrong_type.net, *wrong_type.opt, rngs),
                                   ValueError, path.c_str(), "F32", "F64");
+}
+
+TEST_CASE("checkpoint: an optimizer of another type is a ValueError, nothing changes",
+          "[train][checkpoint]") {
+  TempDir dir;
+  Run<float, optim::Sgd<float>> sgd(8, 16);
+  sgd.train_step();
+  const std::string sgd_path = sgd.save(dir.str(), 0);
+  const nlohmann::json manifest =
+      nlohmann::json::parse(io::SafetensorsFile::open(sgd_path).metadata().at("bindery.checkpoint"));
+  REQUIRE(manifest.at("optimizer").at("type") == "SGD");
+  REQUIRE(manifest.at("optimizer").at("momentum") == 0.9);
+  REQUIRE(manifest.at("tensors").contains("optim.0.momentum_buffer"));
+
+  Run<float> adamw(8, 16, /*seed=*/3);
+  const std::vector<float> before = adamw.net->fc1->parameters()[0].value().to_vector();
+  BINDERY_REQUIRE_THROWS_WITH_ALL(adamw.load(sgd_path), ValueError, sgd_path.c_str(), "SGD", "not AdamW");
+  REQUIRE(adamw.net->fc1->parameters()[0].value().to_vector() == before);
+  REQUIRE(adamw.opt->state()[0].step == 0);
+
+  adamw.train_step();
+  const std::string adamw_path = adamw.save(dir.str() + "/adamw", 0);
+  Run<float, optim::Sgd<float>> target(8, 16, /*seed=*/3);
+  BINDERY_REQUIRE_THROWS_WITH_ALL(target.load(adamw_path), ValueError, adamw_path.c_str(), "AdamW",
+                                  "not SGD");
+  REQUIRE(target.opt->state_dict().tensors.empty());
+  Run<float, optim::Sgd<float>> nesterov(8, 16, 1, {.momentum = 0.9, .nesterov = true});
+  BINDERY_REQUIRE_THROWS_WITH_ALL(nesterov.load(sgd_path), ValueError, sgd_path.c_str(), "nesterov");
+}
+
+TEST_CASE("checkpoint: AdamW checkpoints keep the version-1 layout", "[train][checkpoint]") {
+  // The layout every existing AdamW checkpoint has (written before optimizers shared an interface):
+  // readers of those files, and those files read by this code, depend on these names.
+  TempDir dir;
+  Run<float> run(4, 6);
+  run.train_step();
+  const std::string path = run.save(dir.str(), 0);
+  const io::SafetensorsFile file = io::SafetensorsFile::open(path);
+  const nlohmann::json manifest = nlohmann::json::parse(file.metadata().at("bindery.checkpoint"));
+  const nlohmann::json& o = manifest.at("optimizer");
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : o.items()) keys.push_back(key);
+  REQUIRE(keys == std::vector<std::string>{"beta1", "beta2", "eps", "groups", "names", "steps", "type"});
+  REQUIRE(o.at("type") == "AdamW");
+  REQUIRE(o.at("groups")[0] ==
+          nlohmann::json{
+              {"initial_lr", 1e-2}, {"lr", run.opt->groups()[0].lr}, {"params", 2}, {"weight_decay", 0.05}});
+  REQUIRE(o.at("steps") == nlohmann::json({1, 1, 0, 1, 1, 1, 1}));  // 2: "unused"
+  REQUIRE(o.at("names")[2] == "unused");
+  REQUIRE(file.contains("optim.0.exp_avg"));
+  REQUIRE(file.contains("optim.6.exp_avg_sq"));
+  REQUIRE(!file.contains("optim.2.exp_avg"));
+}
+
+TEST_CASE("checkpoint: an AdamW checkpoint written before the Optimizer interface still loads",
+          "[train][checkpoint]") {
+  // fixtures/adamw_v1_step2.safetensors: Run<float>(4, 6) of this file after two train_step()s,
+  // saved by commit d01d928 (AdamW-only checkpoints), on the CPU.
+  const std::string path = std::string(BINDERY_TEST_DATA) + "/train/fixtures/adamw_v1_step2.safetensors";
+  const io::SafetensorsFile file = io::SafetensorsFile::open(path);
+  Run<float> run(4, 6, /*seed=*/5);
+  const train::CheckpointInfo info = run.load(path);
+  REQUIRE(info.step == 2);
+  REQUIRE(run.cursor == 2 * Run<float>::kBatch);
+  for (const auto& [key, value] : run.net->state_dict()) {
+    INFO(key);
+    REQUIRE(same_bits(value, file.read<float, Cpu>("model." + key)));
+  }
+  const auto& state = run.opt->state();
+  REQUIRE(state.size() == 7);
+  for (size_t k = 0; k < 7; ++k) {
+    INFO("parameter " << k);
+    if (k == 2) continue;  // "unused": never stepped (checked below)
+    REQUIRE(state[k].step == 2);
+    REQUIRE(same_bits(state[k].exp_avg, file.read<float, Cpu>("optim." + std::to_string(k) + ".exp_avg")));
+    REQUIRE(
+        same_bits(state[k].exp_avg_sq, file.read<float, Cpu>("optim." + std::to_string(k) + ".exp_avg_sq")));
+  }
+  REQUIRE((state[2].step == 0 && !state[2].exp_avg.defined()));
+  const nlohmann::json old = nlohmann::json::parse(file.metadata().at("bindery.checkpoint"));
+  for (size_t g = 0; g < 2; ++g) {
+    REQUIRE(run.opt->groups()[g].lr == old.at("optimizer").at("groups")[g].at("lr").get<double>());
+    REQUIRE(run.opt->groups()[g].initial_lr ==
+            old.at("optimizer").at("groups")[g].at("initial_lr").get<double>());
+  }
+  // It trains on, and saves in the same layout.
+  run.train_step();
+  TempDir dir;
+  const nlohmann::json saved = nlohmann::json::parse(
+      io::SafetensorsFile::open(run.save(dir.str(), 0)).metadata().at("bindery.checkpoint"));
+  REQUIRE(saved.at("optimizer").at("names") == old.at("optimizer").at("names"));
+  REQUIRE(saved.at("tensors").size() == old.at("tensors").size());
 }

@@ -58,11 +58,12 @@ struct Setup {
   Pairs data;
   std::shared_ptr<Tower> ta = std::make_shared<Tower>(6, 8, 1), tb = std::make_shared<Tower>(5, 8, 11);
   train::Trainer<double> trainer;
-  Setup(train::TrainerOptions options)
+  Setup(train::TrainerOptions options, train::OptimizerFactory<double> factory = {})
       : trainer(options, {{"a", ta}, {"b", tb}},
                 {train::contrastive_task<double>(
                     "a-b", 64, [this](const auto& idx) { return ta->forward(Pairs::rows(data.a, idx)); },
-                    [this](const auto& idx) { return tb->forward(Pairs::rows(data.b, idx)); })}) {}
+                    [this](const auto& idx) { return tb->forward(Pairs::rows(data.b, idx)); })},
+                std::move(factory)) {}
 };
 
 train::TrainerOptions options(int64_t steps) {
@@ -160,6 +161,58 @@ TEST_CASE("Trainer: resume continues bit for bit", "[train][trainer]") {
     CHECK(r.start_step == stop);
     CHECK(bit_equal(parameters(second.trainer.model()), straight));
   }
+}
+
+TEST_CASE("Trainer: SGD by name or by factory trains and resumes bit for bit", "[train][trainer]") {
+  TempDir dir;
+  train::TrainerOptions sgd = options(20);
+  sgd.optimizer = "sgd";
+  sgd.lr = 0.05;
+  std::vector<std::vector<double>> straight;
+  {
+    Setup s(sgd);
+    REQUIRE(s.trainer.optimizer().type_name() == "SGD");
+    const auto before = parameters(s.trainer.model());
+    s.trainer.run();
+    straight = parameters(s.trainer.model());
+    REQUIRE(!bit_equal(before, straight));
+  }
+  {
+    train::TrainerOptions o = sgd;
+    o.stop_at = 9;
+    o.checkpoint_dir = dir.file("sgd");
+    o.checkpoint_every = 4;
+    Setup first(o);
+    first.trainer.run();
+    o.stop_at = -1;
+    o.resume = true;
+    Setup second(o);  // fresh objects: weights, momentum buffers and streams come from the file
+    CHECK(second.trainer.run().start_step == 9);
+    CHECK(bit_equal(parameters(second.trainer.model()), straight));
+    // An AdamW trainer refuses the SGD checkpoint.
+    train::TrainerOptions adamw = o;
+    adamw.optimizer = "adamw";
+    Setup third(adamw);
+    BINDERY_REQUIRE_THROWS_WITH_ALL(third.trainer.run(), ValueError, "SGD", "not AdamW");
+  }
+  // A factory receives the two groups (decayed matrices, undecayed vectors) and builds the same SGD.
+  size_t group_count = 0;
+  train::TrainerOptions named_otherwise = sgd;
+  named_otherwise.optimizer = "ignored with a factory";
+  Setup by_factory(named_otherwise, [&](std::vector<optim::ParamGroup<double>> groups) {
+    group_count = groups.size();
+    CHECK((groups[0].weight_decay == 0.05 && groups[0].lr == 0.05 && groups[0].initial_lr == 0.05));
+    CHECK(groups[1].weight_decay == 0.0);
+    return std::make_unique<optim::Sgd<double>>(std::move(groups), optim::SgdOptions{.momentum = 0.9});
+  });
+  REQUIRE(group_count == 2);
+  by_factory.trainer.run();
+  CHECK(bit_equal(parameters(by_factory.trainer.model()), straight));
+
+  REQUIRE(Setup(options(5)).trainer.optimizer().type_name() == "AdamW");  // the default
+  train::TrainerOptions unknown = options(5);
+  unknown.optimizer = "rmsprop";
+  BINDERY_REQUIRE_THROWS_WITH_ALL(Setup{unknown}, ValueError, "\"rmsprop\"", "adamw", "sgd");
 }
 
 TEST_CASE("Trainer: cache_embeddings, classification task, bad tasks", "[train][trainer]") {

@@ -22,7 +22,7 @@
 #include <utility>
 #include <vector>
 
-#include "bindery/optim/param_group.hpp"
+#include "bindery/optim/optimizer.hpp"
 
 namespace bindery::optim {
 
@@ -113,13 +113,17 @@ struct AdamWMultiUpdate {
 /// Checkpointing: state() returns one AdamWState per parameter, in group order then parameter
 /// order (the numbering of PyTorch's optimizer state_dict); load_state() takes the same list back
 /// (copies it) after checking its length and shapes. Learning rates live in groups().
+/// Through the Optimizer interface, state_dict() holds hyper = {"type": "AdamW", "beta1", "beta2",
+/// "eps", "groups", "steps": [per-parameter step]} and tensors "<i>.exp_avg", "<i>.exp_avg_sq" (for
+/// parameters updated at least once): the names checkpoints have always used.
 template <class T, class B = Cpu>
-class AdamW {
+class AdamW : public Optimizer<T, B> {
  public:
   using State = AdamWState<T, B>;
+  using Options = AdamWOptions;
 
   explicit AdamW(std::vector<ParamGroup<T, B>> groups, AdamWOptions options = {})
-      : groups_(std::move(groups)), options_(options) {
+      : Optimizer<T, B>(std::move(groups)), options_(options) {
     BINDERY_CHECK(options.beta1 >= 0 && options.beta1 < 1 && options.beta2 >= 0 && options.beta2 < 1,
                   ValueError, "AdamW: betas must be in [0, 1), got (", options.beta1, ", ", options.beta2,
                   ")");
@@ -130,8 +134,10 @@ class AdamW {
   explicit AdamW(std::vector<Var<T, B>> params, AdamWOptions options = {})
       : AdamW(detail::single_group(std::move(params), options.lr, options.weight_decay), options) {}
 
+  std::string type_name() const override { return "AdamW"; }
+
   /// One update of every parameter that has a gradient (others are skipped, see ParamGroup).
-  void step() {
+  void step() override {
     state_.resize(detail::count_params(groups_));
     const bool multi = options_.multi_tensor.value_or(!B::kHostAccessible);
     std::vector<detail::AdamWSlot<T>> slots;
@@ -180,18 +186,6 @@ class AdamW {
     B::deallocate(table);  // reused only by work queued after the launch
   }
 
-  /// Drops every parameter's gradient (set to undefined, like PyTorch's set_to_none).
-  void zero_grad() { detail::zero_grad(groups_); }
-
-  /// Appends a group; its parameters start with empty state.
-  void add_param_group(ParamGroup<T, B> group) {
-    detail::check_group(group, "AdamW");
-    groups_.push_back(std::move(group));
-    state_.resize(detail::count_params(groups_));
-  }
-
-  std::vector<ParamGroup<T, B>>& groups() { return groups_; }
-  const std::vector<ParamGroup<T, B>>& groups() const { return groups_; }
   const AdamWOptions& options() const { return options_; }
 
   /// One state per parameter, in group then parameter order (see the class comment).
@@ -226,12 +220,77 @@ class AdamW {
     state_ = std::move(copy);
   }
 
+  OptimizerState<T, B> state_dict() const override {
+    OptimizerState<T, B> out{this->base_hyper(), {}};
+    out.hyper["beta1"] = options_.beta1;
+    out.hyper["beta2"] = options_.beta2;
+    out.hyper["eps"] = options_.eps;
+    nlohmann::json steps = nlohmann::json::array();
+    const size_t n = detail::count_params(groups_);
+    for (size_t k = 0; k < n; ++k) {
+      const State* s = k < state_.size() ? &state_[k] : nullptr;  // groups added since the last step
+      steps.push_back(s ? s->step : 0);
+      if (s && s->exp_avg.defined()) {
+        out.tensors.emplace(::bindery::detail::concat(k, ".exp_avg"), s->exp_avg);
+        out.tensors.emplace(::bindery::detail::concat(k, ".exp_avg_sq"), s->exp_avg_sq);
+      }
+    }
+    out.hyper["steps"] = std::move(steps);
+    return out;
+  }
+
+  /// Checks (see Optimizer) then restores steps, moments and the groups' lr / weight decay /
+  /// initial lr. betas and eps must equal this optimizer's (ValueError).
+  void load_state_dict(const OptimizerState<T, B>& state) override {
+    const auto hyper = this->check_base(state, {"exp_avg", "exp_avg_sq"});
+    this->check_same(state, "beta1", options_.beta1);
+    this->check_same(state, "beta2", options_.beta2);
+    this->check_same(state, "eps", options_.eps);
+    const std::string who = "AdamW::load_state_dict";
+    const nlohmann::json& steps = this->member(who, state.hyper, "steps");
+    const size_t n = detail::count_params(groups_);
+    if (!steps.is_array() || steps.size() != n)
+      this->malformed(who, "\"steps\" must list one step per parameter (", n, "), got ", steps.dump());
+    std::vector<State> states(n);
+    size_t k = 0;
+    for (const auto& group : groups_) {
+      for (const auto& p : group.params) {
+        if (!steps[k].is_number_integer() || steps[k].get<int64_t>() < 0)
+          this->malformed(who, "step ", steps[k].dump(), " of parameter ", k);
+        states[k].step = steps[k].get<int64_t>();
+        const Tensor<T, B>* m = this->find_tensor(state, k, "exp_avg");
+        const Tensor<T, B>* v = this->find_tensor(state, k, "exp_avg_sq");
+        BINDERY_CHECK((m == nullptr) == (v == nullptr) && (m != nullptr || states[k].step == 0),
+                      nn::StateDictError, who, ": parameter ", k, " has step ", states[k].step, " but ",
+                      m   ? "no exp_avg_sq"
+                      : v ? "no exp_avg"
+                          : "no exp_avg / exp_avg_sq",
+                      " tensor");
+        for (const auto& [name, t] :
+             {std::pair<const char*, const Tensor<T, B>*>{"exp_avg", m}, {"exp_avg_sq", v}}) {
+          BINDERY_CHECK(t == nullptr || t->shape() == p.shape(), nn::StateDictError, who, ": tensor '", k,
+                        ".", name, "' of shape ", t ? t->shape().to_string() : "", " does not fit parameter ",
+                        k, " of shape ", p.shape());
+        }
+        if (m) {
+          states[k].exp_avg = *m;
+          states[k].exp_avg_sq = *v;
+        }
+        ++k;
+      }
+    }
+    load_state(states);  // deep copies; cannot fail after the checks above
+    this->apply_groups(hyper);
+  }
+
  private:
+  void groups_changed() override { state_.resize(detail::count_params(groups_)); }
+
   T beta1() const { return static_cast<T>(options_.beta1); }
   T beta2() const { return static_cast<T>(options_.beta2); }
   T eps() const { return static_cast<T>(options_.eps); }
 
-  std::vector<ParamGroup<T, B>> groups_;
+  using Optimizer<T, B>::groups_;
   AdamWOptions options_;
   std::vector<State> state_;
 };

@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "bindery/optim/param_group.hpp"
+#include "bindery/optim/optimizer.hpp"
 
 namespace bindery::optim {
 
@@ -56,13 +56,17 @@ struct SgdUpdate {
 
 /// SGD over parameter groups (per-group lr and weight decay; momentum, dampening and nesterov
 /// shared). state()/load_state() expose one SgdState per parameter in group then parameter order.
+/// Through the Optimizer interface (type_name() "SGD", as torch.optim.SGD), state_dict() holds
+/// hyper = {"type": "SGD", "momentum", "dampening", "nesterov", "groups"} and tensors
+/// "<i>.momentum_buffer" (for parameters that have one).
 template <class T, class B = Cpu>
-class Sgd {
+class Sgd : public Optimizer<T, B> {
  public:
   using State = SgdState<T, B>;
+  using Options = SgdOptions;
 
   explicit Sgd(std::vector<ParamGroup<T, B>> groups, SgdOptions options = {})
-      : groups_(std::move(groups)), options_(options) {
+      : Optimizer<T, B>(std::move(groups)), options_(options) {
     BINDERY_CHECK(options.momentum >= 0, ValueError, "Sgd: momentum must be >= 0, got ", options.momentum);
     BINDERY_CHECK(!options.nesterov || (options.momentum > 0 && options.dampening == 0), ValueError,
                   "Sgd: nesterov needs momentum > 0 and dampening == 0, got momentum ", options.momentum,
@@ -73,8 +77,10 @@ class Sgd {
   explicit Sgd(std::vector<Var<T, B>> params, SgdOptions options = {})
       : Sgd(detail::single_group(std::move(params), options.lr, options.weight_decay), options) {}
 
+  std::string type_name() const override { return "SGD"; }
+
   /// One update of every parameter that has a gradient (others are skipped, see ParamGroup).
-  void step() {
+  void step() override {
     state_.resize(detail::count_params(groups_));
     const bool use_momentum = options_.momentum != 0.0;
     size_t k = 0;
@@ -103,15 +109,6 @@ class Sgd {
     }
   }
 
-  void zero_grad() { detail::zero_grad(groups_); }
-  void add_param_group(ParamGroup<T, B> group) {
-    detail::check_group(group, "Sgd");
-    groups_.push_back(std::move(group));
-    state_.resize(detail::count_params(groups_));
-  }
-
-  std::vector<ParamGroup<T, B>>& groups() { return groups_; }
-  const std::vector<ParamGroup<T, B>>& groups() const { return groups_; }
   const SgdOptions& options() const { return options_; }
 
   const std::vector<State>& state() const { return state_; }
@@ -136,10 +133,52 @@ class Sgd {
     state_ = std::move(copy);
   }
 
+  OptimizerState<T, B> state_dict() const override {
+    OptimizerState<T, B> out{this->base_hyper(), {}};
+    out.hyper["momentum"] = options_.momentum;
+    out.hyper["dampening"] = options_.dampening;
+    out.hyper["nesterov"] = options_.nesterov;
+    for (size_t k = 0; k < state_.size(); ++k) {
+      if (state_[k].momentum_buffer.defined())
+        out.tensors.emplace(::bindery::detail::concat(k, ".momentum_buffer"), state_[k].momentum_buffer);
+    }
+    return out;
+  }
+
+  /// Checks (see Optimizer) then restores the momentum buffers and the groups' lr / weight decay /
+  /// initial lr. momentum, dampening and nesterov must equal this optimizer's (ValueError).
+  void load_state_dict(const OptimizerState<T, B>& state) override {
+    const auto hyper = this->check_base(state, {"momentum_buffer"});
+    this->check_same(state, "momentum", options_.momentum);
+    this->check_same(state, "dampening", options_.dampening);
+    this->check_same(state, "nesterov", options_.nesterov);
+    std::vector<State> states(detail::count_params(groups_));
+    size_t k = 0;
+    for (const auto& group : groups_) {
+      for (const auto& p : group.params) {
+        const Tensor<T, B>* buffer = this->find_tensor(state, k, "momentum_buffer");
+        BINDERY_CHECK(buffer == nullptr || buffer->shape() == p.shape(), nn::StateDictError,
+                      "SGD::load_state_dict: tensor '", k, ".momentum_buffer' of shape ",
+                      buffer ? buffer->shape().to_string() : "", " does not fit parameter ", k, " of shape ",
+                      p.shape());
+        if (buffer) states[k].momentum_buffer = *buffer;
+        ++k;
+      }
+    }
+    load_state(states);  // deep copies; cannot fail after the checks above
+    this->apply_groups(hyper);
+  }
+
  private:
-  std::vector<ParamGroup<T, B>> groups_;
+  void groups_changed() override { state_.resize(detail::count_params(groups_)); }
+
+  using Optimizer<T, B>::groups_;
   SgdOptions options_;
   std::vector<State> state_;
 };
+
+/// torch's spelling of Sgd.
+template <class T, class B = Cpu>
+using SGD = Sgd<T, B>;
 
 }  // namespace bindery::optim

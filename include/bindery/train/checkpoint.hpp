@@ -6,8 +6,10 @@
 //   const train::CheckpointSearch latest = train::latest_valid_checkpoint(dir);  // newest that verifies
 //   if (latest.path) info = train::load_checkpoint(*latest.path, model, optimizer, rngs);
 //
-// One file per checkpoint, `<dir>/step-00001234.safetensors`: weights as `model.<key>`, AdamW
-// moments as `optim.<i>.exp_avg(_sq)`, and a JSON manifest (step, data cursor, RNG states, the
+// Any optimizer (optim::Optimizer: AdamW, SGD, ...) is saved through its state_dict().
+// One file per checkpoint, `<dir>/step-00001234.safetensors`: weights as `model.<key>`, the
+// optimizer's tensors as `optim.<i>.<name>` (AdamW's `optim.<i>.exp_avg(_sq)`, SGD's
+// `optim.<i>.momentum_buffer`), and a JSON manifest (step, data cursor, RNG states, the
 // optimizer's steps and groups, per-tensor CRC-32s, user metadata) in the safetensors metadata;
 // train/checkpoint_format.hpp describes it.
 //
@@ -22,20 +24,19 @@
 //
 // Loading checks everything before it changes anything: the manifest (version, checksum), every
 // tensor's checksum and dtype, the model's keys and shapes (nn::StateDictError, as
-// Module::load_state_dict, naming key and shapes), the optimizer's groups, parameter count, the
-// shapes of its moments, which model parameter each one belongs to, and its betas/eps (a resume
-// with other hyperparameters would not be the same run: ValueError). On any error the model,
+// Module::load_state_dict, naming key and shapes), the optimizer's type (another type: ValueError),
+// groups, parameter count, the shapes of its state tensors, which model parameter each one belongs
+// to, and its construction hyper-parameters (AdamW's betas/eps, SGD's momentum...: a resume with
+// other ones would not be the same run: ValueError). On any error the model,
 // optimizer and rngs are unchanged. Damage is a FormatError and missing/unreadable files an
 // IoError, each naming the file; those two are what latest_valid_checkpoint skips.
 #pragma once
 
-#include <array>
 #include <cmath>
-#include <set>
 #include <unordered_map>
 
 #include "bindery/nn/module.hpp"
-#include "bindery/optim/adamw.hpp"
+#include "bindery/optim/optimizer.hpp"
 #include "bindery/train/checkpoint_format.hpp"
 
 namespace bindery::train {
@@ -110,16 +111,39 @@ inline CheckpointSearch latest_valid_checkpoint(const std::string& dir) {
   return search;
 }
 
+namespace detail {
+
+/// The model name of each optimizer slot (group order, then parameter order; "" for a parameter the
+/// model does not hold). Recorded so that a load into an optimizer whose groups list the parameters
+/// in another order is refused instead of scrambling the per-parameter state.
+template <class T, class B>
+std::vector<std::string> optimizer_param_names(const nn::Module<T, B>& model,
+                                               const optim::Optimizer<T, B>& optimizer) {
+  std::unordered_map<const void*, std::string> names;
+  for (const auto& [name, var] : model.named_parameters()) names.emplace(var.node().get(), name);
+  std::vector<std::string> out;
+  for (const auto& group : optimizer.groups()) {
+    for (const auto& p : group.params) {
+      const auto it = names.find(p.node().get());
+      out.push_back(it == names.end() ? std::string() : it->second);
+    }
+  }
+  return out;
+}
+
+}  // namespace detail
+
 /// Writes the checkpoint of `step` as `<dir>/step-XXXXXXXX.safetensors` (creating `dir`), atomically,
 /// then deletes all but the `keep_last` checkpoints of highest step (0 keeps every one) — never the
-/// one just written — and stale temporary files of killed writers (see the file comment). `rngs`:
-/// named Philox states (data sampler, dropout streams); `cursor`: the data position; `user`: a JSON
-/// object stored as is. Returns the new file's path. Throws ValueError (bad arguments), IoError.
+/// one just written — and stale temporary files of killed writers (see the file comment). `optimizer`:
+/// any optim::Optimizer (AdamW, SGD, ...), stored as its state_dict(). `rngs`: named Philox states
+/// (data sampler, dropout streams); `cursor`: the data position; `user`: a JSON object stored as is.
+/// Returns the new file's path. Throws ValueError (bad arguments), IoError.
 template <class T, class B>
 std::string save_checkpoint(const std::string& dir, int64_t step, const nn::Module<T, B>& model,
-                            const optim::AdamW<T, B>& optimizer, const std::map<std::string, Philox>& rngs,
-                            int64_t cursor, const nlohmann::json& user = nlohmann::json::object(),
-                            int keep_last = 3) {
+                            const optim::Optimizer<T, B>& optimizer,
+                            const std::map<std::string, Philox>& rngs, int64_t cursor,
+                            const nlohmann::json& user = nlohmann::json::object(), int keep_last = 3) {
   BINDERY_CHECK(step >= 0, ValueError, "save_checkpoint(", dir, "): negative step ", step);
   BINDERY_CHECK(keep_last >= 0, ValueError, "save_checkpoint(", dir,
                 "): keep_last must be >= 0 (0 keeps all), got ", keep_last);
@@ -129,57 +153,27 @@ std::string save_checkpoint(const std::string& dir, int64_t step, const nn::Modu
 
   std::vector<std::pair<std::string, Tensor<T, B>>> tensors;
   for (const auto& [key, value] : model.state_dict()) tensors.emplace_back("model." + key, value);
-  // Which model parameter each optimizer slot updates: recorded so that a load into an optimizer
-  // whose groups list the parameters in another order is refused instead of scrambling the moments.
-  std::unordered_map<const void*, std::string> names;
-  for (const auto& [name, var] : model.named_parameters()) names.emplace(var.node().get(), name);
-  nlohmann::json groups = nlohmann::json::array(), steps = nlohmann::json::array(),
-                 param_names = nlohmann::json::array();
-  size_t k = 0;
   for (const auto& group : optimizer.groups()) {
     BINDERY_CHECK(
         std::isfinite(group.lr) && std::isfinite(group.weight_decay) && std::isfinite(group.initial_lr),
         ValueError, "save_checkpoint(", dir, "): non-finite lr or weight decay in a parameter group");
-    groups.push_back({{"lr", group.lr},
-                      {"weight_decay", group.weight_decay},
-                      {"initial_lr", group.initial_lr},
-                      {"params", group.params.size()}});
-    for (const auto& p : group.params) {
-      const auto it = names.find(p.node().get());
-      param_names.push_back(it == names.end() ? std::string() : it->second);
-    }
   }
-  const auto& state = optimizer.state();
-  BINDERY_CHECK(state.size() == param_names.size(), ValueError, "save_checkpoint(", dir,
-                "): the optimizer holds ", state.size(), " states for ", param_names.size(), " parameters");
-  for (const auto& s : state) {
-    steps.push_back(s.step);
-    if (s.exp_avg.defined()) {
-      tensors.emplace_back(::bindery::detail::concat("optim.", k, ".exp_avg"), s.exp_avg);
-      tensors.emplace_back(::bindery::detail::concat("optim.", k, ".exp_avg_sq"), s.exp_avg_sq);
-    }
-    ++k;
-  }
+  optim::OptimizerState<T, B> state = optimizer.state_dict();
+  for (auto& [name, tensor] : state.tensors) tensors.emplace_back("optim." + name, std::move(tensor));
+  nlohmann::json optimizer_json = std::move(state.hyper);
+  optimizer_json["names"] = detail::optimizer_param_names(model, optimizer);
   nlohmann::json crcs = nlohmann::json::object();
   for (const auto& [name, tensor] : tensors) crcs[name] = detail::hex32(detail::tensor_crc32(tensor));
   nlohmann::json rng_states = nlohmann::json::object();
   for (const auto& [name, rng] : rngs)
     rng_states[name] = {{"seed", std::to_string(rng.seed())}, {"offset", std::to_string(rng.offset())}};
-  const optim::AdamWOptions& options = optimizer.options();
   nlohmann::json manifest = {{"format", kCheckpointManifestKey},
                              {"version", kCheckpointFormatVersion},
                              {"dtype", io::dtype_name(io::dtype_of<T>())},
                              {"step", step},
                              {"cursor", cursor},
                              {"rngs", rng_states},
-                             {"optimizer",
-                              {{"type", "AdamW"},
-                               {"beta1", options.beta1},
-                               {"beta2", options.beta2},
-                               {"eps", options.eps},
-                               {"groups", groups},
-                               {"steps", steps},
-                               {"names", param_names}}},
+                             {"optimizer", std::move(optimizer_json)},
                              {"tensors", crcs},
                              {"user", user}};
   std::string text;
@@ -216,14 +210,12 @@ std::string save_checkpoint(const std::string& dir, int64_t step, const nn::Modu
   return path;
 }
 
-/// Loads the checkpoint at `path` into `model` (weights and buffers, strict), `optimizer` (moments,
-/// per-parameter steps, each group's lr / weight decay / initial lr) and `rngs` (replaced by the
-/// checkpoint's streams; a name `rngs` held that the checkpoint lacks is an error). Checks
-/// everything first; on error nothing changes (see the file comment for the error types).
-template <class T, class B>
-CheckpointInfo load_checkpoint(const std::string& path, nn::Module<T, B>& model,
-                               optim::AdamW<T, B>& optimizer, std::map<std::string, Philox>& rngs) {
-  detail::OpenCheckpoint ck = detail::open_checkpoint(path);
+namespace detail {
+
+/// Load step 1: the manifest fits this load (dtype of T; every stream the caller holds is saved).
+template <class T>
+void check_dtype_and_streams(const OpenCheckpoint& ck, const std::map<std::string, Philox>& rngs) {
+  const std::string& path = ck.info.path;
   const std::string dtype = io::dtype_name(io::dtype_of<T>());
   BINDERY_CHECK(ck.info.dtype == dtype, ValueError, path, ": the checkpoint holds ", ck.info.dtype,
                 " tensors but the model is ", dtype);
@@ -231,137 +223,128 @@ CheckpointInfo load_checkpoint(const std::string& path, nn::Module<T, B>& model,
     BINDERY_CHECK(ck.info.rngs.count(name), nn::StateDictError, path, ": no random stream '", name,
                   "' in the checkpoint (it holds ", ck.info.rngs.size(), ")");
   }
+}
 
-  // Every tensor, read (pread: no mapping left behind) and checked against its CRC.
-  std::map<std::string, Tensor<T, B>> loaded;
+/// Load step 2: every tensor, read (pread: no mapping left behind) and checked against its CRC,
+/// split into the model's state dict ("model.*") and the optimizer's tensors ("optim.*"). Any other
+/// tensor is damage (FormatError).
+template <class T, class B>
+std::pair<nn::StateDict<T, B>, std::map<std::string, Tensor<T, B>>> read_tensors(const OpenCheckpoint& ck) {
+  const std::string& path = ck.info.path;
+  nn::StateDict<T, B> model;
+  std::map<std::string, Tensor<T, B>> optimizer;
   for (const auto& t : ck.file.tensors()) {
     const Tensor<T, Cpu> host = ck.file.template read<T, Cpu>(t.name);
-    const uint32_t crc = detail::tensor_crc32(host);
-    if (crc != ck.crcs.at(t.name)) detail::checksum_error(path, t.name, ck.crcs.at(t.name), crc);
-    loaded.emplace(t.name, host.template to<B>());
+    const uint32_t crc = tensor_crc32(host);
+    if (crc != ck.crcs.at(t.name)) checksum_error(path, t.name, ck.crcs.at(t.name), crc);
+    if (t.name.starts_with("model.")) {
+      model.insert(t.name.substr(6), host.template to<B>());
+    } else if (t.name.starts_with("optim.")) {
+      optimizer.emplace(t.name.substr(6), host.template to<B>());
+    } else {
+      manifest_error(path, "unexpected tensor '", t.name, "'");
+    }
   }
+  return {std::move(model), std::move(optimizer)};
+}
 
-  // The model: build its state dict; if it does not fit, load_state_dict throws its StateDictError
-  // (missing / unexpected / mis-shaped keys) before writing anything.
-  nn::StateDict<T, B> dict;
-  std::set<std::string> used;
-  for (const auto& [name, tensor] : loaded) {
-    if (name.starts_with("model.")) {
-      dict.insert(name.substr(6), tensor);
-      used.insert(name);
-    }
+/// Load step 3: the model's keys and shapes match the checkpoint's; else the StateDictError of
+/// Module::load_state_dict (missing / unexpected / mis-shaped keys), before anything is written.
+template <class T, class B>
+void check_model_fits(const std::string& path, nn::Module<T, B>& model, const nn::StateDict<T, B>& dict) {
+  const nn::StateDict<T, B> current = model.state_dict();
+  bool fits = current.size() == dict.size();
+  for (const auto& [key, value] : current) {
+    const Tensor<T, B>* stored = dict.find(key);
+    fits = fits && stored != nullptr && stored->shape() == value.shape();
   }
-  auto load_model = [&] {
-    try {
-      model.load_state_dict(dict);
-    } catch (const nn::StateDictError& e) {
-      throw nn::StateDictError(::bindery::detail::concat(path, ": ", e.what()));
-    }
-  };
-  {
-    const nn::StateDict<T, B> current = model.state_dict();
-    bool fits = current.size() == dict.size();
-    for (const auto& [key, value] : current) {
-      const Tensor<T, B>* stored = dict.find(key);
-      fits = fits && stored != nullptr && stored->shape() == value.shape();
-    }
-    if (!fits) load_model();  // throws, naming the keys and shapes
+  if (fits) return;
+  try {
+    model.load_state_dict(dict);  // throws, naming the keys and shapes
+  } catch (const nn::StateDictError& e) {
+    throw nn::StateDictError(::bindery::detail::concat(path, ": ", e.what()));
   }
+  throw nn::StateDictError(::bindery::detail::concat(path, ": the model does not fit the checkpoint"));
+}
 
-  // The optimizer: same groups, parameters, shapes, hyperparameters.
+/// Load step 4a: the optimizer's state as the checkpoint stores it, after checking that each slot
+/// updates the same model parameter as when it was saved (the manifest's "names").
+template <class T, class B>
+optim::OptimizerState<T, B> optimizer_state(const OpenCheckpoint& ck, const nn::Module<T, B>& model,
+                                            const optim::Optimizer<T, B>& optimizer,
+                                            std::map<std::string, Tensor<T, B>> tensors) {
+  const std::string& path = ck.info.path;
   const nlohmann::json& o = ck.manifest.at("optimizer");
-  const nlohmann::json& type = detail::member(path, o, "type", detail::JsonKind::kString);
-  BINDERY_CHECK(type == "AdamW", ValueError, path, ": the checkpoint's optimizer is ", type.dump(),
-                ", not AdamW");
-  const optim::AdamWOptions& options = optimizer.options();
-  for (const auto& [key, mine] : {std::pair<const char*, double>{"beta1", options.beta1},
-                                  {"beta2", options.beta2},
-                                  {"eps", options.eps}}) {
-    const double saved = detail::double_member(path, o, key);
-    BINDERY_CHECK(saved == mine, ValueError, path, ": the checkpoint's AdamW ", key, " is ", saved,
-                  " but the optimizer's is ", mine, " (construct AdamW with the checkpoint's options)");
+  const nlohmann::json& type = member(path, o, "type", JsonKind::kString);
+  BINDERY_CHECK(type == optimizer.type_name(), ValueError, path, ": the checkpoint's optimizer is ",
+                type.get<std::string>(), ", not ", optimizer.type_name(), " (resume with a ",
+                type.get<std::string>(), " optimizer)");
+  const nlohmann::json& names = member(path, o, "names", JsonKind::kArray);
+  const std::vector<std::string> mine = optimizer_param_names(model, optimizer);
+  // Other group sizes are the optimizer's to report (load_state_dict names them): check the names
+  // only when the groups agree.
+  const auto groups = o.find("groups");
+  bool same_groups = groups != o.end() && groups->is_array() && groups->size() == optimizer.groups().size();
+  for (size_t g = 0; same_groups && g < groups->size(); ++g) {
+    const nlohmann::json& group = (*groups)[g];
+    same_groups =
+        group.is_object() && group.contains("params") && group.at("params").is_number_integer() &&
+        group.at("params").get<int64_t>() == static_cast<int64_t>(optimizer.groups()[g].params.size());
   }
-  const nlohmann::json& groups = detail::member(path, o, "groups", detail::JsonKind::kArray);
-  const nlohmann::json& steps = detail::member(path, o, "steps", detail::JsonKind::kArray);
-  const nlohmann::json& names = detail::member(path, o, "names", detail::JsonKind::kArray);
-  auto& my_groups = optimizer.groups();
-  auto group_sizes = [](const auto& list, auto size_of) {
-    std::string s = "(";
-    for (size_t i = 0; i < list.size(); ++i) s += (i ? ", " : "") + std::to_string(size_of(list[i]));
-    return s + ")";
-  };
-  std::vector<int64_t> saved_sizes;
-  for (const auto& g : groups) {
-    if (!g.is_object()) detail::manifest_error(path, "optimizer groups must be objects");
-    saved_sizes.push_back(detail::int_member(path, g, "params"));
+  if (same_groups && names.size() != mine.size())
+    manifest_error(path, "optimizer names list ", names.size(), " entries for ", mine.size(), " parameters");
+  for (size_t k = 0; same_groups && k < mine.size(); ++k) {
+    if (!names[k].is_string()) manifest_error(path, "optimizer name ", k, " is ", names[k].dump());
+    const std::string& saved = names[k].get_ref<const std::string&>();
+    BINDERY_CHECK(saved.empty() || mine[k].empty() || saved == mine[k], nn::StateDictError, path,
+                  ": optimizer parameter ", k, " is '", saved, "' in the checkpoint but '", mine[k],
+                  "' in this optimizer (groups in another order?)");
   }
-  bool same_groups = saved_sizes.size() == my_groups.size();
-  for (size_t i = 0; same_groups && i < my_groups.size(); ++i)
-    same_groups = saved_sizes[i] == static_cast<int64_t>(my_groups[i].params.size());
-  BINDERY_CHECK(same_groups, nn::StateDictError, path, ": the checkpoint's optimizer has groups of ",
-                group_sizes(saved_sizes, [](int64_t n) { return n; }), " parameters but this optimizer has ",
-                group_sizes(my_groups, [](const auto& g) { return g.params.size(); }));
-  const size_t count = optim::detail::count_params(my_groups);
-  if (steps.size() != count || names.size() != count)
-    detail::manifest_error(path, "optimizer steps/names list ", steps.size(), "/", names.size(),
-                           " entries for ", count, " parameters");
-  std::unordered_map<const void*, std::string> model_names;
-  for (const auto& [name, var] : model.named_parameters()) model_names.emplace(var.node().get(), name);
-  std::vector<optim::AdamWState<T, B>> states(count);
-  size_t k = 0;
-  for (const auto& group : my_groups) {
-    for (const auto& p : group.params) {
-      const std::string key = ::bindery::detail::concat("optim.", k);
-      if (!steps[k].is_number_integer() || steps[k].get<int64_t>() < 0 || !names[k].is_string())
-        detail::manifest_error(path, "optimizer entry ", k, ": step ", steps[k].dump(), ", name ",
-                               names[k].dump());
-      const std::string& saved_name = names[k].get_ref<const std::string&>();
-      const auto mine = model_names.find(p.node().get());
-      BINDERY_CHECK(saved_name.empty() || mine == model_names.end() || mine->second == saved_name,
-                    nn::StateDictError, path, ": optimizer parameter ", k, " is '", saved_name,
-                    "' in the checkpoint but '", mine->second,
-                    "' in this optimizer (groups in another order?)");
-      states[k].step = steps[k].get<int64_t>();
-      const auto m = loaded.find(key + ".exp_avg");
-      const auto v = loaded.find(key + ".exp_avg_sq");
-      if (m != loaded.end() || v != loaded.end()) {
-        if (m == loaded.end() || v == loaded.end())
-          detail::manifest_error(path, "optimizer parameter ", k, " has only one of exp_avg / exp_avg_sq");
-        for (const auto& it : {m, v}) {
-          BINDERY_CHECK(it->second.shape() == p.shape(), nn::StateDictError, path, ": optimizer state '",
-                        it->first, "' of shape ", it->second.shape(), " does not fit parameter ", k,
-                        mine == model_names.end() ? std::string() : " ('" + mine->second + "')", " of shape ",
-                        p.shape());
-          used.insert(it->first);
-        }
-        states[k].exp_avg = m->second;
-        states[k].exp_avg_sq = v->second;
-      } else if (states[k].step > 0) {
-        detail::manifest_error(path, "optimizer parameter ", k, " has step ", states[k].step,
-                               " but no exp_avg / exp_avg_sq tensors");
-      }
-      ++k;
-    }
-  }
-  for (const auto& [name, tensor] : loaded) {
-    if (!used.count(name)) detail::manifest_error(path, "unexpected tensor '", name, "'");
-  }
-  std::vector<std::array<double, 3>> hyper;  // lr, weight_decay, initial_lr per group
-  for (const auto& g : groups) {
-    hyper.push_back({detail::double_member(path, g, "lr"), detail::double_member(path, g, "weight_decay"),
-                     detail::double_member(path, g, "initial_lr")});
-    BINDERY_CHECK(hyper.back()[0] >= 0 && hyper.back()[1] >= 0, ValueError, path,
-                  ": negative lr or weight decay in the checkpoint's optimizer groups");
-  }
+  optim::OptimizerState<T, B> state{o, std::move(tensors)};
+  state.hyper.erase("names");
+  return state;
+}
 
-  // Everything fits: apply. Nothing below throws for a reason the checks above did not rule out.
-  load_model();
-  optimizer.load_state(states);
-  for (size_t i = 0; i < my_groups.size(); ++i) {
-    my_groups[i].lr = hyper[i][0];
-    my_groups[i].weight_decay = hyper[i][1];
-    my_groups[i].initial_lr = hyper[i][2];
+/// Load step 4b: optimizer.load_state_dict (all or nothing), its errors prefixed with the path and
+/// keeping their types (ValueError: other type or hyper-parameters; StateDictError: other groups,
+/// tensors; FormatError: a malformed manifest).
+template <class T, class B>
+void restore_optimizer(const std::string& path, optim::Optimizer<T, B>& optimizer,
+                       const optim::OptimizerState<T, B>& state) {
+  auto prefixed = [&](const Error& e) { return ::bindery::detail::concat(path, ": ", e.what()); };
+  try {
+    optimizer.load_state_dict(state);
+  } catch (const nn::StateDictError& e) {
+    throw nn::StateDictError(prefixed(e));
+  } catch (const ValueError& e) {
+    throw ValueError(prefixed(e));
+  } catch (const FormatError& e) {
+    throw FormatError(prefixed(e));
+  } catch (const ShapeError& e) {
+    throw ShapeError(prefixed(e));
   }
+}
+
+}  // namespace detail
+
+/// Loads the checkpoint at `path` into `model` (weights and buffers, strict), `optimizer` (any
+/// optim::Optimizer of the checkpoint's type: its load_state_dict, so per-parameter state and each
+/// group's lr / weight decay / initial lr) and `rngs` (replaced by the checkpoint's streams; a name
+/// `rngs` held that the checkpoint lacks is an error). Checks everything first; on error nothing
+/// changes (see the file comment for the error types). Another optimizer type is a ValueError.
+template <class T, class B>
+CheckpointInfo load_checkpoint(const std::string& path, nn::Module<T, B>& model,
+                               optim::Optimizer<T, B>& optimizer, std::map<std::string, Philox>& rngs) {
+  detail::OpenCheckpoint ck = detail::open_checkpoint(path);  // the manifest, checked
+  detail::check_dtype_and_streams<T>(ck, rngs);
+  auto [weights, optimizer_tensors] = detail::read_tensors<T, B>(ck);
+  detail::check_model_fits(path, model, weights);
+  const optim::OptimizerState<T, B> state =
+      detail::optimizer_state(ck, model, optimizer, std::move(optimizer_tensors));
+  // Everything but the optimizer's own checks has passed; load_state_dict checks before it writes,
+  // and the model's load cannot fail once it fits. So the first write is the optimizer's.
+  detail::restore_optimizer(path, optimizer, state);
+  model.load_state_dict(weights);
   rngs = ck.info.rngs;
   return std::move(ck.info);
 }

@@ -4,14 +4,19 @@
 // One file per checkpoint, `<dir>/step-00001234.safetensors`, written by io::save_safetensors (so
 // atomically: temporary file, fsync, rename, folder fsync; any safetensors reader opens it):
 //   model.<state_dict key>                 weights and persistent buffers (nn::Module::state_dict)
-//   optim.<i>.exp_avg, optim.<i>.exp_avg_sq AdamW moments of parameter i (group order, then parameter
-//                                           order: optim::AdamW::state()); absent while step is 0
+//   optim.<i>.<name>                        the optimizer's tensors for parameter i (group order,
+//                                           then parameter order): its state_dict().tensors, e.g.
+//                                           AdamW's exp_avg / exp_avg_sq (absent while its step is
+//                                           0), SGD's momentum_buffer
 //   __metadata__["bindery.checkpoint"]       the manifest, a JSON document:
 //     {"format": "bindery.checkpoint", "version": 1, "dtype": "F32", "step": 1234, "cursor": 5678,
 //      "rngs": {"<name>": {"seed": "<uint64 decimal>", "offset": "<uint64 decimal>"}},
-//      "optimizer": {"type": "AdamW", "beta1": .., "beta2": .., "eps": ..,
-//                    "groups": [{"lr": .., "weight_decay": .., "initial_lr": .., "params": n}],
-//                    "steps": [per-parameter step], "names": [model name of each parameter or ""]},
+//      "optimizer": <the optimizer's state_dict().hyper> + {"names": [model name of each parameter
+//                   or ""]}, e.g. {"type": "AdamW", "beta1": .., "beta2": .., "eps": ..,
+//                   "groups": [{"lr": .., "weight_decay": .., "initial_lr": .., "params": n}],
+//                   "steps": [per-parameter step], "names": [..]} (the layout of every version-1
+//                   checkpoint, from before optimizers shared an interface) or {"type": "SGD",
+//                   "momentum": .., "dampening": .., "nesterov": .., "groups": [..], "names": [..]},
 //      "tensors": {"<tensor name>": "<crc32 of its bytes, 8 hex digits>"}, "user": {...}}
 //   __metadata__["bindery.checkpoint.crc32"] the CRC-32 of the manifest text.
 // uint64 values are decimal strings (JSON numbers lose them in most readers); doubles (learning

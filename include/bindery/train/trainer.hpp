@@ -10,8 +10,10 @@
 //
 // A step: every task draws its batch of sample indices, computes its loss, and backpropagates it
 // (gradients accumulate over tasks, so only one task's graph is alive at a time); then the
-// gradients are clipped by global norm and AdamW updates every trainable parameter. The learning
-// rate follows linear warmup + cosine decay. Parameter groups: weight decay on matrices (rank >= 2),
+// gradients are clipped by global norm and the optimizer updates every trainable parameter: AdamW by
+// default, SGD with options.optimizer = "sgd", or any optim::Optimizer a factory builds from the two
+// parameter groups (see Trainer's constructors). The learning rate follows linear warmup + cosine
+// decay. Parameter groups: weight decay on matrices (rank >= 2),
 // none on vectors and scalars (biases, LayerNorm gains, logit scales).
 //
 // Determinism. Batches are a pure function of (seed, task, step): each task walks through epoch
@@ -19,7 +21,7 @@
 // drop-last. So the data cursor of a checkpoint is its step, and resuming replays exactly the
 // batches an uninterrupted run would see. The other randomness lives in modules (Dropout, DropPath
 // and attention dropout streams): their Philox states are saved with every checkpoint and restored.
-// Together with the weights and the full AdamW state, `resume` continues bit for bit (on the CPU).
+// Together with the weights and the optimizer's full state, `resume` continues bit for bit (on the CPU).
 //
 // Mixed precision: options.precision = kBFloat16 or kFloat16 runs every task's forward under
 // Autocast (core/autocast.hpp: the GEMMs on 16-bit operands, fp32 parameters as master weights);
@@ -58,7 +60,9 @@
 #include "bindery/optim/adamw.hpp"
 #include "bindery/optim/clip.hpp"
 #include "bindery/optim/grad_scaler.hpp"
+#include "bindery/optim/optimizer.hpp"
 #include "bindery/optim/schedule.hpp"
+#include "bindery/optim/sgd.hpp"
 #include "bindery/train/checkpoint.hpp"
 #include "bindery/train/progress.hpp"
 
@@ -122,9 +126,14 @@ struct TrainerOptions {
   double min_lr = 1e-5;
   int64_t warmup_steps = 50;
   double weight_decay = 0.05;
-  double beta1 = 0.9, beta2 = 0.98, eps = 1e-6;
-  double clip_norm = 1.0;                     // <= 0: no clipping
-  Precision precision = Precision::kFloat32;  // of the forward GEMMs; kFloat16 adds loss scaling
+  /// "adamw" (optim::AdamW with beta1, beta2, eps) or "sgd" (optim::Sgd with momentum, nesterov).
+  /// Ignored when the Trainer is given an optimizer factory.
+  std::string optimizer = "adamw";
+  double beta1 = 0.9, beta2 = 0.98, eps = 1e-6;  // AdamW
+  double momentum = 0.9;                         // SGD
+  bool nesterov = false;                         // SGD
+  double clip_norm = 1.0;                        // <= 0: no clipping
+  Precision precision = Precision::kFloat32;     // of the forward GEMMs; kFloat16 adds loss scaling
   uint64_t seed = 0;
   int64_t log_every = 10;  // metrics log lines (losses, lr) every this many steps
   int64_t eval_every = 0;  // evaluator every this many steps (0: only at the end)
@@ -207,13 +216,44 @@ Tensor<T, B> cache_embeddings(int64_t n, int64_t batch_size,
   return Tensor<T, B>::from_vector(values, {n, dim});
 }
 
+/// Builds a Trainer's optimizer from its parameter groups (see Trainer's constructors).
+template <class T, class B = Cpu>
+using OptimizerFactory =
+    std::function<std::unique_ptr<optim::Optimizer<T, B>>(std::vector<optim::ParamGroup<T, B>> groups)>;
+
+/// The optimizer TrainerOptions names ("adamw" or "sgd") over `groups`; ValueError for another name.
+template <class T, class B = Cpu>
+std::unique_ptr<optim::Optimizer<T, B>> make_optimizer(const TrainerOptions& options,
+                                                       std::vector<optim::ParamGroup<T, B>> groups) {
+  if (options.optimizer == "adamw") {
+    return std::make_unique<optim::AdamW<T, B>>(
+        std::move(groups),
+        optim::AdamWOptions{.beta1 = options.beta1, .beta2 = options.beta2, .eps = options.eps});
+  }
+  if (options.optimizer == "sgd") {
+    return std::make_unique<optim::Sgd<T, B>>(
+        std::move(groups), optim::SgdOptions{.momentum = options.momentum, .nesterov = options.nesterov});
+  }
+  throw ValueError(
+      ::bindery::detail::concat("TrainerOptions::optimizer \"", options.optimizer,
+                                "\" is not \"adamw\" or \"sgd\" (or pass an optimizer factory)"));
+}
+
 template <class T, class B = Cpu>
 class Trainer {
  public:
   using Named = std::pair<std::string, std::shared_ptr<nn::Module<T, B>>>;
 
   /// `modules`: what is trained (and checkpointed), by name. Each task's owned module joins them.
+  /// The optimizer is the one options.optimizer names (make_optimizer).
   Trainer(TrainerOptions options, const std::vector<Named>& modules, std::vector<Task<T, B>> tasks)
+      : Trainer(std::move(options), modules, std::move(tasks), OptimizerFactory<T, B>()) {}
+
+  /// Same, with the optimizer built by `factory` from two parameter groups: [0] every trainable
+  /// parameter of rank >= 2 (lr options.lr, weight decay options.weight_decay), [1] the others (lr
+  /// options.lr, no weight decay); both with initial_lr = lr, which the schedule scales.
+  Trainer(TrainerOptions options, const std::vector<Named>& modules, std::vector<Task<T, B>> tasks,
+          OptimizerFactory<T, B> factory)
       : options_(std::move(options)), tasks_(std::move(tasks)), root_(std::make_shared<Root>()) {
     BINDERY_CHECK(!tasks_.empty(), ValueError, "Trainer: no tasks");
     BINDERY_CHECK(options_.steps >= 1 && options_.batch_size >= 1, ValueError, "Trainer: steps ",
@@ -238,9 +278,8 @@ class Trainer {
     for (const Var<T, B>& p : root_->parameters())
       if (p.requires_grad()) groups[p.rank() >= 2 ? 0 : 1].params.push_back(p);
     for (auto& g : groups) g.initial_lr = g.lr;  // the schedule scales from here, also after a resume
-    optimizer_ = std::make_unique<optim::AdamW<T, B>>(
-        std::move(groups),
-        optim::AdamWOptions{.beta1 = options_.beta1, .beta2 = options_.beta2, .eps = options_.eps});
+    optimizer_ = factory ? factory(std::move(groups)) : make_optimizer<T, B>(options_, std::move(groups));
+    BINDERY_CHECK(optimizer_ != nullptr, ValueError, "Trainer: the optimizer factory returned null");
     schedule_ = optim::WarmupCosine{.base_lr = options_.lr,
                                     .min_lr = options_.min_lr,
                                     .warmup_steps = std::min(options_.warmup_steps, options_.steps - 1),
@@ -255,7 +294,7 @@ class Trainer {
 
   /// The module holding everything trained (its state_dict is what checkpoints store as model.*).
   nn::Module<T, B>& model() { return *root_; }
-  optim::AdamW<T, B>& optimizer() { return *optimizer_; }
+  optim::Optimizer<T, B>& optimizer() { return *optimizer_; }
   const TrainerOptions& options() const { return options_; }
   /// The step being computed (0-based) while run() is inside a step: tasks may key their own
   /// per-step randomness (augmentation, re-pairing) on it and stay resumable.
@@ -412,7 +451,7 @@ class Trainer {
   std::vector<Task<T, B>> tasks_;
   std::shared_ptr<Root> root_;
   std::vector<EpochSampler> samplers_;
-  std::unique_ptr<optim::AdamW<T, B>> optimizer_;
+  std::unique_ptr<optim::Optimizer<T, B>> optimizer_;
   optim::GradScaler<T, B> scaler_{
       optim::GradScalerOptions{.enabled = options_.precision == Precision::kFloat16}};
   int64_t skipped_ = 0;
