@@ -1,5 +1,6 @@
 // Tests of optim::WarmupCosine and optim::clip_grad_norm.
 #include "test_util.hpp"
+#include "test_schedule_clip_bodies.hpp"
 
 #include <cmath>
 #include <numbers>
@@ -45,34 +46,4 @@ TEST_CASE("WarmupCosine keeps the groups' lr ratios", "[optim][schedule]") {
   CHECK(optimizer.groups()[1].lr == Approx(5e-5));
   schedule.apply(optimizer, 8);
   CHECK(optimizer.groups()[0].lr == 0.0);
-}
-
-TEMPLATE_LIST_TEST_CASE("clip_grad_norm scales by the global L2 norm", "[optim][clip]",
-                        bindery::testing::Backends) {
-  using B = TestType;
-  Var<float, B> a(Tensor<float, B>::zeros({2}), true), b(Tensor<float, B>::zeros({1, 1}), true),
-      no_grad(Tensor<float, B>::zeros({3}), true);
-  auto set = [&] {
-    a.set_grad(Tensor<float, B>::from_vector({3.0f, 4.0f}));
-    b.set_grad(Tensor<float, B>::from_vector({12.0f}, Shape{1, 1}));
-  };
-  set();
-  // Below the threshold: unchanged, the norm sqrt(9 + 16 + 144) = 13 is returned.
-  CHECK(optim::clip_grad_norm<float, B>({a, b, no_grad}, 20.0) == Approx(13.0));
-  bindery::testing::require_values(a.grad(), Shape{2}, {3, 4});
-  // Above: every gradient times 6.5 / (13 + 1e-6).
-  const double coefficient = 6.5 / (13.0 + 1e-6);
-  CHECK(optim::clip_grad_norm<float, B>({a, b, no_grad}, 6.5) == Approx(13.0));
-  bindery::testing::require_values(a.grad(), Shape{2}, {3 * coefficient, 4 * coefficient}, 1e-6);
-  bindery::testing::require_values(b.grad(), Shape{1, 1}, {12 * coefficient}, 1e-6);
-  CHECK_FALSE(no_grad.has_grad());
-  CHECK(optim::grad_norm<float, B>({a, b}) == Approx(6.5).epsilon(1e-6));
-  // Through groups: one global norm over both groups.
-  set();
-  std::vector<optim::ParamGroup<float, B>> groups(2);
-  groups[0].params = {a};
-  groups[1].params = {b};
-  CHECK(optim::clip_grad_norm(groups, 1.0) == Approx(13.0));
-  CHECK(optim::grad_norm<float, B>({a, b}) == Approx(1.0).epsilon(1e-5));
-  REQUIRE_THROWS_AS((optim::clip_grad_norm<float, B>({a}, -1.0)), ValueError);
 }
