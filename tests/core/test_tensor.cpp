@@ -1,19 +1,8 @@
 #include "test_util.hpp"
+#include "test_tensor_bodies.hpp"
 
 using namespace bindery;
 using bindery::testing::require_values;
-
-TEMPLATE_LIST_TEST_CASE("tensor creation", "[core][tensor]", bindery::testing::Backends) {
-  using B = TestType;
-  require_values(Tensor<float, B>::zeros({2, 3}), Shape{2, 3}, {0, 0, 0, 0, 0, 0});
-  require_values(Tensor<float, B>::ones({2}), Shape{2}, {1, 1});
-  require_values(Tensor<double, B>::full({1, 2}, 2.5), Shape{1, 2}, {2.5, 2.5});
-  require_values(Tensor<float, B>::arange(5), Shape{5}, {0, 1, 2, 3, 4});
-  require_values(Tensor<double, B>::arange(1.0, 2.0, 0.25), Shape{4}, {1, 1.25, 1.5, 1.75});
-  require_values(Tensor<float, B>::from_vector({1, 2, 3, 4, 5, 6}, {3, 2}), Shape{3, 2}, {1, 2, 3, 4, 5, 6});
-  REQUIRE(Tensor<float, B>::scalar(3.f).item() == 3.f);
-  REQUIRE(Tensor<float, B>::scalar(3.f).rank() == 0);
-}
 
 TEST_CASE("views share storage and index correctly", "[core][tensor]") {
   auto t = Tensor<float>::arange(24).reshape({2, 3, 4});  // t[i][j][k] = 12i + 4j + k
