@@ -206,7 +206,8 @@ std::string build_description() {
 #else
   s += "Eigen";
 #endif
-  if (bindery::detail::gemm_nt_enabled().load()) s += ", x W^T with K >= 128: bindery's AVX-512 kernel";
+  if (bindery::detail::gemm_nt_requested().load() && bindery::detail::gemm_nt_supported())
+    s += ", x W^T with K >= 128: bindery's AVX-512 kernel";
   s += "; Eigen SIMD=";
   s += Eigen::SimdInstructionSetsInUse();
   return s;

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "bindery/backend/backend.hpp"
+
 namespace bindery::testing {
 
 struct Meta {
@@ -34,6 +36,13 @@ struct Meta {
   template <class T>
   static void gemm(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, T*,
                    int64_t) {}
+  template <class T>
+  static void gemm_batched(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, int64_t, const T*,
+                           int64_t, int64_t, T, T*, int64_t, int64_t, int64_t) {}
 };
+
+// Meta satisfies the full Backend concept (it has every function, each doing nothing), so models
+// are built on it exactly as on Cpu; kShapeOnly is the optional marker that stops them computing.
+static_assert(Backend<Meta>);
 
 }  // namespace bindery::testing

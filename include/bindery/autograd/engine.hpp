@@ -128,7 +128,7 @@ void run_backward(const Var<T, B>& root, const Tensor<T, B>& seed, bool retain_g
 
 }  // namespace detail
 
-template <class T, class B>
+template <class T, Backend B>
 void Var<T, B>::backward(bool retain_graph) const {
   BINDERY_CHECK(defined() && numel() == 1, AutogradError, "backward(): the Var has shape ",
                 defined() ? shape().to_string() : std::string("undefined"),
@@ -136,7 +136,7 @@ void Var<T, B>::backward(bool retain_graph) const {
   detail::run_backward(*this, TensorType::ones(shape()), retain_graph);
 }
 
-template <class T, class B>
+template <class T, Backend B>
 void Var<T, B>::backward(const TensorType& dL_dthis, bool retain_graph) const {
   BINDERY_CHECK(defined() && dL_dthis.shape() == shape(), ShapeError, "backward: seed of shape ",
                 dL_dthis.shape(), " for a Var of shape ", defined() ? shape().to_string() : "undefined");

@@ -23,7 +23,7 @@
 
 namespace bindery {
 
-template <class T, class B>
+template <class T, Backend B>
 struct Node {
   using TensorType = Tensor<T, B>;
   /// Maps dL/d(output) to one gradient per input (an undefined Tensor where none flows).
@@ -61,7 +61,7 @@ struct Node {
 };
 
 /// A differentiable value: a Tensor plus its place in the autograd graph.
-template <class T, class B = Cpu>
+template <class T, Backend B = Cpu>
 class Var {
  public:
   using TensorType = Tensor<T, B>;

@@ -334,8 +334,8 @@ struct Cpu {
   /// Turns bindery's own fp32 x·Wᵀ kernel on or off (on by default on CPUs with AVX-512F/DQ);
   /// returns whether it is now on. Off, every GEMM goes to the BLAS (or Eigen).
   static bool set_gemm_nt_kernel(bool on) {
-    detail::gemm_nt_enabled().store(on && detail::gemm_nt_supported());
-    return detail::gemm_nt_enabled().load();
+    detail::gemm_nt_requested().store(on);
+    return on && detail::gemm_nt_supported();
   }
 
   /// Threads used by for_each, GEMM and BLAS. Defaults to OpenMP's (OMP_NUM_THREADS or all cores).

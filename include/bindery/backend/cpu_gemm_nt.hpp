@@ -16,7 +16,10 @@
 //
 // AVX-512F only, chosen at run time (`gemm_nt_supported`); callers fall back to the BLAS / Eigen.
 // The kernels carry their own target attribute, so the library needs no -march flag. Translation
-// units compiled by nvcc (host side of .cu files) take the BLAS path.
+// units compiled by nvcc (host side of .cu files; BINDERY_HOST_SIMD_X86 is 0 there, config.hpp) take
+// the BLAS path: their gemm_nt_supported, gemm_nt_applies and gemm_nt_f32 are other functions, in
+// inline namespace simd_portable, so a program linking both kinds of translation unit never mixes
+// one kind's "supported" with the other's kernel.
 #pragma once
 
 #include <algorithm>
@@ -25,9 +28,10 @@
 #include <cstdint>
 #include <vector>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDACC__)
+#include "bindery/config.hpp"
+
+#if BINDERY_HOST_SIMD_X86
 #include <immintrin.h>
-#define BINDERY_GEMM_NT_X86 1
 #endif
 
 #if defined(_OPENMP)
@@ -43,7 +47,20 @@ inline constexpr int64_t kGemmNtBBytes = 256 << 10;  // B block: a quarter of L2
 inline constexpr int64_t kGemmNtMinK = 128;          // shorter K: the BLAS (see gemm_nt_applies)
 inline constexpr int64_t kGemmNtABytes = 512 << 10;  // A rows of one M block
 
-#if defined(BINDERY_GEMM_NT_X86)
+/// The switch behind Cpu::set_gemm_nt_kernel: whether the kernel may run (it does only where also
+/// gemm_nt_supported()). On by default; the environment variable BINDERY_GEMM_NT=0 turns it off at
+/// start-up (to compare with the BLAS path). One switch for the whole program: it is the same in
+/// every translation unit, whichever variant below that unit compiles.
+inline std::atomic<bool>& gemm_nt_requested() {
+  static std::atomic<bool> requested{[] {
+    const char* env = std::getenv("BINDERY_GEMM_NT");
+    return !(env != nullptr && env[0] == '0');
+  }()};
+  return requested;
+}
+
+#if BINDERY_HOST_SIMD_X86
+inline namespace simd_x86 {
 
 /// Whether this CPU runs the AVX-512 kernel (checked once).
 inline bool gemm_nt_supported() {
@@ -235,31 +252,35 @@ inline void gemm_nt_f32(int64_t m, int64_t n, int64_t k, float alpha, const floa
 }
 
 #else
+inline namespace simd_portable {
 
+/// No kernel in this translation unit (no x86 SIMD, or nvcc): Cpu::gemm never takes this path.
 inline bool gemm_nt_supported() {
   return false;
 }
-inline void gemm_nt_f32(int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
-                        float*, int64_t, int) {}
+
+/// The same contract as the x86 kernel, as a plain loop: unreachable through gemm_nt_applies, and
+/// correct (not a no-op) if called directly.
+inline void gemm_nt_f32(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                        const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int /*threads*/) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      float sum = 0.0f;
+      for (int64_t p = 0; p < k; ++p) sum += a[i * lda + p] * b[j * ldb + p];
+      float& out = c[i * ldc + j];
+      out = beta == 0.0f ? alpha * sum : alpha * sum + beta * out;  // beta == 0 ignores C (it may hold NaN)
+    }
+}
 
 #endif
-
-/// The switch behind Cpu::set_gemm_nt_kernel: on by default where supported; the environment
-/// variable BINDERY_GEMM_NT=0 turns it off at start-up (to compare with the BLAS path).
-inline std::atomic<bool>& gemm_nt_enabled() {
-  static std::atomic<bool> enabled{[] {
-    const char* env = std::getenv("BINDERY_GEMM_NT");
-    return gemm_nt_supported() && !(env != nullptr && env[0] == '0');
-  }()};
-  return enabled;
-}
 
 /// Whether Cpu::gemm takes this kernel for (M, N, K) with op(A) = A and op(B) = Bᵀ. Short K
 /// (attention's head dimension) leaves too few FMAs per horizontal sum; those stay with the BLAS.
 inline bool gemm_nt_applies(int64_t m, int64_t n, int64_t k) {
-  return k >= kGemmNtMinK && m > 0 && n > 0 && gemm_nt_enabled().load(std::memory_order_relaxed);
+  return k >= kGemmNtMinK && m > 0 && n > 0 && gemm_nt_supported() &&
+         gemm_nt_requested().load(std::memory_order_relaxed);
 }
 
-}  // namespace bindery::detail
+}  // namespace simd_x86 or simd_portable
 
-#undef BINDERY_GEMM_NT_X86
+}  // namespace bindery::detail

@@ -18,6 +18,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "bindery/backend/backend.hpp"
+#include "bindery/backend/cpu.hpp"  // the default backend: complete wherever Tensor<T> is named
 #include "bindery/core/error.hpp"
 #include "bindery/core/float16.hpp"
 #include "bindery/core/indexer.hpp"
@@ -25,8 +27,6 @@
 #include "bindery/core/shape.hpp"
 
 namespace bindery {
-
-struct Cpu;  // the default backend (bindery/backend/cpu.hpp)
 
 namespace detail {
 
@@ -132,7 +132,8 @@ class SkipRandomInit {
 };
 
 /// An n-dimensional array of T on backend B. See the file comment for the view semantics.
-template <class T, class B = Cpu>
+/// B must satisfy `Backend` (backend/backend.hpp): a policy missing a function fails here.
+template <class T, Backend B = Cpu>
 class Tensor {
   static_assert(!std::is_same_v<T, bool>, "Tensor<bool> is not supported: use uint8_t for masks");
 
@@ -489,7 +490,7 @@ class Tensor {
   }
 
  private:
-  template <class, class>
+  template <class, Backend>
   friend class Tensor;
 
   static std::shared_ptr<T> make_storage(int64_t n) {

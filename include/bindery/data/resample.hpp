@@ -33,7 +33,9 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__CUDACC__)
+#include "bindery/config.hpp"
+
+#if BINDERY_HOST_SIMD_X86
 #include <immintrin.h>
 #endif
 
@@ -103,7 +105,12 @@ ResampleKernel<T> sinc_resample_kernel(int64_t orig_freq, int64_t new_freq,
 
 namespace detail {
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__CUDACC__)
+// The 8-phase path per host variant (config.hpp): the x86 one in AVX2, the portable one (nvcc's host
+// side, other CPUs) as eight scalar chains with the same bits. Different inline namespaces, so a
+// program linking both kinds of translation unit keeps both, and whichever copy of the callers below
+// the linker keeps computes the same numbers.
+#if BINDERY_HOST_SIMD_X86
+inline namespace simd_x86 {
 /// Whether this CPU has AVX2 and FMA (checked once) for resample_8_phases.
 inline bool resample_simd_supported() {
   static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -121,11 +128,24 @@ __attribute__((target("avx2,fma"))) inline void resample_8_phases(const float* x
     sum = _mm256_fmadd_ps(_mm256_set1_ps(x[k]), _mm256_loadu_ps(wt + k * stride), sum);
   _mm256_storeu_ps(out, sum);
 }
+}  // namespace simd_x86
 #else
+inline namespace simd_portable {
+/// No SIMD path in this translation unit: resample() leaves the transposed kernel empty.
 inline bool resample_simd_supported() {
   return false;
 }
-inline void resample_8_phases(const float*, const float*, int64_t, int64_t, int64_t, float*) {}
+/// resample_8_phases' contract in scalar code: eight chains of fused multiply-adds, bit-identical to
+/// the AVX2 lanes (unused through resample() here, and correct if handed a transposed kernel).
+inline void resample_8_phases(const float* x, const float* wt, int64_t stride, int64_t k_begin, int64_t k_end,
+                              float* out) {
+  for (int64_t lane = 0; lane < 8; ++lane) {
+    float sum = 0.0f;
+    for (int64_t k = k_begin; k < k_end; ++k) sum = std::fma(x[k], wt[k * stride + lane], sum);
+    out[lane] = sum;
+  }
+}
+}  // namespace simd_portable
 #endif
 
 /// One channel: x (n) -> y (out_length) with the polyphase kernel. `transposed`: the weights as

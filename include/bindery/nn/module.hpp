@@ -48,7 +48,7 @@ class StateDictError : public Error {
 };
 
 /// Name -> Tensor in insertion order (PyTorch's OrderedDict state_dict). Lookups are O(1).
-template <class T, class B = Cpu>
+template <class T, Backend B = Cpu>
 class StateDict {
  public:
   using TensorType = Tensor<T, B>;
@@ -111,7 +111,7 @@ struct LoadResult {
 };
 
 /// Base of every module. See the file comment.
-template <class T, class B = Cpu>
+template <class T, Backend B = Cpu>
 class Module {
  public:
   using value_type = T;

@@ -2,7 +2,8 @@
 //
 // Two implementations with one contract:
 // - attention_composite: matmul, softmax and matmul ops; its gradient comes from theirs. It is the
-//   reference the fused path is tested against, and what to read to learn the math.
+//   reference the fused path is tested against, what to read to learn the math, and what
+//   scaled_dot_product_attention runs on a backend without an AttentionKernel specialization.
 // - scaled_dot_product_attention: the fused CPU path. Query rows are processed in blocks of
 //   kRowBlock; each block streams over the keys in blocks with an online softmax (running max m
 //   and sum l, the partial output rescaled by exp(m_old - m_new)), so only a (rows × key block)
@@ -47,8 +48,18 @@ struct AttentionArgs {
 /// Fused attention kernels; specialized per backend. Outputs are contiguous:
 /// out (batch, Lq, Dv), lse (batch, Lq); gradients dq (batch, Lq, D), dk (batch, Lk, D),
 /// dv (batch, Lk, Dv), dmask (batch, Lq, Lk), each null when not wanted.
+/// A backend without a specialization gets the primary template, which only says so (kFallback):
+/// scaled_dot_product_attention then runs attention_composite (matmul, softmax, matmul).
 template <class B>
-struct AttentionKernel;
+struct AttentionKernel {
+  static constexpr bool kFallback = true;
+};
+
+/// Whether backend B has a fused attention kernel (Cpu and Cuda do).
+template <class B>
+inline constexpr bool kHasAttentionKernel = !requires {
+  AttentionKernel<B>::kFallback;
+};
 
 template <>
 struct AttentionKernel<Cpu> {
@@ -344,24 +355,7 @@ inline Shape with_trailing(const Shape& batch, int64_t a, int64_t b) {
 
 }  // namespace detail
 
-// ---- tensor level ------------------------------------------------------------------------------
-
-/// q: (..., Lq, D), k: (..., Lk, D), v: (..., Lk, Dv), batch axes broadcast; mask: additive,
-/// broadcastable to (..., Lq, Lk), or undefined -> (..., Lq, Dv). scale 0 means 1/sqrt(D).
-template <class T, class B>
-Tensor<T, B> scaled_dot_product_attention_forward(const Tensor<T, B>& q, const Tensor<T, B>& k,
-                                                  const Tensor<T, B>& v,
-                                                  const Tensor<T, B>& mask = Tensor<T, B>(),
-                                                  double scale = 0.0) {
-  const detail::AttentionPlan<T, B> plan = detail::plan_attention(q, k, v, mask, scale);
-  const AttentionArgs<T>& a = plan.args;
-  Tensor<T, B> out = Tensor<T, B>::empty(detail::with_trailing(plan.batch, a.lq, a.dv));
-  Tensor<T, B> lse = Tensor<T, B>::empty(Shape{a.batch, a.lq});
-  AttentionKernel<B>::forward(a, out.data(), lse.data());
-  return out;
-}
-
-// ---- differentiable ----------------------------------------------------------------------------
+// ---- composite (the reference, and the fallback of backends without AttentionKernel) ---------
 
 /// The reference composition: softmax(scale · q kᵀ + mask) v with matmul and softmax ops; shapes
 /// as scaled_dot_product_attention. Stores the (..., Lq, Lk) probabilities for backward.
@@ -375,6 +369,32 @@ Var<T, B> attention_composite(const Var<T, B>& q, const Var<T, B>& k, const Var<
   return matmul(softmax(logits, -1), v);  // (..., Lq, Dv)
 }
 
+// ---- tensor level ------------------------------------------------------------------------------
+
+/// q: (..., Lq, D), k: (..., Lk, D), v: (..., Lk, Dv), batch axes broadcast; mask: additive,
+/// broadcastable to (..., Lq, Lk), or undefined -> (..., Lq, Dv). scale 0 means 1/sqrt(D).
+template <class T, class B>
+Tensor<T, B> scaled_dot_product_attention_forward(const Tensor<T, B>& q, const Tensor<T, B>& k,
+                                                  const Tensor<T, B>& v,
+                                                  const Tensor<T, B>& mask = Tensor<T, B>(),
+                                                  double scale = 0.0) {
+  if constexpr (!kHasAttentionKernel<B>) {
+    const NoGrad no_grad;
+    return attention_composite(Var<T, B>(q, false), Var<T, B>(k, false), Var<T, B>(v, false),
+                               mask.defined() ? Var<T, B>(mask, false) : Var<T, B>(), scale)
+        .value();
+  } else {
+    const detail::AttentionPlan<T, B> plan = detail::plan_attention(q, k, v, mask, scale);
+    const AttentionArgs<T>& a = plan.args;
+    Tensor<T, B> out = Tensor<T, B>::empty(detail::with_trailing(plan.batch, a.lq, a.dv));
+    Tensor<T, B> lse = Tensor<T, B>::empty(Shape{a.batch, a.lq});
+    AttentionKernel<B>::forward(a, out.data(), lse.data());
+    return out;
+  }
+}
+
+// ---- differentiable ----------------------------------------------------------------------------
+
 /// Fused attention: softmax(scale · q kᵀ + mask) v.
 /// q: (..., Lq, D), k: (..., Lk, D), v: (..., Lk, Dv) (batch axes broadcast); mask: ADDITIVE,
 /// broadcastable to (..., Lq, Lk) (e.g. a causal (Lq, Lk) mask with -inf above the diagonal, or
@@ -384,35 +404,39 @@ Var<T, B> attention_composite(const Var<T, B>& q, const Var<T, B>& k, const Var<
 template <class T, class B>
 Var<T, B> scaled_dot_product_attention(const Var<T, B>& q, const Var<T, B>& k, const Var<T, B>& v,
                                        const Var<T, B>& mask = Var<T, B>(), double scale = 0.0) {
-  const Tensor<T, B> mask_value = mask.defined() ? mask.value() : Tensor<T, B>();
-  detail::AttentionPlan<T, B> plan =
-      detail::plan_attention(q.value(), k.value(), v.value(), mask_value, scale);
-  const AttentionArgs<T>& a = plan.args;
-  Tensor<T, B> out = Tensor<T, B>::empty(detail::with_trailing(plan.batch, a.lq, a.dv));  // (..., Lq, Dv)
-  Tensor<T, B> lse = Tensor<T, B>::empty(Shape{a.batch, a.lq});
-  AttentionKernel<B>::forward(a, out.data(), lse.data());
-  const bool need_q = needs_grad(q), need_k = needs_grad(k), need_v = needs_grad(v),
-             need_mask = needs_grad(mask);
-  return make_result<T, B>(
-      out, "scaled_dot_product_attention", {q, k, v, mask},
-      [plan, out, lse, q_shape = q.shape(), k_shape = k.shape(), v_shape = v.shape(),
-       mask_shape = mask.defined() ? mask.shape() : Shape{}, need_q, need_k, need_v,
-       need_mask](const Tensor<T, B>& dL_dy) {
-        const AttentionArgs<T>& a = plan.args;
-        const Tensor<T, B> g = dL_dy.contiguous();
-        Tensor<T, B> dq, dk, dv, dmask;
-        if (need_q) dq = Tensor<T, B>::empty(detail::with_trailing(plan.batch, a.lq, a.d));
-        if (need_k) dk = Tensor<T, B>::empty(detail::with_trailing(plan.batch, a.lk, a.d));
-        if (need_v) dv = Tensor<T, B>::empty(detail::with_trailing(plan.batch, a.lk, a.dv));
-        if (need_mask) dmask = Tensor<T, B>::empty(detail::with_trailing(plan.batch, a.lq, a.lk));
-        AttentionKernel<B>::backward(a, out.data(), lse.data(), g.data(), need_q ? dq.data() : nullptr,
-                                     need_k ? dk.data() : nullptr, need_v ? dv.data() : nullptr,
-                                     need_mask ? dmask.data() : nullptr);
-        // Gradients are computed on the broadcast batch; fold them back onto each input's shape.
-        return std::vector{need_q ? sum_to_shape(dq, q_shape) : dq, need_k ? sum_to_shape(dk, k_shape) : dk,
-                           need_v ? sum_to_shape(dv, v_shape) : dv,
-                           need_mask ? sum_to_shape(dmask, mask_shape) : dmask};
-      });
+  if constexpr (!kHasAttentionKernel<B>) {
+    return attention_composite(q, k, v, mask, scale);
+  } else {
+    const Tensor<T, B> mask_value = mask.defined() ? mask.value() : Tensor<T, B>();
+    detail::AttentionPlan<T, B> plan =
+        detail::plan_attention(q.value(), k.value(), v.value(), mask_value, scale);
+    const AttentionArgs<T>& a = plan.args;
+    Tensor<T, B> out = Tensor<T, B>::empty(detail::with_trailing(plan.batch, a.lq, a.dv));  // (..., Lq, Dv)
+    Tensor<T, B> lse = Tensor<T, B>::empty(Shape{a.batch, a.lq});
+    AttentionKernel<B>::forward(a, out.data(), lse.data());
+    const bool need_q = needs_grad(q), need_k = needs_grad(k), need_v = needs_grad(v),
+               need_mask = needs_grad(mask);
+    return make_result<T, B>(
+        out, "scaled_dot_product_attention", {q, k, v, mask},
+        [plan, out, lse, q_shape = q.shape(), k_shape = k.shape(), v_shape = v.shape(),
+         mask_shape = mask.defined() ? mask.shape() : Shape{}, need_q, need_k, need_v,
+         need_mask](const Tensor<T, B>& dL_dy) {
+          const AttentionArgs<T>& a = plan.args;
+          const Tensor<T, B> g = dL_dy.contiguous();
+          Tensor<T, B> dq, dk, dv, dmask;
+          if (need_q) dq = Tensor<T, B>::empty(detail::with_trailing(plan.batch, a.lq, a.d));
+          if (need_k) dk = Tensor<T, B>::empty(detail::with_trailing(plan.batch, a.lk, a.d));
+          if (need_v) dv = Tensor<T, B>::empty(detail::with_trailing(plan.batch, a.lk, a.dv));
+          if (need_mask) dmask = Tensor<T, B>::empty(detail::with_trailing(plan.batch, a.lq, a.lk));
+          AttentionKernel<B>::backward(a, out.data(), lse.data(), g.data(), need_q ? dq.data() : nullptr,
+                                       need_k ? dk.data() : nullptr, need_v ? dv.data() : nullptr,
+                                       need_mask ? dmask.data() : nullptr);
+          // Gradients are computed on the broadcast batch; fold them back onto each input's shape.
+          return std::vector{need_q ? sum_to_shape(dq, q_shape) : dq, need_k ? sum_to_shape(dk, k_shape) : dk,
+                             need_v ? sum_to_shape(dv, v_shape) : dv,
+                             need_mask ? sum_to_shape(dmask, mask_shape) : dmask};
+        });
+  }
 }
 
 }  // namespace bindery::ops

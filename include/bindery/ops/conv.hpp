@@ -46,10 +46,76 @@ struct ConvGeometry {
   BINDERY_HOST_DEVICE int64_t col_width() const { return channels * kernel_volume(); }
 };
 
+namespace detail {
+
+/// One element of the portable im2col: cols[e] for e = (n·P + p)·(C·K) + (c, kt, kh, kw).
+template <class T>
+struct Im2ColElement {
+  const T* x;
+  T* cols;
+  ConvGeometry g;
+  BINDERY_HOST_DEVICE void operator()(int64_t e) const {
+    const int64_t width = g.col_width(), positions = g.out_volume();
+    const int64_t row = e / width, col = e - row * width;
+    const int64_t n = row / positions, p = row - n * positions;
+    const int64_t plane = g.out[1] * g.out[2];
+    const int64_t ot = p / plane, oh = (p - ot * plane) / g.out[2], ow = p - ot * plane - oh * g.out[2];
+    const int64_t kw = col % g.kernel[2], kh = (col / g.kernel[2]) % g.kernel[1];
+    const int64_t kt = (col / (g.kernel[2] * g.kernel[1])) % g.kernel[0], c = col / g.kernel_volume();
+    const int64_t t = ot * g.stride[0] - g.padding[0] + kt, h = oh * g.stride[1] - g.padding[1] + kh,
+                  w = ow * g.stride[2] - g.padding[2] + kw;
+    const bool inside = t >= 0 && t < g.in[0] && h >= 0 && h < g.in[1] && w >= 0 && w < g.in[2];
+    cols[e] = inside ? x[(((n * g.channels + c) * g.in[0] + t) * g.in[1] + h) * g.in[2] + w] : T(0);
+  }
+};
+
+/// One element of the portable col2im: dx[n, c, t, h, w] gathers every cols entry im2col read it into.
+template <class T>
+struct Col2ImElement {
+  const T* cols;
+  T* dx;
+  ConvGeometry g;
+  BINDERY_HOST_DEVICE void operator()(int64_t e) const {
+    const int64_t w = e % g.in[2], h = (e / g.in[2]) % g.in[1], t = (e / (g.in[2] * g.in[1])) % g.in[0];
+    const int64_t nc = e / g.in_volume(), c = nc % g.channels, n = nc / g.channels;
+    const int64_t width = g.col_width(), positions = g.out_volume();
+    T sum = T(0);
+    for (int64_t kt = 0; kt < g.kernel[0]; ++kt) {
+      const int64_t num_t = t + g.padding[0] - kt;  // = ot·st when some output reads it
+      if (num_t < 0 || num_t % g.stride[0] != 0 || num_t / g.stride[0] >= g.out[0]) continue;
+      for (int64_t kh = 0; kh < g.kernel[1]; ++kh) {
+        const int64_t num_h = h + g.padding[1] - kh;
+        if (num_h < 0 || num_h % g.stride[1] != 0 || num_h / g.stride[1] >= g.out[1]) continue;
+        for (int64_t kw = 0; kw < g.kernel[2]; ++kw) {
+          const int64_t num_w = w + g.padding[2] - kw;
+          if (num_w < 0 || num_w % g.stride[2] != 0 || num_w / g.stride[2] >= g.out[2]) continue;
+          const int64_t p =
+              ((num_t / g.stride[0]) * g.out[1] + num_h / g.stride[1]) * g.out[2] + num_w / g.stride[2];
+          sum += cols[(n * positions + p) * width +
+                      ((c * g.kernel[0] + kt) * g.kernel[1] + kh) * g.kernel[2] + kw];
+        }
+      }
+    }
+    dx[e] = sum;
+  }
+};
+
+}  // namespace detail
+
 /// im2col / col2im for one geometry. x: (N, C, T, H, W) contiguous; cols: (N·P, C·K) contiguous
-/// with row n·P + p for output position p = (t', h', w') of sample n.
+/// with row n·P + p for output position p = (t', h', w') of sample n. Specialized per backend; the
+/// primary template is the portable kernel: one B::for_each item per element written.
 template <class B>
-struct Im2ColKernel;
+struct Im2ColKernel {
+  template <class T>
+  static void im2col(const T* x, const ConvGeometry& g, T* cols) {
+    B::for_each(g.batch * g.out_volume() * g.col_width(), detail::Im2ColElement<T>{x, cols, g});
+  }
+  template <class T>
+  static void col2im(const T* cols, const ConvGeometry& g, T* dx) {
+    B::for_each(g.batch * g.channels * g.in_volume(), detail::Col2ImElement<T>{cols, dx, g});
+  }
+};
 
 template <>
 struct Im2ColKernel<Cpu> {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <limits>
+#include <vector>
 
 #include "bindery/ops/softmax.hpp"
 
@@ -16,9 +17,87 @@ namespace bindery::ops {
 /// How a per-sample loss is reduced (PyTorch's `reduction`).
 enum class Reduction { kNone, kMean, kSum };
 
-/// Cross-entropy kernels on contiguous (N, C) logits; specialized per backend.
+namespace detail {
+
+/// One row of the portable cross-entropy forward: loss, row max and log Σ exp(x - max).
+template <class T>
+struct CrossEntropyRowForward {
+  const T* logits;
+  const int64_t* targets;
+  T *loss, *row_max, *log_sum;
+  int64_t c;
+  T keep, spread;
+  BINDERY_HOST_DEVICE void operator()(int64_t i) const {
+    const T* x = logits + i * c;
+    T max = x[0];
+    for (int64_t j = 1; j < c; ++j) max = x[j] > max ? x[j] : max;
+    T sum = T(0), shifted = T(0);
+    for (int64_t j = 0; j < c; ++j) {
+      sum += std::exp(x[j] - max);
+      shifted += x[j] - max;
+    }
+    const T ls = std::log(sum);
+    row_max[i] = max;
+    log_sum[i] = ls;
+    loss[i] = ls - keep * (x[targets[i]] - max) - spread * shifted;
+  }
+};
+
+/// One row of the portable cross-entropy backward.
+template <class T>
+struct CrossEntropyRowBackward {
+  const T* logits;
+  const int64_t* targets;
+  const T *row_max, *log_sum, *g;
+  int64_t g_stride;
+  T g_scale;
+  T* dx;
+  int64_t c;
+  T keep, spread;
+  BINDERY_HOST_DEVICE void operator()(int64_t i) const {
+    const T gi = g[i * g_stride] * g_scale;
+    for (int64_t j = 0; j < c; ++j) {
+      dx[i * c + j] = std::exp((logits[i * c + j] - row_max[i]) - log_sum[i]) * gi - spread * gi;
+    }
+    dx[i * c + targets[i]] -= keep * gi;
+  }
+};
+
+}  // namespace detail
+
+/// Cross-entropy kernels on contiguous (N, C) logits; specialized per backend. The primary template
+/// is the portable kernel: targets are checked on the host (one small copy), then one B::for_each
+/// item per row.
 template <class B>
-struct CrossEntropyKernel;
+struct CrossEntropyKernel {
+  template <class T>
+  static int64_t forward(const T* logits, const int64_t* targets, T* loss, T* row_max, T* log_sum, int64_t n,
+                         int64_t c, double smoothing) {
+    std::vector<int64_t> host(static_cast<size_t>(n));
+    B::copy_to_host(host.data(), targets, n);
+    B::synchronize();
+    for (int64_t i = 0; i < n; ++i) {
+      if (host[static_cast<size_t>(i)] < 0 || host[static_cast<size_t>(i)] >= c) return i;
+    }
+    const T keep = static_cast<T>(1.0 - smoothing),
+            spread = static_cast<T>(smoothing / static_cast<double>(c));
+    B::for_each(n,
+                detail::CrossEntropyRowForward<T>{logits, targets, loss, row_max, log_sum, c, keep, spread},
+                std::max<int64_t>(1, B::kDefaultGrain / std::max<int64_t>(c, 1)));
+    return -1;
+  }
+  template <class T>
+  static void backward(const T* logits, const int64_t* targets, const T* row_max, const T* log_sum,
+                       const T* g, int64_t g_stride, T g_scale, T* dx, int64_t n, int64_t c,
+                       double smoothing) {
+    const T keep = static_cast<T>(1.0 - smoothing),
+            spread = static_cast<T>(smoothing / static_cast<double>(c));
+    B::for_each(n,
+                detail::CrossEntropyRowBackward<T>{logits, targets, row_max, log_sum, g, g_stride, g_scale,
+                                                   dx, c, keep, spread},
+                std::max<int64_t>(1, B::kDefaultGrain / std::max<int64_t>(c, 1)));
+  }
+};
 
 template <>
 struct CrossEntropyKernel<Cpu> {

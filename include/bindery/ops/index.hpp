@@ -14,13 +14,76 @@
 #include <vector>
 
 #include "bindery/backend/cpu.hpp"
+#include "bindery/config.hpp"
 #include "bindery/ops/shape.hpp"
 
 namespace bindery::ops {
 
+namespace detail {
+
+/// out[o, j, k] = x[o, index[j], k], one element per item.
+template <class T>
+struct IndexGather {
+  const T* x;
+  const int64_t* index;
+  T* out;
+  int64_t m, n, inner;
+  BINDERY_HOST_DEVICE void operator()(int64_t e) const {
+    const int64_t k = e % inner, row = e / inner, o = row / m, j = row - o * m;
+    out[e] = x[(o * n + index[j]) * inner + k];
+  }
+};
+
+/// dst[o, index[j], k] += src[o, j, k] for j in order: one item per (o, k) column, so no two items
+/// write the same element (race-free and deterministic without atomics).
+template <class T>
+struct IndexScatterAddColumn {
+  const int64_t* index;
+  const T* src;
+  T* dst;
+  int64_t m, n, inner;
+  BINDERY_HOST_DEVICE void operator()(int64_t item) const {
+    const int64_t o = item / inner, k = item - o * inner;
+    for (int64_t j = 0; j < m; ++j) dst[(o * n + index[j]) * inner + k] += src[(o * m + j) * inner + k];
+  }
+};
+
+/// gather_rows: to[i, k] = from[i, index[i], k] (forward) or the reverse assignment (backward).
+template <class T>
+struct GatherRow {
+  const T* from;
+  const int64_t* index;
+  T* to;
+  int64_t length, dim;
+  bool scatter;  // backward: to[i, index[i], k] = from[i, k]
+  BINDERY_HOST_DEVICE void operator()(int64_t e) const {
+    const int64_t i = e / dim, k = e - i * dim, row = (i * length + index[i]) * dim + k;
+    if (scatter) {
+      to[row] = from[e];
+    } else {
+      to[e] = from[row];
+    }
+  }
+};
+
+}  // namespace detail
+
 /// index_select kernels: views of x as (outer, n, inner), of the result as (outer, m, inner).
+/// Specialized per backend; the primary template is the portable kernel on B::for_each.
 template <class B>
-struct IndexSelectKernel;
+struct IndexSelectKernel {
+  template <class T>
+  static void gather(const T* x, const int64_t* index, int64_t m, T* out, int64_t outer, int64_t n,
+                     int64_t inner) {
+    B::for_each(outer * m * inner, detail::IndexGather<T>{x, index, out, m, n, inner});
+  }
+  template <class T>
+  static void scatter_add(const int64_t* index, int64_t m, const T* src, T* dst, int64_t outer, int64_t n,
+                          int64_t inner) {
+    B::for_each(outer * inner, detail::IndexScatterAddColumn<T>{index, src, dst, m, n, inner},
+                std::max<int64_t>(1, B::kDefaultGrain / std::max<int64_t>(m, 1)));
+  }
+};
 
 template <>
 struct IndexSelectKernel<Cpu> {
@@ -76,9 +139,19 @@ struct IndexSelectKernel<Cpu> {
   }
 };
 
-/// gather_rows kernels: x (N, L, D), index (N), result (N, D).
+/// gather_rows kernels: x (N, L, D), index (N), result (N, D). Specialized per backend; the
+/// primary template is the portable kernel on B::for_each.
 template <class B>
-struct GatherRowsKernel;
+struct GatherRowsKernel {
+  template <class T>
+  static void forward(const T* x, const int64_t* index, T* out, int64_t batch, int64_t length, int64_t dim) {
+    if (dim > 0) B::for_each(batch * dim, detail::GatherRow<T>{x, index, out, length, dim, false});
+  }
+  template <class T>
+  static void backward(const T* g, const int64_t* index, T* dx, int64_t batch, int64_t length, int64_t dim) {
+    if (dim > 0) B::for_each(batch * dim, detail::GatherRow<T>{g, index, dx, length, dim, true});
+  }
+};
 
 template <>
 struct GatherRowsKernel<Cpu> {

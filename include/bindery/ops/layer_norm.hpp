@@ -15,9 +15,101 @@
 
 namespace bindery::ops {
 
-/// Layer-norm kernels on contiguous (rows, D) data; specialized per backend.
+namespace detail {
+
+/// One row of the portable layer-norm forward; weight and bias may be null.
+template <class T>
+struct LayerNormRowForward {
+  const T *x, *weight, *bias;
+  T *y, *mean, *rstd;
+  int64_t d;
+  double eps;
+  BINDERY_HOST_DEVICE void operator()(int64_t r) const {
+    const T* xr = x + r * d;
+    T sum = T(0);
+    for (int64_t j = 0; j < d; ++j) sum += xr[j];
+    const T mu = d > 0 ? sum / static_cast<T>(d) : T(0);
+    T squares = T(0);
+    for (int64_t j = 0; j < d; ++j) squares += (xr[j] - mu) * (xr[j] - mu);
+    const T var = d > 0 ? squares / static_cast<T>(d) : T(0);
+    const T inv = static_cast<T>(1.0 / std::sqrt(static_cast<double>(var) + eps));
+    mean[r] = mu;
+    rstd[r] = inv;
+    for (int64_t j = 0; j < d; ++j) {
+      T v = (xr[j] - mu) * inv;
+      if (weight != nullptr) v *= weight[j];
+      if (bias != nullptr) v += bias[j];
+      y[r * d + j] = v;
+    }
+  }
+};
+
+/// One row of dx for the portable layer-norm backward.
+template <class T>
+struct LayerNormRowBackward {
+  const T *dy, *x, *mean, *rstd, *weight;
+  T* dx;
+  int64_t d;
+  BINDERY_HOST_DEVICE void operator()(int64_t r) const {
+    const T mu = mean[r], inv = rstd[r];
+    T sum_g = T(0), sum_gx = T(0);
+    for (int64_t j = 0; j < d; ++j) {
+      const T g = weight != nullptr ? dy[r * d + j] * weight[j] : dy[r * d + j];
+      sum_g += g;
+      sum_gx += g * ((x[r * d + j] - mu) * inv);
+    }
+    const T inv_d = T(1) / static_cast<T>(d);
+    const T mean_g = sum_g * inv_d, mean_gx = sum_gx * inv_d;
+    for (int64_t j = 0; j < d; ++j) {
+      const T g = weight != nullptr ? dy[r * d + j] * weight[j] : dy[r * d + j];
+      dx[r * d + j] = (g - mean_g - ((x[r * d + j] - mu) * inv) * mean_gx) * inv;
+    }
+  }
+};
+
+/// One column of dweight / dbias (either may be null), summed over the rows in double.
+template <class T>
+struct LayerNormColumnBackward {
+  const T *dy, *x, *mean, *rstd;
+  T *dweight, *dbias;
+  int64_t rows, d;
+  BINDERY_HOST_DEVICE void operator()(int64_t j) const {
+    double w = 0.0, b = 0.0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const double g = static_cast<double>(dy[r * d + j]);
+      w += g * static_cast<double>((x[r * d + j] - mean[r]) * rstd[r]);
+      b += g;
+    }
+    if (dweight != nullptr) dweight[j] = static_cast<T>(w);
+    if (dbias != nullptr) dbias[j] = static_cast<T>(b);
+  }
+};
+
+}  // namespace detail
+
+/// Layer-norm kernels on contiguous (rows, D) data; specialized per backend. The primary template
+/// is the portable kernel: one B::for_each item per row (forward, dx) or per column (dw, db).
 template <class B>
-struct LayerNormKernel;
+struct LayerNormKernel {
+  template <class T>
+  static void forward(const T* x, const T* weight, const T* bias, T* y, T* mean, T* rstd, int64_t rows,
+                      int64_t d, double eps) {
+    B::for_each(rows, detail::LayerNormRowForward<T>{x, weight, bias, y, mean, rstd, d, eps},
+                std::max<int64_t>(1, B::kDefaultGrain / std::max<int64_t>(d, 1)));
+  }
+  template <class T>
+  static void backward(const T* dy, const T* x, const T* mean, const T* rstd, const T* weight, T* dx,
+                       T* dweight, T* dbias, int64_t rows, int64_t d) {
+    if (dx != nullptr) {
+      B::for_each(rows, detail::LayerNormRowBackward<T>{dy, x, mean, rstd, weight, dx, d},
+                  std::max<int64_t>(1, B::kDefaultGrain / std::max<int64_t>(d, 1)));
+    }
+    if (dweight != nullptr || dbias != nullptr) {
+      B::for_each(d, detail::LayerNormColumnBackward<T>{dy, x, mean, rstd, dweight, dbias, rows, d},
+                  std::max<int64_t>(1, B::kDefaultGrain / std::max<int64_t>(rows, 1)));
+    }
+  }
+};
 
 template <>
 struct LayerNormKernel<Cpu> {

@@ -14,7 +14,11 @@
 // every x86-64 CPU, NEON on ARM) and namespace v16 (64 bytes, under `#pragma GCC target("avx512f")`,
 // so no -march flag is needed). The array functions at the end pick v16 at run time where the CPU
 // has AVX-512F (7x the 4-lane speed measured on GELU here). v16 may contract a*b+c into FMA; both
-// widths meet the accuracy figures below (tests/ops/test_gelu.cpp runs each).
+// widths meet the accuracy figures below (tests/ops/test_gelu.cpp runs each). v16 is built only with
+// g++ on x86-64 (BINDERY_HOST_SIMD_X86_GCC, config.hpp); elsewhere (clang, nvcc's host side) the array
+// functions are 4-lane only. The two sets of array functions are different symbols (inline
+// namespaces simd_x86 / simd_portable), so a program mixing .cpp and .cu translation units links both
+// and each caller keeps its own.
 
 // Method (float arithmetic throughout; coefficients fitted for this file, minimax on relative error
 // with the coefficients rounded to float):
@@ -39,6 +43,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "bindery/config.hpp"
+
 namespace bindery::ops::simd {
 
 /// Below -kGeluTail, x Φ(x) is under 3e-37 (Φ(x) below the smallest normal float): gelu returns -0.
@@ -52,8 +58,15 @@ constexpr int64_t kLanes = 4;
 #include "bindery/ops/simd_math_body.inc"
 }  // namespace v4
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
-#define BINDERY_SIMD_V16 1
+/// Whether the array functions below may take the 16-lane AVX-512 code (they do only where it is
+/// built and the CPU has AVX-512F: on by default; tests turn it off to check the 4-lane code on the
+/// same machine). One switch for the whole program, the same in every translation unit.
+inline std::atomic<bool>& wide_enabled() {
+  static std::atomic<bool> enabled{true};
+  return enabled;
+}
+
+#if BINDERY_HOST_SIMD_X86_GCC
 /// 16 lanes (64 bytes), compiled for AVX-512F (FMA contraction allowed); used only where the CPU
 /// has it.
 #pragma GCC push_options
@@ -67,35 +80,33 @@ constexpr int64_t kLanes = 16;
 #pragma GCC pop_options
 #endif
 
-/// Whether the array functions below take the 16-lane AVX-512 code (on by default where the CPU
-/// has AVX-512F; tests turn it off to check the 4-lane code on the same machine).
-inline std::atomic<bool>& wide_enabled() {
-#if defined(BINDERY_SIMD_V16)
-  static std::atomic<bool> enabled{__builtin_cpu_supports("avx512f") != 0};
-#else
-  static std::atomic<bool> enabled{false};
-#endif
-  return enabled;
-}
-/// Turns the 16-lane code on (where supported) or off; returns whether it is now on.
-inline bool set_wide(bool on) {
-#if defined(BINDERY_SIMD_V16)
-  wide_enabled().store(on && __builtin_cpu_supports("avx512f"));
-#else
-  (void)on;
-#endif
-  return wide_enabled().load();
-}
-
 /// Elements per vector of the widest code: parallel chunks that are multiples of it split no vector.
 constexpr int64_t kMaxLanes = 16;
 
-#if defined(BINDERY_SIMD_V16)
+#if BINDERY_HOST_SIMD_X86_GCC
+inline namespace simd_x86 {
+/// Whether this translation unit has the 16-lane code and the CPU runs it (checked once).
+inline bool wide_supported() {
+  static const bool ok = __builtin_cpu_supports("avx512f") != 0;
+  return ok;
+}
 #define BINDERY_SIMD_WIDE_BRANCH(call) \
-  if (wide_enabled().load(std::memory_order_relaxed)) return v16::call;
+  if (wide_supported() && wide_enabled().load(std::memory_order_relaxed)) return v16::call;
 #else
+inline namespace simd_portable {
+/// Whether this translation unit has the 16-lane code: not here (4 lanes only).
+inline bool wide_supported() {
+  return false;
+}
 #define BINDERY_SIMD_WIDE_BRANCH(call)
 #endif
+
+/// Turns the 16-lane code on (where supported) or off; returns whether this translation unit's
+/// array functions now take it.
+inline bool set_wide(bool on) {
+  wide_enabled().store(on);
+  return on && wide_supported();
+}
 
 /// y = erf(x) over n floats (y may alias x); <= 1.32 ulp.
 inline void erf(const float* x, float* y, int64_t n) {
@@ -125,6 +136,7 @@ inline void bias_gelu_backward(const float* dL_dy, const float* x, const float* 
 }
 
 #undef BINDERY_SIMD_WIDE_BRANCH
-#undef BINDERY_SIMD_V16
+
+}  // namespace simd_x86 or simd_portable
 
 }  // namespace bindery::ops::simd

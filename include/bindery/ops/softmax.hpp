@@ -13,6 +13,8 @@
 #include <limits>
 
 #include "bindery/backend/cpu.hpp"
+#include "bindery/config.hpp"
+#include "bindery/ops/detail/cpu_rows.hpp"
 #include "bindery/ops/reduce.hpp"
 
 namespace bindery::ops {
@@ -33,81 +35,96 @@ inline AxisGeometry axis_geometry(const Shape& shape, int64_t axis) {
   return g;
 }
 
-/// Host-side helpers of the Cpu kernels: Eigen maps give vectorized exp, max and sums over rows.
-namespace cpu {
+/// One (outer, inner) line of softmax / log_softmax, walked serially along the axis (stride inner):
+/// the work item of the portable kernel.
 template <class T>
-using Column = Eigen::Array<T, Eigen::Dynamic, 1>;
-template <class T>
-using RowVector = Eigen::Array<T, 1, Eigen::Dynamic>;
-template <class T>
-using ConstRowMap = Eigen::Map<const Column<T>>;
-template <class T>
-using RowMap = Eigen::Map<Column<T>>;
-/// (rows, cols) row-major block whose rows are `stride` elements apart.
-template <class T>
-using ConstBlockMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>,
-                                 Eigen::Unaligned, Eigen::OuterStride<>>;
-template <class T>
-using BlockMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>,
-                            Eigen::Unaligned, Eigen::OuterStride<>>;
+struct SoftmaxLineForward {
+  const T* x;
+  T* y;
+  int64_t len, inner;
+  bool log;
+  BINDERY_HOST_DEVICE void operator()(int64_t line) const {
+    const int64_t o = line / inner, base = o * len * inner + (line - o * inner);
+    T max = x[base];
+    for (int64_t j = 1; j < len; ++j) max = x[base + j * inner] > max ? x[base + j * inner] : max;
+    T sum = T(0);
+    for (int64_t j = 0; j < len; ++j) sum += std::exp(x[base + j * inner] - max);
+    if (log) {
+      const T log_sum = std::log(sum);
+      for (int64_t j = 0; j < len; ++j) y[base + j * inner] = (x[base + j * inner] - max) - log_sum;
+    } else {
+      const T inverse = T(1) / sum;
+      for (int64_t j = 0; j < len; ++j) y[base + j * inner] = std::exp(x[base + j * inner] - max) * inverse;
+    }
+  }
+};
 
-/// Sets the entries below the smallest normal number to exactly 0. Eigen's vectorized exp returns
-/// a tiny denormal rather than 0 for exp(-inf): weights of masked (-inf) logits must be exactly 0,
-/// and denormals would slow down the GEMMs that read them. One cheap vectorized pass.
 template <class T>
-inline void flush_tiny(T* y, int64_t n) {
-  const T tiny = std::numeric_limits<T>::min();
-  for (int64_t i = 0; i < n; ++i) y[i] = y[i] < tiny ? T(0) : y[i];
-}
-
-/// Rows per parallel task so one task touches about `work` elements.
-inline int64_t row_grain(int64_t row_length, int64_t work = 16384) {
-  return std::max<int64_t>(1, work / std::max<int64_t>(row_length, 1));
-}
-}  // namespace cpu
+struct SoftmaxLineBackward {
+  const T* y;
+  const T* dy;
+  T* dx;
+  int64_t len, inner;
+  bool log;
+  BINDERY_HOST_DEVICE void operator()(int64_t line) const {
+    const int64_t o = line / inner, base = o * len * inner + (line - o * inner);
+    T sum = T(0);  // log: Σ dy; softmax: Σ dy∘y
+    for (int64_t j = 0; j < len; ++j)
+      sum += log ? dy[base + j * inner] : dy[base + j * inner] * y[base + j * inner];
+    for (int64_t j = 0; j < len; ++j) {
+      const int64_t i = base + j * inner;
+      dx[i] = log ? dy[i] - std::exp(y[i]) * sum : y[i] * (dy[i] - sum);
+    }
+  }
+};
 
 }  // namespace detail
 
-/// Softmax / log_softmax kernels on (outer, len, inner) contiguous data; specialized per backend.
+/// Softmax / log_softmax kernels on (outer, len, inner) contiguous data; specialized per backend
+/// (SoftmaxKernel<Cpu> below, kernels/softmax.cuh). The primary template is the portable kernel a
+/// new backend starts with: one B::for_each item per (outer, inner) line, serial along the axis.
 template <class B>
-struct SoftmaxKernel;
+struct SoftmaxKernel {
+  template <class T>
+  static void forward(const T* x, T* y, int64_t outer, int64_t len, int64_t inner, bool log) {
+    if (len == 0) return;
+    B::for_each(outer * inner, detail::SoftmaxLineForward<T>{x, y, len, inner, log},
+                std::max<int64_t>(1, B::kDefaultGrain / len));
+  }
+  template <class T>
+  static void backward(const T* y, const T* dy, T* dx, int64_t outer, int64_t len, int64_t inner, bool log) {
+    if (len == 0) return;
+    B::for_each(outer * inner, detail::SoftmaxLineBackward<T>{y, dy, dx, len, inner, log},
+                std::max<int64_t>(1, B::kDefaultGrain / len));
+  }
+};
 
 template <>
 struct SoftmaxKernel<Cpu> {
-  static constexpr int64_t kColumnSlab = 64;  // columns per task when the axis is not the last one
+  static constexpr int64_t kColumnSlab = detail::cpu::kColumnSlab;  // columns per task off the last axis
 
   template <class T>
   static void forward(const T* x, T* y, int64_t outer, int64_t len, int64_t inner, bool log) {
     using namespace detail::cpu;
     if (len == 0) return;
-    if (inner == 1) {
-      Cpu::for_each(
-          outer,
-          [=](int64_t r) {
-            const ConstRowMap<T> xr(x + r * len, len);
-            RowMap<T> yr(y + r * len, len);
-            const T max = xr.maxCoeff();
-            if (log) {
-              const T log_sum = std::log((xr - max).exp().sum());
-              yr = (xr - max) - log_sum;
-            } else {
-              yr = (xr - max).exp();
-              flush_tiny(yr.data(), len);
-              yr *= T(1) / yr.sum();
-            }
-          },
-          row_grain(len));
-      return;
-    }
-    const int64_t slabs = (inner + kColumnSlab - 1) / kColumnSlab;
-    Cpu::for_each(
-        outer * slabs,
-        [=](int64_t task) {
-          const int64_t o = task / slabs, c0 = (task % slabs) * kColumnSlab;
-          const int64_t width = std::min(kColumnSlab, inner - c0);
-          const int64_t base = o * len * inner + c0;
-          const ConstBlockMap<T> xs(x + base, len, width, Eigen::OuterStride<>(inner));
-          BlockMap<T> ys(y + base, len, width, Eigen::OuterStride<>(inner));
+    for_each_row_or_slab(
+        outer, len, inner,
+        [=](int64_t r) {
+          const ConstRowMap<T> xr(x + r * len, len);
+          RowMap<T> yr(y + r * len, len);
+          const T max = xr.maxCoeff();
+          if (log) {
+            const T log_sum = std::log((xr - max).exp().sum());
+            yr = (xr - max) - log_sum;
+          } else {
+            yr = (xr - max).exp();
+            flush_tiny(yr.data(), len);
+            yr *= T(1) / yr.sum();
+          }
+        },
+        [=](const Slab& s) {
+          const ConstBlockMap<T> xs(x + s.base, len, s.width, Eigen::OuterStride<>(inner));
+          BlockMap<T> ys(y + s.base, len, s.width, Eigen::OuterStride<>(inner));
           const RowVector<T> max = xs.colwise().maxCoeff();
           ys = xs.rowwise() - max;
           if (log) {
@@ -115,43 +132,32 @@ struct SoftmaxKernel<Cpu> {
             ys.rowwise() -= log_sum;
           } else {
             ys = ys.exp();
-            for (int64_t j = 0; j < len; ++j) flush_tiny(y + base + j * inner, width);
+            for (int64_t j = 0; j < len; ++j) flush_tiny(y + s.base + j * inner, s.width);
             const RowVector<T> inverse = ys.colwise().sum().inverse();
             ys.rowwise() *= inverse;
           }
-        },
-        row_grain(len * kColumnSlab));
+        });
   }
 
   template <class T>
   static void backward(const T* y, const T* dy, T* dx, int64_t outer, int64_t len, int64_t inner, bool log) {
     using namespace detail::cpu;
     if (len == 0) return;
-    if (inner == 1) {
-      Cpu::for_each(
-          outer,
-          [=](int64_t r) {
-            const ConstRowMap<T> yr(y + r * len, len), gr(dy + r * len, len);
-            RowMap<T> dxr(dx + r * len, len);
-            if (log) {
-              dxr = gr - yr.exp() * gr.sum();
-            } else {
-              dxr = yr * (gr - (gr * yr).sum());
-            }
-          },
-          row_grain(len));
-      return;
-    }
-    const int64_t slabs = (inner + kColumnSlab - 1) / kColumnSlab;
-    Cpu::for_each(
-        outer * slabs,
-        [=](int64_t task) {
-          const int64_t o = task / slabs, c0 = (task % slabs) * kColumnSlab;
-          const int64_t width = std::min(kColumnSlab, inner - c0);
-          const int64_t base = o * len * inner + c0;
-          const ConstBlockMap<T> ys(y + base, len, width, Eigen::OuterStride<>(inner));
-          const ConstBlockMap<T> gs(dy + base, len, width, Eigen::OuterStride<>(inner));
-          BlockMap<T> dxs(dx + base, len, width, Eigen::OuterStride<>(inner));
+    for_each_row_or_slab(
+        outer, len, inner,
+        [=](int64_t r) {
+          const ConstRowMap<T> yr(y + r * len, len), gr(dy + r * len, len);
+          RowMap<T> dxr(dx + r * len, len);
+          if (log) {
+            dxr = gr - yr.exp() * gr.sum();
+          } else {
+            dxr = yr * (gr - (gr * yr).sum());
+          }
+        },
+        [=](const Slab& s) {
+          const ConstBlockMap<T> ys(y + s.base, len, s.width, Eigen::OuterStride<>(inner));
+          const ConstBlockMap<T> gs(dy + s.base, len, s.width, Eigen::OuterStride<>(inner));
+          BlockMap<T> dxs(dx + s.base, len, s.width, Eigen::OuterStride<>(inner));
           if (log) {
             const RowVector<T> sum = gs.colwise().sum();
             dxs = gs - ys.exp().rowwise() * sum;
@@ -159,8 +165,7 @@ struct SoftmaxKernel<Cpu> {
             const RowVector<T> dot = (gs * ys).colwise().sum();
             dxs = ys * (gs.rowwise() - dot);
           }
-        },
-        row_grain(len * kColumnSlab));
+        });
   }
 };
 

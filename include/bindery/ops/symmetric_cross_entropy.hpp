@@ -19,13 +19,81 @@
 
 namespace bindery::ops {
 
+namespace detail {
+
+/// Max and log Σ exp(x - max) of one row (stride 1) or one column (stride n) of (N, N) logits.
+template <class T>
+struct LineLogSumExp {
+  const T* logits;
+  T* max_out;
+  T* log_sum_out;
+  int64_t n, line_stride, step;  // line i starts at i * line_stride and walks `step` apart
+  BINDERY_HOST_DEVICE void operator()(int64_t i) const {
+    const T* x = logits + i * line_stride;
+    T max = x[0];
+    for (int64_t j = 1; j < n; ++j) max = x[j * step] > max ? x[j * step] : max;
+    T sum = T(0);
+    for (int64_t j = 0; j < n; ++j) sum += std::exp(x[j * step] - max);
+    max_out[i] = max;
+    log_sum_out[i] = std::log(sum);
+  }
+};
+
+template <class T>
+struct SymmetricTerms {
+  const T *logits, *row_max, *row_log_sum, *col_max, *col_log_sum;
+  T* terms;
+  int64_t n;
+  BINDERY_HOST_DEVICE void operator()(int64_t k) const {
+    const T diagonal = logits[k * n + k];
+    terms[k] = (row_log_sum[k] - (diagonal - row_max[k])) + (col_log_sum[k] - (diagonal - col_max[k]));
+  }
+};
+
+template <class T>
+struct SymmetricBackwardRow {
+  const T *logits, *row_max, *row_log_sum, *col_max, *col_log_sum, *g;
+  T g_scale;
+  T* dx;
+  int64_t n;
+  BINDERY_HOST_DEVICE void operator()(int64_t i) const {
+    const T scale = g[0] * g_scale;
+    for (int64_t j = 0; j < n; ++j) {
+      const T x = logits[i * n + j];
+      dx[i * n + j] =
+          (std::exp((x - row_max[i]) - row_log_sum[i]) + std::exp((x - col_max[j]) - col_log_sum[j])) * scale;
+    }
+    dx[i * n + i] -= T(2) * scale;
+  }
+};
+
+}  // namespace detail
+
 /// Kernels on contiguous square logits (N, N); specialized per backend (kernels/*.cuh for Cuda).
+/// The primary template is the portable kernel: one B::for_each item per row or column.
 template <class B>
-struct SymmetricCrossEntropyKernel;
+struct SymmetricCrossEntropyKernel {
+  template <class T>
+  static void forward(const T* logits, T* row_max, T* row_log_sum, T* col_max, T* col_log_sum, T* terms,
+                      int64_t n) {
+    const int64_t grain = std::max<int64_t>(1, B::kDefaultGrain / n);
+    B::for_each(n, detail::LineLogSumExp<T>{logits, row_max, row_log_sum, n, n, 1}, grain);
+    B::for_each(n, detail::LineLogSumExp<T>{logits, col_max, col_log_sum, n, 1, n}, grain);
+    B::for_each(n, detail::SymmetricTerms<T>{logits, row_max, row_log_sum, col_max, col_log_sum, terms, n});
+  }
+  template <class T>
+  static void backward(const T* logits, const T* row_max, const T* row_log_sum, const T* col_max,
+                       const T* col_log_sum, const T* g, T g_scale, T* dx, int64_t n) {
+    B::for_each(n,
+                detail::SymmetricBackwardRow<T>{logits, row_max, row_log_sum, col_max, col_log_sum, g,
+                                                g_scale, dx, n},
+                std::max<int64_t>(1, B::kDefaultGrain / n));
+  }
+};
 
 template <>
 struct SymmetricCrossEntropyKernel<Cpu> {
-  static constexpr int64_t kColumnSlab = 64;  // columns per task of the column pass
+  static constexpr int64_t kColumnSlab = detail::cpu::kColumnSlab;  // columns per task of the column pass
 
   /// row_max, row_log_sum, col_max, col_log_sum: (N) each (lse = max + log_sum);
   /// terms: (N), terms[k] = (lse_row_k - l_kk) + (lse_col_k - l_kk), so loss = Σ terms / (2N).
@@ -34,30 +102,22 @@ struct SymmetricCrossEntropyKernel<Cpu> {
                       int64_t n) {
     using namespace detail::cpu;
     // rows: contiguous, vectorized along the row
-    Cpu::for_each(
-        n,
-        [=](int64_t i) {
-          const ConstRowMap<T> xr(logits + i * n, n);
-          const T max = xr.maxCoeff();
-          row_max[i] = max;
-          row_log_sum[i] = std::log((xr - max).exp().sum());
-        },
-        row_grain(n));
+    for_each_row(n, n, [=](int64_t i) {
+      const ConstRowMap<T> xr(logits + i * n, n);
+      const T max = xr.maxCoeff();
+      row_max[i] = max;
+      row_log_sum[i] = std::log((xr - max).exp().sum());
+    });
     // columns: slabs of kColumnSlab columns walked row by row, vectorized across the slab
-    const int64_t slabs = (n + kColumnSlab - 1) / kColumnSlab;
-    Cpu::for_each(
-        slabs,
-        [=](int64_t slab) {
-          const int64_t c0 = slab * kColumnSlab, width = std::min(kColumnSlab, n - c0);
-          const ConstBlockMap<T> xs(logits + c0, n, width, Eigen::OuterStride<>(n));
-          RowVector<T> max = xs.row(0);
-          for (int64_t i = 1; i < n; ++i) max = max.max(xs.row(i));
-          RowVector<T> sum = RowVector<T>::Zero(width);
-          for (int64_t i = 0; i < n; ++i) sum += (xs.row(i) - max).exp();
-          Eigen::Map<RowVector<T>>(col_max + c0, width) = max;
-          Eigen::Map<RowVector<T>>(col_log_sum + c0, width) = sum.log();
-        },
-        row_grain(n * kColumnSlab));
+    for_each_slab(1, n, n, [=](const Slab& s) {
+      const ConstBlockMap<T> xs(logits + s.base, n, s.width, Eigen::OuterStride<>(n));
+      RowVector<T> max = xs.row(0);
+      for (int64_t i = 1; i < n; ++i) max = max.max(xs.row(i));
+      RowVector<T> sum = RowVector<T>::Zero(s.width);
+      for (int64_t i = 0; i < n; ++i) sum += (xs.row(i) - max).exp();
+      Eigen::Map<RowVector<T>>(col_max + s.column, s.width) = max;
+      Eigen::Map<RowVector<T>>(col_log_sum + s.column, s.width) = sum.log();
+    });
     for (int64_t k = 0; k < n; ++k) {
       const T diagonal = logits[k * n + k];
       terms[k] = (row_log_sum[k] - (diagonal - row_max[k])) + (col_log_sum[k] - (diagonal - col_max[k]));
