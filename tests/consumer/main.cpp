@@ -9,7 +9,9 @@ int main() {
   Philox rng(7);
   const Var<float> images(Tensor<float>::normal({16, 64}, rng));       // 16 paired samples
   const Var<float> sounds(ops::tanh(images).value().slice(1, 0, 40));  // a second "sensor" of each
-  nn::Linear<float> image_tower(64, 32, true, /*seed=*/1), audio_tower(40, 32, true, /*seed=*/2);
+  // No seeds: each layer takes the next seed of the thread's sequence (nn/seed.hpp), so the two
+  // towers differ and every run gets the same weights. {.seed = 7} would pin one.
+  nn::Linear<float> image_tower(64, 32), audio_tower(40, 32);
   loss::InfoNCE<float> info_nce;  // symmetric, learnable logit scale clamped at 100
   std::vector<Var<float>> params = image_tower.parameters();
   for (const auto& p : audio_tower.parameters()) params.push_back(p);

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "bindery/nn/module.hpp"
+#include "bindery/nn/seed.hpp"
 #include "bindery/ops/dropout.hpp"
 #include "bindery/ops/pointwise.hpp"
 
@@ -32,7 +34,9 @@ class Gelu : public Module<T, B> {
 template <class T, class B = Cpu>
 class Dropout : public Module<T, B> {
  public:
-  explicit Dropout(double p = 0.5, uint64_t seed = 0) : p_(p), rng_(seed) {
+  /// `seed` of the mask stream; unset: the next seed of this thread's sequence (nn/seed.hpp).
+  explicit Dropout(double p = 0.5, std::optional<uint64_t> seed = std::nullopt)
+      : p_(p), rng_(resolve_seed(seed)) {
     ops::detail::check_drop_probability("Dropout", p);
   }
   /// x: any shape -> same shape.
@@ -50,7 +54,9 @@ class Dropout : public Module<T, B> {
 template <class T, class B = Cpu>
 class DropPath : public Module<T, B> {
  public:
-  explicit DropPath(double p = 0.0, uint64_t seed = 0) : p_(p), rng_(seed) {
+  /// `seed` of the drop stream; unset: the next seed of this thread's sequence (nn/seed.hpp).
+  explicit DropPath(double p = 0.0, std::optional<uint64_t> seed = std::nullopt)
+      : p_(p), rng_(resolve_seed(seed)) {
     ops::detail::check_drop_probability("DropPath", p);
   }
   /// x: (N, ...) -> same shape.

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "bindery/nn/init.hpp"
 #include "bindery/nn/linear.hpp"
@@ -26,7 +27,9 @@ struct MultiheadAttentionConfig {
   bool bias = true;          // in_proj_bias and out_proj.bias
   bool add_bias_kv = false;  // learned bias_k / bias_v tokens appended to the keys and values
   double dropout = 0.0;      // on the attention probabilities, in training only
-  uint64_t seed = 0;         // Philox seed for the init and the dropout stream
+  /// Philox seed for the init and the dropout stream; unset: the next seed of this thread's sequence
+  /// (nn/seed.hpp).
+  std::optional<uint64_t> seed = std::nullopt;
 };
 
 /// torch.nn.MultiheadAttention(embed_dim, num_heads, bias, add_bias_kv, dropout) with
@@ -41,30 +44,9 @@ template <class T, class B = Cpu>
 class MultiheadAttention : public Module<T, B> {
  public:
   explicit MultiheadAttention(const MultiheadAttentionConfig& config)
-      : embed_dim_(config.embed_dim),
-        num_heads_(config.num_heads),
-        dropout_(config.dropout),
-        rng_(init::derive_seed(config.seed, 3)) {
-    const int64_t d = config.embed_dim, h = config.num_heads;
-    BINDERY_CHECK(d > 0 && h > 0 && d % h == 0, ValueError, "MultiheadAttention: embed_dim ", d,
-                  " must be positive and divisible by num_heads ", h);
-    ops::detail::check_drop_probability("MultiheadAttention", config.dropout);
-    Philox rng(init::derive_seed(config.seed, 0));
-    in_proj_weight_ =
-        this->register_parameter("in_proj_weight", init::xavier_uniform<T, B>(Shape{3 * d, d}, rng));
-    if (config.bias)
-      in_proj_bias_ = this->register_parameter("in_proj_bias", Tensor<T, B>::zeros(Shape{3 * d}));
-    if (config.add_bias_kv) {
-      Philox kv_rng(init::derive_seed(config.seed, 1));
-      bias_k_ = this->register_parameter("bias_k", init::xavier_normal<T, B>(Shape{1, 1, d}, kv_rng));
-      bias_v_ = this->register_parameter("bias_v", init::xavier_normal<T, B>(Shape{1, 1, d}, kv_rng));
-    }
-    out_proj_ = this->register_module(
-        "out_proj", std::make_shared<Linear<T, B>>(d, d, config.bias, init::derive_seed(config.seed, 2)));
-    if (config.bias) out_proj_->bias().assign(Tensor<T, B>::zeros(Shape{d}));
-  }
+      : MultiheadAttention(config, resolve_seed(config.seed)) {}
   MultiheadAttention(int64_t embed_dim, int64_t num_heads, bool bias = true, bool add_bias_kv = false,
-                     double dropout = 0.0, uint64_t seed = 0)
+                     double dropout = 0.0, std::optional<uint64_t> seed = std::nullopt)
       : MultiheadAttention(MultiheadAttentionConfig{embed_dim, num_heads, bias, add_bias_kv, dropout, seed}) {
   }
 
@@ -135,6 +117,32 @@ class MultiheadAttention : public Module<T, B> {
   Philox& generator() { return rng_; }
 
  private:
+  /// The constructor proper, with the config's seed resolved (nn/seed.hpp).
+  MultiheadAttention(const MultiheadAttentionConfig& config, uint64_t seed)
+      : embed_dim_(config.embed_dim),
+        num_heads_(config.num_heads),
+        dropout_(config.dropout),
+        rng_(init::derive_seed(seed, 3)) {
+    const int64_t d = config.embed_dim, h = config.num_heads;
+    BINDERY_CHECK(d > 0 && h > 0 && d % h == 0, ValueError, "MultiheadAttention: embed_dim ", d,
+                  " must be positive and divisible by num_heads ", h);
+    ops::detail::check_drop_probability("MultiheadAttention", config.dropout);
+    Philox rng(init::derive_seed(seed, 0));
+    in_proj_weight_ =
+        this->register_parameter("in_proj_weight", init::xavier_uniform<T, B>(Shape{3 * d, d}, rng));
+    if (config.bias)
+      in_proj_bias_ = this->register_parameter("in_proj_bias", Tensor<T, B>::zeros(Shape{3 * d}));
+    if (config.add_bias_kv) {
+      Philox kv_rng(init::derive_seed(seed, 1));
+      bias_k_ = this->register_parameter("bias_k", init::xavier_normal<T, B>(Shape{1, 1, d}, kv_rng));
+      bias_v_ = this->register_parameter("bias_v", init::xavier_normal<T, B>(Shape{1, 1, d}, kv_rng));
+    }
+    out_proj_ = this->register_module(
+        "out_proj", std::make_shared<Linear<T, B>>(
+                        d, d, LinearOptions{.bias = config.bias, .seed = init::derive_seed(seed, 2)}));
+    if (config.bias) out_proj_->bias().assign(Tensor<T, B>::zeros(Shape{d}));
+  }
+
   void check_inputs(const Var<T, B>& q, const Var<T, B>& k, const Var<T, B>& v) const {
     const bool ranks = (q.rank() == 3 || q.rank() == 2) && k.rank() == q.rank() && v.rank() == q.rank();
     const bool dims =

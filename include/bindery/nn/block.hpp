@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "bindery/nn/activation.hpp"
 #include "bindery/nn/attention.hpp"
@@ -20,18 +21,18 @@ enum class LayerScale {
 
 /// Options of Block (ImageBind's BlockWithMasking arguments, plus the attention's and a seed).
 struct BlockConfig {
-  int64_t dim = 0;                             // D
-  int64_t num_heads = 1;                       // attention heads (D divisible by them)
-  double mlp_ratio = 4.0;                      // hidden = int(mlp_ratio * D)
-  bool qkv_bias = true;                        // attention biases (ImageBind: true)
-  bool add_bias_kv = false;                    // attention bias_k / bias_v tokens
-  double attn_dropout = 0.0;                   // dropout on attention probabilities
-  double ffn_dropout = 0.0;                    // Mlp dropout
-  double drop_path = 0.0;                      // stochastic-depth rate of this block
-  double norm_eps = 1e-6;                      // norm_1 / norm_2 eps (ImageBind: 1e-6)
-  LayerScale layer_scale = LayerScale::kNone;  // optional gammas
-  double layer_scale_init = 1e-4;              // their initial value
-  uint64_t seed = 0;                           // init and dropout streams
+  int64_t dim = 0;                              // D
+  int64_t num_heads = 1;                        // attention heads (D divisible by them)
+  double mlp_ratio = 4.0;                       // hidden = int(mlp_ratio * D)
+  bool qkv_bias = true;                         // attention biases (ImageBind: true)
+  bool add_bias_kv = false;                     // attention bias_k / bias_v tokens
+  double attn_dropout = 0.0;                    // dropout on attention probabilities
+  double ffn_dropout = 0.0;                     // Mlp dropout
+  double drop_path = 0.0;                       // stochastic-depth rate of this block
+  double norm_eps = 1e-6;                       // norm_1 / norm_2 eps (ImageBind: 1e-6)
+  LayerScale layer_scale = LayerScale::kNone;   // optional gammas
+  double layer_scale_init = 1e-4;               // their initial value
+  std::optional<uint64_t> seed = std::nullopt;  // init and dropout streams; unset: nn/seed.hpp
 };
 
 /// x = x + drop_path(attn(norm_1(x), mask)); x = x + drop_path(mlp(norm_2(x))) — each residual
@@ -45,6 +46,7 @@ template <class T, class B = Cpu>
 class Block : public Module<T, B> {
  public:
   explicit Block(const BlockConfig& config) : dim_(config.dim) {
+    const uint64_t seed = resolve_seed(config.seed);
     const int64_t d = config.dim;
     BINDERY_CHECK(d > 0 && config.mlp_ratio > 0, ValueError, "Block: dim ", d, " and mlp_ratio ",
                   config.mlp_ratio, " must be positive");
@@ -56,13 +58,14 @@ class Block : public Module<T, B> {
     }
     attn_ = this->register_module("attn", std::make_shared<MultiheadAttention<T, B>>(MultiheadAttentionConfig{
                                               d, config.num_heads, config.qkv_bias, config.add_bias_kv,
-                                              config.attn_dropout, init::derive_seed(config.seed, 0)}));
+                                              config.attn_dropout, init::derive_seed(seed, 0)}));
     drop_path_ = this->register_module(
-        "drop_path", std::make_shared<DropPath<T, B>>(config.drop_path, init::derive_seed(config.seed, 1)));
+        "drop_path", std::make_shared<DropPath<T, B>>(config.drop_path, init::derive_seed(seed, 1)));
     norm_1_ = this->register_module("norm_1", std::make_shared<LayerNorm<T, B>>(d, config.norm_eps));
     const auto hidden = static_cast<int64_t>(config.mlp_ratio * static_cast<double>(d));
-    mlp_ = this->register_module("mlp", std::make_shared<Mlp<T, B>>(d, hidden, d, config.ffn_dropout,
-                                                                    init::derive_seed(config.seed, 2)));
+    mlp_ = this->register_module(
+        "mlp", std::make_shared<Mlp<T, B>>(
+                   d, hidden, d, MlpOptions{.drop = config.ffn_dropout, .seed = init::derive_seed(seed, 2)}));
     norm_2_ = this->register_module("norm_2", std::make_shared<LayerNorm<T, B>>(d, config.norm_eps));
   }
 

@@ -1,8 +1,9 @@
 // bindery/nn/init.hpp — parameter initializers that reproduce torch.nn.init, on a Philox stream.
 //
 // Every module takes a seed and draws its initial weights from Philox streams derived from it, so a
-// model built twice with the same seeds has bit-identical weights on every backend. The numbers are
-// not PyTorch's (a different generator); the DISTRIBUTIONS are, which is what training depends on.
+// model built twice with the same seeds has bit-identical weights on every backend. A module built
+// without a seed takes the next one of its thread's seed sequence (nn/seed.hpp: nn::SeedScope). The numbers
+// are not PyTorch's (a different generator); the DISTRIBUTIONS are, which is what training depends on.
 #pragma once
 
 #include <cmath>
@@ -10,17 +11,9 @@
 #include <utility>
 
 #include "bindery/core/tensor.hpp"
+#include "bindery/nn/seed.hpp"
 
 namespace bindery::nn::init {
-
-/// A well-mixed seed for the `stream`-th sub-generator of `seed` (SplitMix64 finalizer), so that the
-/// children of a module (fc1, fc2, ...) draw from independent streams.
-inline uint64_t derive_seed(uint64_t seed, uint64_t stream) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (stream + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 /// (fan_in, fan_out) as torch.nn.init._calculate_fan_in_and_fan_out: shape (out, in, k...) has
 /// fan_in = in * prod(k) and fan_out = out * prod(k); rank >= 2 required.

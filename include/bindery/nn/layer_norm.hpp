@@ -11,17 +11,27 @@ namespace bindery::nn {
 /// torch.nn.LayerNorm(dim, eps, elementwise_affine): y = (x - mean) / sqrt(var + eps) * weight + bias
 /// over the last axis (biased variance). Parameters when `affine`: `weight` (dim) init 1, `bias`
 /// (dim) init 0. ImageBind's blocks use eps 1e-6, its stems 1e-5 (torch's default).
+struct LayerNormOptions {
+  double eps = 1e-5;   // torch's default; ImageBind's blocks use 1e-6
+  bool affine = true;  // learned weight and bias
+};
+
 template <class T, class B = Cpu>
 class LayerNorm : public Module<T, B> {
  public:
-  explicit LayerNorm(int64_t dim, double eps = 1e-5, bool affine = true) : dim_(dim), eps_(eps) {
-    BINDERY_CHECK(dim > 0 && eps >= 0, ValueError, "LayerNorm: dim ", dim, " must be positive and eps ", eps,
-                  " non-negative");
-    if (affine) {
+  /// `nn::LayerNorm<float>(dim, {.eps = 1e-6})`. No seed: the init is constant.
+  explicit LayerNorm(int64_t dim, LayerNormOptions options = {}) : dim_(dim), eps_(options.eps) {
+    BINDERY_CHECK(dim > 0 && options.eps >= 0, ValueError, "LayerNorm: dim ", dim,
+                  " must be positive and eps ", options.eps, " non-negative");
+    if (options.affine) {
       weight_ = this->register_parameter("weight", Tensor<T, B>::ones(Shape{dim}));
       bias_ = this->register_parameter("bias", Tensor<T, B>::zeros(Shape{dim}));
     }
   }
+
+  /// The old positional form: LayerNorm(dim, eps, affine) is LayerNorm(dim, {.eps = eps, .affine = affine}).
+  LayerNorm(int64_t dim, double eps, bool affine = true)
+      : LayerNorm(dim, LayerNormOptions{.eps = eps, .affine = affine}) {}
 
   /// x: (..., dim) -> (..., dim).
   Var<T, B> forward(const Var<T, B>& x) {

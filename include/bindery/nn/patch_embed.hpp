@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "bindery/nn/conv.hpp"
@@ -45,7 +46,7 @@ struct PatchEmbedConfig {
   bool norm = false;            // LayerNorm `norm_layer` on the tokens (audio, depth, thermal)
   double norm_eps = 1e-5;       // its eps
   int64_t pad_time = 0;         // Conv3d only: > 0 puts PadIm2Video(pad_time) before the conv (vision)
-  uint64_t seed = 0;            // conv init
+  std::optional<uint64_t> seed = std::nullopt;  // conv init; unset: nn/seed.hpp
 };
 
 /// ImageBind's PatchEmbedGeneric: conv stem -> flatten the grid -> tokens (B, N, D) -> optional
@@ -57,22 +58,22 @@ class PatchEmbed : public Module<T, B> {
  public:
   explicit PatchEmbed(const PatchEmbedConfig& config) : embed_dim_(config.embed_dim) {
     const size_t n = config.kernel.size();
+    const uint64_t seed = resolve_seed(config.seed);
     const std::vector<int64_t>& stride = config.stride.empty() ? config.kernel : config.stride;
     BINDERY_CHECK((n == 2 || n == 3) && stride.size() == n && (config.pad_time == 0 || n == 3), ValueError,
                   "PatchEmbed: kernel needs 2 or 3 extents and stride as many (got ", n, " and ",
                   stride.size(), "); pad_time only applies to 3-D stems");
     if (n == 2) {
-      conv2d_ = std::make_shared<Conv2d<T, B>>(config.in_channels, config.embed_dim,
-                                               std::array<int64_t, 2>{config.kernel[0], config.kernel[1]},
-                                               std::array<int64_t, 2>{stride[0], stride[1]},
-                                               std::array<int64_t, 2>{0, 0}, config.bias, config.seed);
+      conv2d_ = std::make_shared<Conv2d<T, B>>(
+          config.in_channels, config.embed_dim, std::array<int64_t, 2>{config.kernel[0], config.kernel[1]},
+          std::array<int64_t, 2>{stride[0], stride[1]}, std::array<int64_t, 2>{0, 0}, config.bias, seed);
       this->register_module("proj", conv2d_);
     } else {
       conv3d_ = std::make_shared<Conv3d<T, B>>(
           config.in_channels, config.embed_dim,
           std::array<int64_t, 3>{config.kernel[0], config.kernel[1], config.kernel[2]},
           std::array<int64_t, 3>{stride[0], stride[1], stride[2]}, std::array<int64_t, 3>{0, 0, 0},
-          config.bias, config.seed);
+          config.bias, seed);
       if (config.pad_time > 0) {
         pad_ = std::make_shared<PadIm2Video<T, B>>(config.pad_time);
         this->register_module("proj",

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "bindery/nn/block.hpp"
@@ -34,7 +35,7 @@ struct TransformerConfig {
   LayerScale layer_scale = LayerScale::kNone;  // optional per-block gammas
   double layer_scale_init = 1e-4;              // their initial value
   WeightInit weight_init = WeightInit::kPytorch;
-  uint64_t seed = 0;  // init and dropout streams
+  std::optional<uint64_t> seed = std::nullopt;  // init and dropout streams; unset: nn/seed.hpp
 };
 
 /// tokens (B, L, D) -> [pre_transformer_layer LayerNorm] -> blocks 0..n-1 -> (B, L, D), each block
@@ -45,6 +46,7 @@ template <class T, class B = Cpu>
 class Transformer : public Module<T, B> {
  public:
   explicit Transformer(const TransformerConfig& config) : embed_dim_(config.embed_dim) {
+    const uint64_t seed = resolve_seed(config.seed);
     BINDERY_CHECK(config.embed_dim > 0 && config.num_blocks >= 0, ValueError, "Transformer: embed_dim ",
                   config.embed_dim, " must be positive and num_blocks ", config.num_blocks, " non-negative");
     if (config.pre_transformer_ln) {
@@ -63,9 +65,9 @@ class Transformer : public Module<T, B> {
       blocks_->push_back(std::make_shared<Block<T, B>>(
           BlockConfig{config.embed_dim, config.num_heads, config.mlp_ratio, true, config.add_bias_kv,
                       config.attn_dropout, config.ffn_dropout, rate, config.norm_eps, config.layer_scale,
-                      config.layer_scale_init, init::derive_seed(config.seed, static_cast<uint64_t>(i))}));
+                      config.layer_scale_init, init::derive_seed(seed, static_cast<uint64_t>(i))}));
     }
-    reinitialize(config.weight_init, init::derive_seed(config.seed, ~uint64_t(0)));
+    reinitialize(config.weight_init, init::derive_seed(seed, ~uint64_t(0)));
   }
 
   /// tokens: (B, L, D) -> (B, L, D). attn_mask: see MultiheadAttention::forward ((L, L) causal for text).
