@@ -131,7 +131,18 @@ class SafetensorsFile {
     throw format_error(path(), where, static_cast<uint64_t>(offset), parts...);
   }
 
+  /// Validates the mapped bytes and fills data_start_, metadata_, tensors_ (in data order) and index_.
   void parse() {
+    const int64_t header_size = read_header_size();
+    data_start_ = 8 + header_size;
+    read_entries(parse_header_json(header_size));
+    check_data_offsets();
+    for (size_t i = 0; i < tensors_.size(); ++i) index_.emplace(tensors_[i].name, i);
+  }
+
+  /// The little-endian u64 in the first 8 bytes: the JSON header's length, checked against the
+  /// reference implementation's limit and the file size.
+  int64_t read_header_size() const {
     const int64_t size = mapped_->size();
     const unsigned char* data = mapped_->data();
     if (size < 8)
@@ -146,12 +157,16 @@ class SafetensorsFile {
       fail("safetensors header size", 0, "header of ", header_size, " bytes runs past the end of the file (",
            size, " bytes)");
     }
-    data_start_ = 8 + header_size;
+    return header_size;
+  }
+
+  /// The JSON header (bytes [8, 8 + header_size)) as an object. Parses with a callback: it refuses
+  /// duplicate keys (nlohmann keeps the last silently) and deep nesting (a valid header is 3 levels
+  /// deep) before they cost anything.
+  nlohmann::ordered_json parse_header_json(int64_t header_size) const {
+    const unsigned char* data = mapped_->data();
     if (header_size == 0 || data[8] != '{')
       fail("safetensors header", 8, "the JSON header must start with '{'");
-
-    // Parse with a callback: it refuses duplicate keys (nlohmann keeps the last silently) and deep
-    // nesting (a valid header is 3 levels deep) before they cost anything.
     std::vector<std::unordered_set<std::string>> keys_per_level(1);
     auto guard = [&](int depth, nlohmann::ordered_json::parse_event_t event, nlohmann::ordered_json& parsed) {
       using Event = nlohmann::ordered_json::parse_event_t;
@@ -171,7 +186,7 @@ class SafetensorsFile {
     };
     nlohmann::ordered_json header;
     try {
-      header = nlohmann::ordered_json::parse(data + 8, data + data_start_, guard);
+      header = nlohmann::ordered_json::parse(data + 8, data + 8 + header_size, guard);
     } catch (const nlohmann::json::parse_error& e) {
       fail("safetensors header", 8 + static_cast<int64_t>(e.byte) - (e.byte > 0 ? 1 : 0),
            "invalid JSON: ", e.what());
@@ -179,11 +194,16 @@ class SafetensorsFile {
       fail("safetensors header", 8, "invalid JSON: ", e.what());
     }
     if (!header.is_object()) fail("safetensors header", 8, "the JSON header is not an object");
+    return header;
+  }
 
-    for (auto& [name, value] : header.items()) {
+  /// Each entry of the header: "__metadata__" (an object of strings) into metadata_, every other
+  /// one validated by parse_tensor into tensors_ (in header order).
+  void read_entries(const nlohmann::ordered_json& header) {
+    for (const auto& [name, value] : header.items()) {
       if (name == "__metadata__") {
         if (!value.is_object()) fail("safetensors header", 8, "__metadata__ must be an object of strings");
-        for (auto& [k, v] : value.items()) {
+        for (const auto& [k, v] : value.items()) {
           if (!v.is_string()) fail("safetensors header", 8, "__metadata__[\"", k, "\"] is not a string");
           metadata_[k] = v.get<std::string>();
         }
@@ -191,7 +211,13 @@ class SafetensorsFile {
       }
       tensors_.push_back(parse_tensor(name, value));
     }
-    // Sorted by offsets, the tensors must tile [0, buffer size) exactly: no overlap, no hole.
+  }
+
+  /// Sorts tensors_ by offsets and checks that they tile the buffer after the header, [0, size -
+  /// data_start_), exactly: no overlap, no hole, no reversed range, each range as long as its shape
+  /// and dtype need, nothing past the end and nothing left over.
+  void check_data_offsets() {
+    const int64_t size = mapped_->size();
     std::stable_sort(tensors_.begin(), tensors_.end(), [](const auto& a, const auto& b) {
       return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
     });
@@ -220,7 +246,6 @@ class SafetensorsFile {
            "the tensors index ", expected_begin, " bytes but the buffer after the header holds ",
            size - data_start_, " (truncated file, or unindexed bytes)");
     }
-    for (size_t i = 0; i < tensors_.size(); ++i) index_.emplace(tensors_[i].name, i);
   }
 
   SafetensorsTensorInfo parse_tensor(const std::string& name, const nlohmann::ordered_json& value) const {
