@@ -97,94 +97,70 @@ struct RecipeOptions {
   Precision precision = Precision::kFloat32;  // GEMMs of every training step (autocast)
 };
 
-/// ImageBind's structure at digit scale: each encoder row sized from the dataset's tensors.
+/// ImageBind's structure at digit scale: each encoder spec sized from the dataset's tensors.
 inline ib::ImageBindConfig make_config(const Dataset& data, const RecipeOptions& o, int64_t vocab_size) {
   using S = ib::StemKind;
   using H = ib::HeadKind;
-  std::vector<ib::detail::EncoderRow> rows;
+  std::vector<std::pair<Modality, ib::EncoderSpec>> specs;
   const int64_t side = data.images.shape()[2];
-  // modality, stem, stem key, input shape, kernel, stride, width, blocks, heads, bias_kv, pre_ln,
-  // drop_path, head, head dropout, logit scale, learnable
-  rows.push_back({Modality::kVision,
-                  S::kVideoPatches,
-                  "rgbt_stem",
-                  {3, 2, side, side},
-                  {2, side / 4, side / 4},
-                  {},
-                  o.vision.width,
-                  o.vision.blocks,
-                  o.vision.heads,
-                  false,
-                  true,
-                  0.0,
-                  H::kClsToken,
-                  0.0,
-                  0.0,
-                  false});
-  rows.push_back({Modality::kText,
-                  S::kTokens,
-                  "",
-                  {o.context},
-                  {},
-                  {},
-                  o.text.width,
-                  o.text.blocks,
-                  o.text.heads,
-                  false,
-                  false,
-                  0.0,
-                  H::kEosToken,
-                  0.0,
-                  1.0 / 0.07,
-                  true});
+  // TUTORIAL: an encoder is a spec filled with designated initializers; fields left out keep their
+  // defaults (ib::EncoderSpec in models/imagebind/config.hpp).
+  specs.push_back({Modality::kVision,
+                   {.stem = S::kVideoPatches,
+                    .stem_key = "rgbt_stem",
+                    .input_shape = {3, 2, side, side},
+                    .kernel = {2, side / 4, side / 4},
+                    .stem_norm = false,
+                    .embed_dim = o.vision.width,
+                    .num_blocks = o.vision.blocks,
+                    .num_heads = o.vision.heads,
+                    .pre_transformer_ln = true}});
+  specs.push_back({Modality::kText,
+                   {.stem = S::kTokens,
+                    .stem_key = "",
+                    .input_shape = {o.context},
+                    .stem_norm = false,
+                    .vocab_size = vocab_size,
+                    .causal_mask = true,
+                    .embed_dim = o.text.width,
+                    .num_blocks = o.text.blocks,
+                    .num_heads = o.text.heads,
+                    .head = H::kEosToken,
+                    .logit_scale = 1.0 / 0.07,
+                    .learnable_logit_scale = true}});
   // The bound modalities share everything but the stem: bias_kv, no pre-LN, a class-token head and
   // ImageBind's fixed per-modality logit scale.
-  auto bound_row = [&o](Modality m, S stem, const char* key, std::vector<int64_t> shape,
-                        std::vector<int64_t> kernel, double logit_scale) {
-    return ib::detail::EncoderRow{m,
-                                  stem,
-                                  key,
-                                  std::move(shape),
-                                  std::move(kernel),
-                                  {},
-                                  o.other.width,
-                                  o.other.blocks,
-                                  o.other.heads,
-                                  true,
-                                  false,
-                                  0.0,
-                                  H::kClsToken,
-                                  0.0,
-                                  logit_scale,
-                                  false};
+  auto bound = [&o](S stem, const char* key, std::vector<int64_t> shape, std::vector<int64_t> kernel,
+                    double logit_scale) {
+    return ib::EncoderSpec{.stem = stem,
+                           .stem_key = key,
+                           .input_shape = std::move(shape),
+                           .kernel = std::move(kernel),
+                           .embed_dim = o.other.width,
+                           .num_blocks = o.other.blocks,
+                           .num_heads = o.other.heads,
+                           .add_bias_kv = true,
+                           .logit_scale = logit_scale};
   };
   for (const auto& [m, set] : data.train) {
     const Shape& s = set.values.shape();
-    switch (m) {
-      case Modality::kAudio:  // (1, mel, frames): 4 x 4 patches of 8 mel bins x 16 frames, or o.audio_kernel
-        rows.push_back(bound_row(
-            m, S::kImagePatches, "rgbt_stem", {1, s[2], s[3]},
-            o.audio_kernel.empty() ? std::vector<int64_t>{s[2] / 4, s[3] / 4} : o.audio_kernel, 20.0));
-        break;
-      case Modality::kDepth:  // (1, S, S): 4 x 4 patches
-        rows.push_back(
-            bound_row(m, S::kImagePatches, "depth_stem", {1, s[2], s[3]}, {s[2] / 4, s[3] / 4}, 5.0));
-        break;
-      case Modality::kThermal:
-        rows.push_back(
-            bound_row(m, S::kImagePatches, "rgbt_stem", {1, s[2], s[3]}, {s[2] / 4, s[3] / 4}, 10.0));
-        break;
-      case Modality::kImu:  // (6, T): 16 patches in time
-        rows.push_back(bound_row(m, S::kImuPatches, "imu_stem", {s[1], s[2]}, {s[2] / 16}, 5.0));
-        break;
-      default:
-        throw ValueError("make_config: stage 2 binds audio, depth, thermal or IMU");
+    if (m ==
+        Modality::kAudio) {  // (1, mel, frames): 4 x 4 patches of 8 mel bins x 16 frames, or o.audio_kernel
+      specs.push_back(
+          {m,
+           bound(S::kImagePatches, "rgbt_stem", {1, s[2], s[3]},
+                 o.audio_kernel.empty() ? std::vector<int64_t>{s[2] / 4, s[3] / 4} : o.audio_kernel, 20.0)});
+    } else if (m == Modality::kDepth) {  // (1, S, S): 4 x 4 patches
+      specs.push_back({m, bound(S::kImagePatches, "depth_stem", {1, s[2], s[3]}, {s[2] / 4, s[3] / 4}, 5.0)});
+    } else if (m == Modality::kThermal) {
+      specs.push_back({m, bound(S::kImagePatches, "rgbt_stem", {1, s[2], s[3]}, {s[2] / 4, s[3] / 4}, 10.0)});
+    } else if (m == Modality::kImu) {  // (6, T): 16 patches in time
+      specs.push_back({m, bound(S::kImuPatches, "imu_stem", {s[1], s[2]}, {s[2] / 16}, 5.0)});
+    } else {
+      throw ValueError("make_config: stage 2 binds audio, depth, thermal or IMU");
     }
   }
-  ib::ImageBindConfig config = ib::ImageBindConfig::from_rows(rows, o.out_dim);
-  config.at(Modality::kText).vocab_size = vocab_size;
-  config.validate();
-  return config;
+  return ib::ImageBindConfig::from_specs(std::move(specs), o.out_dim);
 }
 
 /// Rows `idx` of x (a copy).
@@ -509,7 +485,7 @@ class Recipe {
     const train::Trainer<T, Device>* running = nullptr;  // set below
     for (const auto& [m, set] : data_.train) {
       auto c = std::make_shared<Classifier>(config_.at(m), 10,
-                                            nn::init::derive_seed(o_.seed + 7, static_cast<uint64_t>(m)));
+                                            nn::init::derive_seed(o_.seed + 7, ib::modality_seed_index(m)));
       classifiers[m] = c;
       modules.emplace_back(ib::modality_name(m), c);
       const BoundSet* s = &set;

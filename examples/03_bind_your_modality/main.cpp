@@ -3,11 +3,18 @@
 //
 // The new modality: the pen trajectory itself — 64 (x, y, pressure) points of the stroke that drew
 // each digit of the built-in data (data::synth::pen_trajectory). The encoder: a plain MLP written
-// here, not an ImageBind encoder. The frozen space: the image and text encoders that
-// 02_imagebind_digits trained and saved (model.safetensors + config.json + vocab.txt).
+// here (--encoder mlp, the default), or an ImageBind transformer described by a public EncoderSpec
+// (--encoder spec). The frozen space: the image and text encoders that 02_imagebind_digits trained
+// and saved (model.safetensors + config.json + vocab.txt). The new modality is a modality of the
+// model — ib::Modality("trajectory") — saved with it under the reference's key layout
+// (modality_trunks.trajectory...) into <run>/trajectory/, and reloaded to check.
 //
 //   ./02_imagebind_digits --out runs/digits             # once: trains and saves the joint space
-//   ./03_bind_your_modality --run runs/digits [--steps 300] [--threads 1]
+//   ./03_bind_your_modality --run runs/digits [--steps 300] [--threads 1] [--encoder mlp|spec]
+//   # --encoder spec: config.json describes the new encoder too, so bindery-embed embeds it:
+//   bindery-embed --weights runs/digits/trajectory/model.safetensors
+//       --config runs/digits/trajectory/config.json
+//       --input trajectory=runs/digits/trajectory/test_inputs.npy --out emb/
 #include <CLI/CLI.hpp>
 
 #include <bindery/bindery.hpp>
@@ -20,6 +27,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <numeric>
 
 #include "../02_imagebind_digits/vocab.hpp"
@@ -33,6 +41,8 @@ using VarT = Var<T, Device>;
 using Indices = std::vector<int64_t>;
 
 constexpr int64_t kPoints = 64;
+// TUTORIAL: a modality is a name; any lower-case identifier makes a modality of your own.
+const ib::Modality kTrajectory("trajectory");
 
 // ---- 1. the new modality's data: one (kPoints, 3) trajectory per sample ------------------------------
 /// Resamples the pen trajectory of sample `index` to kPoints points, centred and scaled to unit RMS.
@@ -70,7 +80,8 @@ TensorT trajectories(const data::synth::SynthConfig& config, int64_t first, int6
 
 // ---- 2. your encoder: any Module whose forward gives (N, joint dim) ----------------------------------
 // TUTORIAL: register parameters and children in the constructor (their names become checkpoint keys);
-// forward composes differentiable ops, so backward comes for free.
+// forward composes differentiable ops, so backward comes for free. ib::make_module_encoder turns it
+// into a modality encoder (it adds ImageBind's L2-normalizing postprocessor).
 class TrajectoryEncoder : public nn::Module<T, Device> {
  public:
   TrajectoryEncoder(int64_t in, int64_t hidden, int64_t out, uint64_t seed) {
@@ -87,6 +98,37 @@ class TrajectoryEncoder : public nn::Module<T, Device> {
   std::shared_ptr<nn::Linear<T, Device>> fc1_, fc2_, proj_;
 };
 
+/// The same trajectories as channels x time, (N, 3, kPoints): the layout of an IMU-style stem.
+TensorT as_channels(const TensorT& flat) {
+  return flat.reshape({flat.size(0), kPoints, 3}).permute({0, 2, 1}).contiguous();
+}
+
+/// --encoder spec: an ImageBind transformer on time patches of 8 points (the IMU stem's family).
+ib::EncoderSpec trajectory_spec(int64_t joint_dim) {
+  return {.stem = ib::StemKind::kImuPatches,
+          .stem_key = "imu_stem",
+          .input_shape = {3, kPoints},
+          .kernel = {8},
+          .embed_dim = 64,
+          .num_blocks = 2,
+          .num_heads = 4,
+          .add_bias_kv = true,
+          .out_dim = joint_dim};
+}
+
+/// Adds the trajectory encoder of the kind asked to `model`.
+void add_trajectory_encoder(ib::ImageBindModel<T, Device>& model, const std::string& kind, int64_t joint_dim,
+                            uint64_t seed) {
+  if (kind == "spec") {
+    const ib::EncoderSpec spec = trajectory_spec(joint_dim);
+    model.add_encoder(kTrajectory, ib::make_encoder<T, Device>(spec, seed),
+                      spec);  // the spec enters config()
+  } else {
+    model.add_encoder(kTrajectory, ib::make_module_encoder(std::make_shared<TrajectoryEncoder>(
+                                       kPoints * 3, 256, joint_dim, seed)));
+  }
+}
+
 TensorT rows_of(const TensorT& x, const Indices& idx) {
   return ops::index_select_forward(x, 0, Tensor<int64_t, Device>::from_vector(idx));
 }
@@ -96,6 +138,7 @@ int main(int argc, char** argv) {
   int64_t steps = 300, n_train = 6000, n_test = 1000;
   int threads = 1;
   double require = 0.0;
+  std::string kind = "mlp";
   CLI::App app{"Bind a new modality (pen trajectories) with your own encoder to a frozen ImageBind space"};
   app.add_option("--run", run,
                  "output folder of 02_imagebind_digits (model.safetensors, config.json, vocab.txt)")
@@ -103,6 +146,10 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps, "training steps")->check(CLI::PositiveNumber);
   app.add_option("--threads", threads, "CPU threads")->check(CLI::PositiveNumber);
   app.add_option("--require", require, "exit 1 below this zero-shot top-1");
+  app.add_option("--encoder", kind,
+                 "the trajectory encoder: mlp (a module written here) or spec (an EncoderSpec)")
+      ->check(CLI::IsMember({"mlp", "spec"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   Cpu::set_num_threads(threads);
   try {
@@ -118,9 +165,12 @@ int main(int argc, char** argv) {
     // ---- 4. naturally paired data: (trajectory, image) of the same written digit ------------------
     const data::synth::SynthConfig synth;  // the built-in data's defaults (seed 1), as the demo
     const auto images = data::synth::make_batch(synth, 0, n_train);
-    const TensorT train_x = trajectories(synth, 0, n_train);
+    const TensorT train_flat = trajectories(synth, 0, n_train);
     const auto test_batch = data::synth::make_batch(synth, n_train, n_test);
-    const TensorT test_x = trajectories(synth, n_train, n_test);
+    const TensorT test_flat = trajectories(synth, n_train, n_test);
+    // The MLP takes flat (N, 192) vectors; the spec's stem (N, 3, 64) channels x time.
+    const TensorT train_x = kind == "spec" ? as_channels(train_flat) : train_flat;
+    const TensorT test_x = kind == "spec" ? as_channels(test_flat) : test_flat;
     const std::vector<int64_t> test_labels = test_batch.labels.to_vector();
 
     // TUTORIAL: the frozen anchor is embedded once; training reads the cache (no image encoder work).
@@ -128,48 +178,77 @@ int main(int argc, char** argv) {
     const TensorT image_cache = train::cache_embeddings<T, Device>(
         n_train, 256, [&](const Indices& idx) { return vision.encode(rows_of(images.image, idx)); });
 
-    // ---- 5. train your encoder against the frozen images with InfoNCE ------------------------------
-    auto encoder = std::make_shared<TrajectoryEncoder>(kPoints * 3, 256, joint_dim, 42);
+    // ---- 5. your modality joins the model; train it against the frozen images with InfoNCE ----------
+    // TUTORIAL: add_encoder registers it as the reference registers its own (modality_trunks.trajectory...),
+    // so the model saves, loads and encodes it like vision or text.
+    add_trajectory_encoder(*model, kind, joint_dim, 42);
+    model->encoder(kTrajectory).train();
     train::TrainerOptions options;
     options.label = "trajectory";
     options.steps = steps;
     options.batch_size = 128;
     options.lr = 2e-3;
     options.warmup_steps = steps / 10;
-    options.checkpoint_dir = run + "/trajectory-checkpoints";  // resumable: --resume semantics below
+    options.checkpoint_dir = run + "/trajectory-checkpoints-" + kind;  // resumable: --resume semantics below
     options.checkpoint_every = 100;
     options.resume = true;
     train::Trainer<T, Device> trainer(
-        options, {{"trajectory", encoder}},
+        options, {{"trajectory", model->encoder_ptr(kTrajectory)}},
         {train::contrastive_task<T, Device>(
             "trajectory", n_train, [&](const Indices& idx) { return VarT(rows_of(image_cache, idx)); },
-            [&](const Indices& idx) { return encoder->forward(rows_of(train_x, idx)); })});
+            [&](const Indices& idx) { return model->encode(kTrajectory, rows_of(train_x, idx)); })});
     const train::TrainResult result = trainer.run();
+    model->eval();
+
+    // Saved with the model: weights (vision, text and trajectory) and, for a spec, the config.
+    const std::string out = run + "/trajectory";
+    std::filesystem::create_directories(out);
+    model->save(out + "/model.safetensors");
+    ib::save_config(model->config(), out + "/config.json");
+    io::write_npy(out + "/test_inputs.npy", test_x);
 
     // ---- 6. emergent zero-shot: trajectories vs text prompts, a pairing never trained ---------------
     NoGrad no_grad;
-    encoder->eval();
     auto embed_text = [&](const std::vector<std::string>& prompts) {
       return eval::to_matrix(model->encode(ib::Modality::kText, vocab.encode(prompts, context)).value());
     };
     const eval::Matrix prototypes = eval::prompt_prototypes(
         embed_text, {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"},
         {"a handwritten {}", "the digit {}", "someone writes a {}", "a {} written by hand", "the number {}"});
-    const eval::ZeroShotResult z =
-        eval::zero_shot(eval::to_matrix(encoder->forward(test_x).value()), prototypes, test_labels);
+    const TensorT test_embeddings = model->encode(kTrajectory, test_x).value();  // (n_test, joint_dim)
+    io::write_npy(out + "/test_embeddings.npy", test_embeddings);
+    const eval::ZeroShotResult z = eval::zero_shot(eval::to_matrix(test_embeddings), prototypes, test_labels);
     // The frozen space itself, for reference: its images against the same prompts.
     const eval::ZeroShotResult zi =
         eval::zero_shot(eval::to_matrix(vision.encode(test_batch.image).value()), prototypes, test_labels);
     std::printf("the frozen space: image zero-shot top-1 %.1f%%\n", 100 * zi.top1);
-    std::printf("trajectory encoder: %lld parameters, %lld steps in %.1f s; final InfoNCE %.3f\n",
-                static_cast<long long>(encoder->num_parameters()), static_cast<long long>(result.steps),
-                result.seconds,
+    std::printf("trajectory encoder (%s): %lld parameters, %lld steps in %.1f s; final InfoNCE %.3f\n",
+                kind.c_str(), static_cast<long long>(model->num_parameters(kTrajectory)),
+                static_cast<long long>(result.steps), result.seconds,
                 result.final_loss.count("trajectory") ? result.final_loss.at("trajectory") : NAN);
     std::printf(
         "emergent zero-shot top-1 of pen trajectories against text prompts: %.1f%% (top-5 %.1f%%, chance "
         "10%%)\n",
         100 * z.top1, 100 * z.top5);
-    return z.top1 >= require ? 0 : 1;
+
+    // ---- 7. reload: a model built from the saved files gives the same embeddings ------------------
+    // TUTORIAL: a spec-built modality comes back from config.json alone; a module of your own is added
+    // to the fresh model (same class, any seed) before load() overwrites its weights.
+    const ib::ImageBindConfig saved = ib::load_config(out + "/config.json");
+    std::shared_ptr<ib::ImageBindModel<T, Device>> reloaded;
+    if (saved.has(kTrajectory)) {
+      reloaded = ib::ImageBindModel<T, Device>::from_checkpoint(out + "/model.safetensors", saved);
+    } else {
+      reloaded = std::make_shared<ib::ImageBindModel<T, Device>>(saved);
+      add_trajectory_encoder(*reloaded, kind, joint_dim, 0);
+      reloaded->load(out + "/model.safetensors");
+      reloaded->eval();
+    }
+    const bool same =
+        reloaded->encode(kTrajectory, test_x).value().to_vector() == test_embeddings.to_vector();
+    std::printf("saved to %s/ (model.safetensors, config.json%s); reloaded: %s embeddings\n", out.c_str(),
+                saved.has(kTrajectory) ? " with the trajectory spec" : "", same ? "identical" : "DIFFERENT");
+    return z.top1 >= require && same ? 0 : 1;
   } catch (const Error& e) {
     std::fprintf(stderr, "03_bind_your_modality: %s\n", e.what());
     return 2;

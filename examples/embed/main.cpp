@@ -20,6 +20,9 @@
 //   --thermal X.npy: preprocessed (N, 1, 224, 224); anything else: a gray image.
 //   --depth   a 16-bit PNG (millimetres), or X.npy by the shape rule below.
 //   --imu     a CSV (6 columns, or 7 with a time column first), or X.npy by the shape rule below.
+//   --input NAME=VALUE  any modality of the config by name, the user's own included (a config .json
+//             with "extra_modalities"): built-in names take the values above; a modality of your own
+//             takes preprocessed .npy batches (N, *its input shape), or int64 ids for a token stem.
 // The .npy rule: an .npy is a preprocessed batch, EXCEPT that depth and IMU also have raw .npy
 // forms (a depth map (H, W), (1, H, W) or (H, W, 1); a recording (6, T), (T, 6) or (1, 6, T)), so
 // for them the shape decides: exactly (N, *the model's input shape) — (N, 1, 224, 224) and
@@ -148,53 +151,54 @@ void print_warnings(const Report& report) {
 /// sized for the model's input shape `in`.
 Tensor<float> load_raw(ib::Modality m, const std::string& path, const std::vector<int64_t>& in,
                        const EmbedOptions& options) {
-  switch (m) {
-    case ib::Modality::kVision: {
-      if (std::filesystem::is_directory(path)) {
-        BINDERY_CHECK(options.fps > 0, ValueError, "--video ", path,
-                      ": a folder of frames needs --fps (the frames' rate)");
-        data::VideoConfig config;
-        config.size = in.back();
-        return data::load_and_transform_video_frames<float>({path}, options.fps, config);
-      }
-      if (data::is_video_file_name(path)) {  // without FFmpeg: an IoError saying how to get it
-        data::VideoConfig config;
-        config.size = in.back();
-        return data::load_video_file<float>(path, config).unsqueeze(0);
-      }
-      data::VisionTransformConfig config;
+  if (m == ib::Modality::kVision) {
+    if (std::filesystem::is_directory(path)) {
+      BINDERY_CHECK(options.fps > 0, ValueError, "--video ", path,
+                    ": a folder of frames needs --fps (the frames' rate)");
+      data::VideoConfig config;
       config.size = in.back();
-      return data::load_and_transform_vision_data<float>({path}, config);
+      return data::load_and_transform_video_frames<float>({path}, options.fps, config);
     }
-    case ib::Modality::kAudio: {
-      data::AudioOptions config;  // (1, mel bins, frames): 128 x 204 for huge
-      config.num_mel_bins = in[1];
-      config.target_length = in[2];
-      std::vector<data::AudioReport> reports;
-      Tensor<float> clips = data::load_audio_batch<float>({path}, config, &reports);
-      for (const auto& report : reports) print_warnings(report);
-      return clips;
-    }
-    case ib::Modality::kDepth: {
-      data::DepthConfig config;
+    if (data::is_video_file_name(path)) {  // without FFmpeg: an IoError saying how to get it
+      data::VideoConfig config;
       config.size = in.back();
-      return data::load_and_transform_depth_data<float>({path}, config);
+      return data::load_video_file<float>(path, config).unsqueeze(0);
     }
-    case ib::Modality::kThermal: {
-      data::ThermalConfig config;
-      config.size = in.back();
-      return data::load_and_transform_thermal_data<float>({path}, config);
-    }
-    case ib::Modality::kImu: {
-      data::ImuOptions config;
-      config.target_length = in[1];
-      data::ImuReport report;
-      Tensor<float> recording = data::load_imu<float>(path, config, &report).unsqueeze(0);
-      print_warnings(report);
-      return recording;
-    }
-    case ib::Modality::kText:
-      break;
+    data::VisionTransformConfig config;
+    config.size = in.back();
+    return data::load_and_transform_vision_data<float>({path}, config);
+  }
+  if (m == ib::Modality::kAudio) {
+    data::AudioOptions config;  // (1, mel bins, frames): 128 x 204 for huge
+    config.num_mel_bins = in[1];
+    config.target_length = in[2];
+    std::vector<data::AudioReport> reports;
+    Tensor<float> clips = data::load_audio_batch<float>({path}, config, &reports);
+    for (const auto& report : reports) print_warnings(report);
+    return clips;
+  }
+  if (m == ib::Modality::kDepth) {
+    data::DepthConfig config;
+    config.size = in.back();
+    return data::load_and_transform_depth_data<float>({path}, config);
+  }
+  if (m == ib::Modality::kThermal) {
+    data::ThermalConfig config;
+    config.size = in.back();
+    return data::load_and_transform_thermal_data<float>({path}, config);
+  }
+  if (m == ib::Modality::kImu) {
+    data::ImuOptions config;
+    config.target_length = in[1];
+    data::ImuReport report;
+    Tensor<float> recording = data::load_imu<float>(path, config, &report).unsqueeze(0);
+    print_warnings(report);
+    return recording;
+  }
+  if (m != ib::Modality::kText) {
+    throw ValueError(::bindery::detail::concat("--input ", ib::modality_name(m), "=", path,
+                                               ": a modality of your own takes preprocessed .npy batches ",
+                                               batch_shape(in), ", not raw files"));
   }
   throw ValueError("load_raw: text is not a file modality");
 }
@@ -227,7 +231,7 @@ template <class T>
 ib::ModalityInput<T> read_input(ib::Modality m, const std::vector<std::string>& values,
                                 const ib::ImageBindConfig& config, const EmbedOptions& options) {
   const std::vector<int64_t>& in = config.at(m).input_shape;
-  if (m == ib::Modality::kText) {
+  if (m == ib::Modality::kText || (!m.is_builtin() && config.at(m).stem == ib::StemKind::kTokens)) {
     std::vector<Part<int64_t>> parts;
     for (const std::string& value : values) {
       if (is_npy(value)) {
@@ -242,7 +246,7 @@ ib::ModalityInput<T> read_input(ib::Modality m, const std::vector<std::string>& 
   for (const std::string& value : values) {
     BINDERY_CHECK(std::filesystem::exists(value), IoError, "--", ib::modality_name(m), " ", value,
                   ": no such file or folder");
-    const bool has_raw_npy = m == ib::Modality::kDepth || m == ib::Modality::kImu;
+    const bool has_raw_npy = m == ib::Modality::kDepth || m == ib::Modality::kImu;  // own modalities: none
     if (is_npy(value) && (!has_raw_npy || is_preprocessed_batch(value, in))) {
       parts.push_back({value, io::read_npy<T>(value)});
     } else if (is_npy(value)) {  // raw depth / IMU data; say what a preprocessed batch would need
@@ -375,6 +379,10 @@ int main(int argc, char** argv) {
         m == ib::Modality::kVision ? "--vision,--image,--video" : std::string("--") + ib::modality_name(m);
     app.add_option(names, values[i], help[i]);
   }
+  std::vector<std::string> named_inputs;
+  app.add_option("--input", named_inputs,
+                 "NAME=VALUE: an input of modality NAME (any modality of the config, including your own; "
+                 "repeat for a batch): built-in ones as their options, your own as preprocessed .npy");
   app.add_option("--bpe", options.bpe, "text: CLIP BPE merges (bpe_simple_vocab_16e6.txt.gz)")
       ->capture_default_str();
   app.add_option("--fps", options.fps, "video: frame rate of the frame folders (video files carry their own)")
@@ -397,10 +405,20 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < values.size(); ++i) {
         if (!values[i].empty()) options.inputs[ib::kModalities[i]] = values[i];
       }
+      for (const std::string& named : named_inputs) {
+        const size_t eq = named.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == named.size())
+          throw CLI::ValidationError("--input", "expected NAME=VALUE, got '" + named + "'");
+        const std::string name = named.substr(0, eq);
+        if (!ib::Modality::is_valid_name(name))
+          throw CLI::ValidationError("--input", "'" + name + "' is not a modality name (a-z, 0-9, _)");
+        options.inputs[ib::Modality(name)].push_back(named.substr(eq + 1));
+      }
       if (options.inputs.empty())
         throw CLI::ValidationError(
             "inputs",
-            "give at least one of --vision (--image, --video), --text, --audio, --depth, --thermal, --imu");
+            "give at least one of --vision (--image, --video), --text, --audio, --depth, --thermal, --imu, "
+            "--input NAME=VALUE");
     }
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);

@@ -1,6 +1,6 @@
 // bindery/models/imagebind/config.hpp — what an ImageBind model is made of, one row per modality.
 //
-// An ImageBindConfig maps each modality it holds to an EncoderConfig: the stem that turns the input
+// An ImageBindConfig maps each modality it holds to an EncoderSpec: the stem that turns the input
 // into tokens, the trunk (a pre-norm Transformer), the head that pools one token and projects it to
 // the joint space, and the postprocessor (L2 normalization, times a logit scale). The presets are
 // tables, one row per modality:
@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <fstream>
 #include <map>
+#include <set>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,44 +24,9 @@
 #include <nlohmann/json.hpp>
 
 #include "bindery/core/error.hpp"
+#include "bindery/models/imagebind/modality.hpp"
 
 namespace bindery::models::imagebind {
-
-/// The six modalities of ImageBind, in the reference's order (the order of its ModuleDicts).
-enum class Modality { kVision, kText, kAudio, kDepth, kThermal, kImu };
-
-inline constexpr std::array<Modality, 6> kModalities = {Modality::kVision,  Modality::kText,
-                                                        Modality::kAudio,   Modality::kDepth,
-                                                        Modality::kThermal, Modality::kImu};
-
-/// The reference's name of a modality ("vision", "text", "audio", "depth", "thermal", "imu"): the
-/// second component of every checkpoint key (`modality_trunks.vision.blocks.0...`).
-inline const char* modality_name(Modality modality) {
-  switch (modality) {
-    case Modality::kVision:
-      return "vision";
-    case Modality::kText:
-      return "text";
-    case Modality::kAudio:
-      return "audio";
-    case Modality::kDepth:
-      return "depth";
-    case Modality::kThermal:
-      return "thermal";
-    case Modality::kImu:
-      return "imu";
-  }
-  throw ValueError("modality_name: invalid Modality value");
-}
-
-/// The Modality named `name`; throws ValueError listing the valid names.
-inline Modality modality_from_name(std::string_view name) {
-  for (Modality m : kModalities) {
-    if (name == modality_name(m)) return m;
-  }
-  throw ValueError(::bindery::detail::concat("unknown modality '", name,
-                                             "' (expected vision, text, audio, depth, thermal or imu)"));
-}
 
 /// How a preprocessor turns one sample into tokens.
 enum class StemKind {
@@ -75,8 +42,16 @@ enum class HeadKind {
   kEosToken,  // token at argmax(ids) (the EOT token) -> LayerNorm -> Linear (no bias): text
 };
 
-/// One modality's encoder. Field names follow the reference's constructor arguments.
-struct EncoderConfig {
+/// One modality's encoder: the public encoder spec. An aggregate with defaults, filled with
+/// designated initializers (fields in declaration order; see ImageBindConfig::huge()):
+///
+///   ib::EncoderSpec spec{.stem = ib::StemKind::kImuPatches, .stem_key = "imu_stem",
+///                        .input_shape = {3, 64}, .kernel = {8}, .embed_dim = 64, .num_blocks = 2,
+///                        .num_heads = 4, .out_dim = 32, .logit_scale = 5.0};
+///
+/// Field names follow the reference's constructor arguments. `EncoderConfig` is the same type (the
+/// name it had before modalities were open).
+struct EncoderSpec {
   // ---- preprocessor -----------------------------------------------------------------------------
   StemKind stem = StemKind::kImagePatches;
   /// The stem's key in the checkpoint: "rgbt_stem" (vision, audio, thermal), "depth_stem", "imu_stem".
@@ -85,11 +60,11 @@ struct EncoderConfig {
   /// One sample as the position embedding was made for (the reference's img_size): vision
   /// {3, frames, H, W}, audio {1, mel bins, frames}, depth/thermal {1, H, W}, IMU {channels, steps},
   /// text {context_length}.
-  std::vector<int64_t> input_shape;
+  std::vector<int64_t> input_shape = {};
   /// Conv kernel ({t, h, w} or {h, w}); IMU: {steps per patch}. Empty for text.
-  std::vector<int64_t> kernel;
+  std::vector<int64_t> kernel = {};
   /// Conv stride; empty = kernel (non-overlapping patches).
-  std::vector<int64_t> stride;
+  std::vector<int64_t> stride = {};
   int64_t pad_frames = 2;       // vision: an image or a one-frame video is repeated to this many frames
   bool stem_norm = true;        // LayerNorm on the stem's tokens (audio, depth, thermal, IMU)
   double stem_norm_eps = 1e-5;  // its eps (torch's default)
@@ -159,7 +134,7 @@ struct EncoderConfig {
   int64_t imu_patch_values() const { return in_channels() * (kernel.empty() ? 0 : kernel[0]); }
 
   /// Throws ValueError (naming `where`) unless the numbers describe a buildable encoder.
-  void validate(const std::string& where = "EncoderConfig") const {
+  void validate(const std::string& where = "EncoderSpec") const {
     validate_geometry(where);
     BINDERY_CHECK(embed_dim > 0 && num_blocks >= 0 && num_heads > 0 && embed_dim % num_heads == 0, ValueError,
                   where, ": embed_dim ", embed_dim, " must be positive and divisible by num_heads ",
@@ -178,7 +153,7 @@ struct EncoderConfig {
   }
 
  private:
-  void validate_geometry(const std::string& where = "EncoderConfig") const {
+  void validate_geometry(const std::string& where = "EncoderSpec") const {
     const std::vector<int64_t>& s = effective_stride();
     bool ok = true;
     for (int64_t v : input_shape) ok = ok && v > 0;
@@ -218,62 +193,24 @@ struct EncoderConfig {
   }
 };
 
-namespace detail {
+/// The former name of EncoderSpec.
+using EncoderConfig = EncoderSpec;
 
-/// One row of a preset table (see ImageBindConfig::huge()).
-struct EncoderRow {
-  Modality modality;
-  StemKind stem;
-  const char* stem_key;
-  std::vector<int64_t> input_shape, kernel, stride;
-  int64_t embed_dim, num_blocks, num_heads;
-  bool add_bias_kv, pre_transformer_ln;
-  double drop_path;
-  HeadKind head;
-  double head_dropout, logit_scale;
-  bool learnable_logit_scale;
-};
-
-inline EncoderConfig encoder_from_row(const EncoderRow& row, int64_t out_dim) {
-  EncoderConfig c;
-  c.stem = row.stem;
-  c.stem_key = row.stem_key;
-  c.input_shape = row.input_shape;
-  c.kernel = row.kernel;
-  c.stride = row.stride;
-  c.stem_norm = row.stem == StemKind::kImagePatches || row.stem == StemKind::kImuPatches;
-  c.vocab_size = row.stem == StemKind::kTokens ? 49408 : 0;
-  c.causal_mask = row.stem == StemKind::kTokens;
-  c.embed_dim = row.embed_dim;
-  c.num_blocks = row.num_blocks;
-  c.num_heads = row.num_heads;
-  c.add_bias_kv = row.add_bias_kv;
-  c.pre_transformer_ln = row.pre_transformer_ln;
-  c.drop_path = row.drop_path;
-  c.head = row.head;
-  c.head_dropout = row.head_dropout;
-  c.out_dim = out_dim;
-  c.logit_scale = row.logit_scale;
-  c.learnable_logit_scale = row.learnable_logit_scale;
-  return c;
-}
-
-}  // namespace detail
-
-/// The encoders of a model, by modality (a subset of the six is allowed).
+/// The encoders of a model, by modality: the six built-in ones and any of the user's own (a subset
+/// of them, in any combination).
 struct ImageBindConfig {
-  std::map<Modality, EncoderConfig> encoders;
+  std::map<Modality, EncoderSpec> encoders;
 
-  bool has(Modality m) const { return encoders.count(m) != 0; }
+  bool has(const Modality& m) const { return encoders.count(m) != 0; }
   /// Throws ValueError naming the modality when it is absent.
-  const EncoderConfig& at(Modality m) const {
+  const EncoderSpec& at(const Modality& m) const {
     const auto it = encoders.find(m);
     BINDERY_CHECK(it != encoders.end(), ValueError, "ImageBindConfig: no encoder for modality '",
                   modality_name(m), "'");
     return it->second;
   }
-  EncoderConfig& at(Modality m) {
-    return const_cast<EncoderConfig&>(static_cast<const ImageBindConfig&>(*this).at(m));
+  EncoderSpec& at(const Modality& m) {
+    return const_cast<EncoderSpec&>(static_cast<const ImageBindConfig&>(*this).at(m));
   }
   std::vector<Modality> modalities() const {
     std::vector<Modality> out;
@@ -285,31 +222,100 @@ struct ImageBindConfig {
       c.validate(::bindery::detail::concat("ImageBindConfig[", modality_name(m), "]"));
   }
 
-  /// Builds a config from preset rows with a common output dimension.
-  static ImageBindConfig from_rows(const std::vector<detail::EncoderRow>& rows, int64_t out_dim) {
+  /// A config from (modality, spec) pairs sharing one joint dimension: a spec whose out_dim is 0 gets
+  /// `out_dim`; one that sets another value is a ValueError (every encoder must land in one space).
+  /// Validated.
+  static ImageBindConfig from_specs(std::vector<std::pair<Modality, EncoderSpec>> specs, int64_t out_dim) {
     ImageBindConfig config;
-    for (const auto& row : rows) config.encoders[row.modality] = detail::encoder_from_row(row, out_dim);
+    for (auto& [m, spec] : specs) {
+      BINDERY_CHECK(spec.out_dim == 0 || spec.out_dim == out_dim, ValueError,
+                    "ImageBindConfig::from_specs: ", modality_name(m), " has out_dim ", spec.out_dim,
+                    " but the joint space has ", out_dim);
+      BINDERY_CHECK(!config.has(m), ValueError, "ImageBindConfig::from_specs: modality '", modality_name(m),
+                    "' appears twice");
+      spec.out_dim = out_dim;
+      config.encoders.emplace(m, std::move(spec));
+    }
     config.validate();
     return config;
   }
 
   /// The official imagebind_huge (about 1.20 B parameters, 4.8 GB in fp32), joint dimension 1024.
   static ImageBindConfig huge() {
-    using M = Modality;
     using S = StemKind;
     using H = HeadKind;
     constexpr double kClipScale = 1.0 / 0.07;
-    // clang-format off
-    return from_rows({
-      // modality     stem                stem key      input shape         kernel         stride     width blocks heads bias_kv pre_ln drop_path head          head_drop logit     learnable
-      {M::kVision,  S::kVideoPatches, "rgbt_stem",  {3, 2, 224, 224}, {2, 14, 14}, {},        1280, 32,   16,   false,  true,  0.0,      H::kClsToken, 0.0,      0.0,       false},
-      {M::kText,    S::kTokens,       "",           {77},             {},          {},        1024, 24,   16,   false,  false, 0.0,      H::kEosToken, 0.0,      kClipScale, true},
-      {M::kAudio,   S::kImagePatches, "rgbt_stem",  {1, 128, 204},    {16, 16},    {10, 10},  768,  12,   12,   true,   false, 0.1,      H::kClsToken, 0.0,      20.0,      false},
-      {M::kDepth,   S::kImagePatches, "depth_stem", {1, 224, 224},    {16, 16},    {},        384,  12,   8,    true,   false, 0.0,      H::kClsToken, 0.0,      5.0,       false},
-      {M::kThermal, S::kImagePatches, "rgbt_stem",  {1, 224, 224},    {16, 16},    {},        768,  12,   12,   true,   false, 0.0,      H::kClsToken, 0.0,      10.0,      false},
-      {M::kImu,     S::kImuPatches,   "imu_stem",   {6, 2000},        {8},         {},        512,  6,    8,    true,   false, 0.7,      H::kClsToken, 0.5,      5.0,       false},
-    }, 1024);
-    // clang-format on
+    return from_specs(
+        {
+            {Modality::kVision,
+             {.stem = S::kVideoPatches,
+              .stem_key = "rgbt_stem",
+              .input_shape = {3, 2, 224, 224},
+              .kernel = {2, 14, 14},
+              .stem_norm = false,
+              .embed_dim = 1280,
+              .num_blocks = 32,
+              .num_heads = 16,
+              .pre_transformer_ln = true}},
+            {Modality::kText,
+             {.stem = S::kTokens,
+              .stem_key = "",
+              .input_shape = {77},
+              .stem_norm = false,
+              .vocab_size = 49408,
+              .causal_mask = true,
+              .embed_dim = 1024,
+              .num_blocks = 24,
+              .num_heads = 16,
+              .head = H::kEosToken,
+              .logit_scale = kClipScale,
+              .learnable_logit_scale = true}},
+            {Modality::kAudio,
+             {.stem = S::kImagePatches,
+              .stem_key = "rgbt_stem",
+              .input_shape = {1, 128, 204},
+              .kernel = {16, 16},
+              .stride = {10, 10},
+              .embed_dim = 768,
+              .num_blocks = 12,
+              .num_heads = 12,
+              .add_bias_kv = true,
+              .drop_path = 0.1,
+              .logit_scale = 20.0}},
+            {Modality::kDepth,
+             {.stem = S::kImagePatches,
+              .stem_key = "depth_stem",
+              .input_shape = {1, 224, 224},
+              .kernel = {16, 16},
+              .embed_dim = 384,
+              .num_blocks = 12,
+              .num_heads = 8,
+              .add_bias_kv = true,
+              .logit_scale = 5.0}},
+            {Modality::kThermal,
+             {.stem = S::kImagePatches,
+              .stem_key = "rgbt_stem",
+              .input_shape = {1, 224, 224},
+              .kernel = {16, 16},
+              .embed_dim = 768,
+              .num_blocks = 12,
+              .num_heads = 12,
+              .add_bias_kv = true,
+              .logit_scale = 10.0}},
+            {Modality::kImu,
+             {.stem = S::kImuPatches,
+              .stem_key = "imu_stem",
+              .input_shape = {6, 2000},
+              .kernel = {8},
+              .embed_dim = 512,
+              .num_blocks = 6,
+              .num_heads = 8,
+              .add_bias_kv = true,
+              .drop_path = 0.7,
+              .head_dropout = 0.5,
+              .logit_scale = 5.0}},
+        },
+        1024);
   }
 
   /// A tiny model with huge()'s structure (a few thousand parameters per encoder plus the 49408-row
@@ -319,21 +325,80 @@ struct ImageBindConfig {
   /// smaller images interpolate the position embedding), audio 1x36x64, depth and thermal 1x224x224
   /// (patches of 56 and 32 pixels), IMU 6x2000, text 77 ids.
   static ImageBindConfig tiny() {
-    using M = Modality;
     using S = StemKind;
     using H = HeadKind;
     constexpr double kClipScale = 1.0 / 0.07;
-    // clang-format off
-    return from_rows({
-      // modality     stem                stem key      input shape         kernel         stride     width blocks heads bias_kv pre_ln drop_path head          head_drop logit     learnable
-      {M::kVision,  S::kVideoPatches, "rgbt_stem",  {3, 2, 224, 224}, {2, 14, 14}, {},        16,   2,    2,    false,  true,  0.0,      H::kClsToken, 0.0,      0.0,       false},
-      {M::kText,    S::kTokens,       "",           {77},             {},          {},        6,    2,    2,    false,  false, 0.0,      H::kEosToken, 0.0,      kClipScale, true},
-      {M::kAudio,   S::kImagePatches, "rgbt_stem",  {1, 36, 64},      {16, 16},    {10, 10},  16,   2,    4,    true,   false, 0.1,      H::kClsToken, 0.0,      20.0,      false},
-      {M::kDepth,   S::kImagePatches, "depth_stem", {1, 224, 224},    {56, 56},    {},        16,   2,    2,    true,   false, 0.0,      H::kClsToken, 0.0,      5.0,       false},
-      {M::kThermal, S::kImagePatches, "rgbt_stem",  {1, 224, 224},    {32, 32},    {},        16,   2,    2,    true,   false, 0.0,      H::kClsToken, 0.0,      10.0,      false},
-      {M::kImu,     S::kImuPatches,   "imu_stem",   {6, 2000},        {8},         {},        16,   2,    2,    true,   false, 0.7,      H::kClsToken, 0.5,      5.0,       false},
-    }, 16);
-    // clang-format on
+    return from_specs(
+        {
+            {Modality::kVision,
+             {.stem = S::kVideoPatches,
+              .stem_key = "rgbt_stem",
+              .input_shape = {3, 2, 224, 224},
+              .kernel = {2, 14, 14},
+              .stem_norm = false,
+              .embed_dim = 16,
+              .num_blocks = 2,
+              .num_heads = 2,
+              .pre_transformer_ln = true}},
+            {Modality::kText,
+             {.stem = S::kTokens,
+              .stem_key = "",
+              .input_shape = {77},
+              .stem_norm = false,
+              .vocab_size = 49408,
+              .causal_mask = true,
+              .embed_dim = 6,
+              .num_blocks = 2,
+              .num_heads = 2,
+              .head = H::kEosToken,
+              .logit_scale = kClipScale,
+              .learnable_logit_scale = true}},
+            {Modality::kAudio,
+             {.stem = S::kImagePatches,
+              .stem_key = "rgbt_stem",
+              .input_shape = {1, 36, 64},
+              .kernel = {16, 16},
+              .stride = {10, 10},
+              .embed_dim = 16,
+              .num_blocks = 2,
+              .num_heads = 4,
+              .add_bias_kv = true,
+              .drop_path = 0.1,
+              .logit_scale = 20.0}},
+            {Modality::kDepth,
+             {.stem = S::kImagePatches,
+              .stem_key = "depth_stem",
+              .input_shape = {1, 224, 224},
+              .kernel = {56, 56},
+              .embed_dim = 16,
+              .num_blocks = 2,
+              .num_heads = 2,
+              .add_bias_kv = true,
+              .logit_scale = 5.0}},
+            {Modality::kThermal,
+             {.stem = S::kImagePatches,
+              .stem_key = "rgbt_stem",
+              .input_shape = {1, 224, 224},
+              .kernel = {32, 32},
+              .embed_dim = 16,
+              .num_blocks = 2,
+              .num_heads = 2,
+              .add_bias_kv = true,
+              .logit_scale = 10.0}},
+            {Modality::kImu,
+             {.stem = S::kImuPatches,
+              .stem_key = "imu_stem",
+              .input_shape = {6, 2000},
+              .kernel = {8},
+              .embed_dim = 16,
+              .num_blocks = 2,
+              .num_heads = 2,
+              .add_bias_kv = true,
+              .drop_path = 0.7,
+              .head_dropout = 0.5,
+              .logit_scale = 5.0}},
+        },
+        16);
   }
 };
 
@@ -376,7 +441,7 @@ inline HeadKind head_kind_from_name(const std::string& name, const std::string& 
 
 namespace detail {
 
-/// Calls f(name, member) for every field of an EncoderConfig, in declaration order: the one list
+/// Calls f(name, member) for every field of an EncoderSpec, in declaration order: the one list
 /// that to_json and from_json share.
 template <class Config, class F>
 void visit_encoder_fields(Config& c, F&& f) {
@@ -431,20 +496,22 @@ void field_from_json(const nlohmann::ordered_json& j, V& value, const std::strin
 }  // namespace detail
 
 /// {"stem": "video_patches", "stem_key": "rgbt_stem", "input_shape": [3, 2, 224, 224], ...}: every
-/// field of EncoderConfig under its own name, enums as strings.
-inline nlohmann::ordered_json to_json(const EncoderConfig& c) {
+/// field of EncoderSpec under its own name, enums as strings.
+inline nlohmann::ordered_json to_json(const EncoderSpec& c) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
   detail::visit_encoder_fields(
       c, [&](const char* name, const auto& value) { j[name] = detail::field_to_json(value); });
   return j;
 }
 
-/// Reads what to_json writes. Absent fields keep EncoderConfig's defaults; unknown fields and wrong
+/// Reads what to_json writes. Absent fields keep EncoderSpec's defaults; unknown fields and wrong
 /// types throw ValueError naming `where` and the field; the result is validated.
-inline EncoderConfig encoder_config_from_json(const nlohmann::ordered_json& j, const std::string& where) {
+inline EncoderSpec encoder_spec_from_json(const nlohmann::ordered_json& j, const std::string& where) {
   BINDERY_CHECK(j.is_object(), ValueError, where, ": expected a JSON object, got ", j.dump());
-  EncoderConfig c;
-  for (const auto& [key, value] : j.items()) {
+  EncoderSpec c;
+  for (const auto& item : j.items()) {  // not a structured binding: clang 14 cannot capture those
+    const std::string key = item.key();
+    const nlohmann::ordered_json& value = item.value();
     const std::string field = ::bindery::detail::concat(where, ".", key);
     bool known = false;
     try {
@@ -462,10 +529,22 @@ inline EncoderConfig encoder_config_from_json(const nlohmann::ordered_json& j, c
   return c;
 }
 
-/// {"model": "imagebind", "encoders": {"vision": {...}, "text": {...}, ...}}.
+/// The former name of encoder_spec_from_json.
+inline EncoderSpec encoder_config_from_json(const nlohmann::ordered_json& j, const std::string& where) {
+  return encoder_spec_from_json(j, where);
+}
+
+/// {"model": "imagebind", "encoders": {"vision": {...}, "text": {...}, ...}}. A config holding
+/// modalities of the user's own also lists them: "extra_modalities": ["trajectory"], so that a
+/// misspelt built-in name ("vison") is an error, not a new modality.
 inline nlohmann::ordered_json to_json(const ImageBindConfig& config) {
   nlohmann::ordered_json j;
   j["model"] = "imagebind";
+  nlohmann::ordered_json extra = nlohmann::ordered_json::array();
+  for (const auto& [m, c] : config.encoders) {
+    if (!m.is_builtin()) extra.push_back(modality_name(m));
+  }
+  if (!extra.empty()) j["extra_modalities"] = std::move(extra);
   nlohmann::ordered_json encoders = nlohmann::ordered_json::object();
   for (const auto& [m, c] : config.encoders) encoders[modality_name(m)] = to_json(c);
   j["encoders"] = std::move(encoders);
@@ -475,16 +554,38 @@ inline nlohmann::ordered_json to_json(const ImageBindConfig& config) {
 inline ImageBindConfig imagebind_config_from_json(const nlohmann::ordered_json& j) {
   BINDERY_CHECK(j.is_object() && j.contains("encoders") && j["encoders"].is_object(), ValueError,
                 "ImageBindConfig JSON: expected {\"model\": \"imagebind\", \"encoders\": {...}}");
+  std::set<std::string> extra;
   for (const auto& [key, value] : j.items()) {
-    BINDERY_CHECK(key == "model" || key == "encoders", ValueError, "ImageBindConfig JSON: unknown field '",
-                  key, "'");
+    BINDERY_CHECK(key == "model" || key == "encoders" || key == "extra_modalities", ValueError,
+                  "ImageBindConfig JSON: unknown field '", key, "'");
     BINDERY_CHECK(key != "model" || value == "imagebind", ValueError,
                   "ImageBindConfig JSON: \"model\" must be \"imagebind\", got ", value.dump());
+    if (key != "extra_modalities") continue;
+    BINDERY_CHECK(value.is_array(), ValueError,
+                  "ImageBindConfig JSON: \"extra_modalities\" must be an array of names, got ", value.dump());
+    for (const auto& name : value) {
+      BINDERY_CHECK(name.is_string(), ValueError, "ImageBindConfig JSON: extra_modalities: ", name.dump(),
+                    " is not a string");
+      const Modality m(name.get<std::string>());  // validates the name
+      BINDERY_CHECK(!m.is_builtin(), ValueError,
+                    "ImageBindConfig JSON: extra_modalities lists the built-in '", m.name(), "'");
+      extra.insert(std::string(m.name()));
+    }
   }
   ImageBindConfig config;
   for (const auto& [name, value] : j["encoders"].items()) {
-    const Modality m = modality_from_name(name);
-    config.encoders[m] = encoder_config_from_json(value, ::bindery::detail::concat("encoders.", name));
+    if (!extra.count(name) && !(Modality::is_valid_name(name) && Modality(name).is_builtin())) {
+      throw ValueError(::bindery::detail::concat(
+          "ImageBindConfig JSON: unknown modality '", name,
+          "' in \"encoders\" (built-in: vision, text, audio, depth, thermal, imu; a modality of your own ",
+          "is listed in \"extra_modalities\")"));
+    }
+    const Modality m(name);
+    config.encoders[m] = encoder_spec_from_json(value, ::bindery::detail::concat("encoders.", name));
+  }
+  for (const std::string& name : extra) {
+    BINDERY_CHECK(config.has(Modality(name)), ValueError, "ImageBindConfig JSON: extra_modalities lists '",
+                  name, "' but \"encoders\" has no entry for it");
   }
   return config;
 }

@@ -146,9 +146,80 @@ class ModalityEncoder : public Encoder<typename Pre::value_type, typename Pre::b
   std::shared_ptr<Post> post_;
 };
 
+/// How ModuleEncoder post-processes its module's output, as ImageBind's postprocessors do: L2
+/// normalization, then (when logit_scale > 0) a logit scale, learnable or fixed.
+struct PostprocessOptions {
+  double logit_scale = 0.0;  // 0: normalization only (as vision)
+  bool learnable_logit_scale = false;
+  double max_logit_scale = 100.0;
+};
+
+/// Any module of your own as a modality encoder: `module->forward(x)` gives (N, out) from a batch of
+/// values (a Var or a Tensor of T) or of token ids (a Tensor<int64_t, B>), whichever it takes; the
+/// output is normalized (and scaled) as ImageBind's postprocessors do. Inside ImageBindModel its
+/// module is the modality's trunk (`modality_trunks.<name>.<your keys>`) and the normalization its
+/// postprocessor (`modality_postprocessors.<name>.1.log_logit_scale` when scaled):
+///
+///   auto encoder = ib::make_module_encoder(std::make_shared<MyEncoder>(...));
+///   model.add_encoder(ib::Modality("trajectory"), encoder);
+template <class M>
+class ModuleEncoder : public Encoder<typename M::value_type, typename M::backend_type> {
+ public:
+  using T = typename M::value_type;
+  using B = typename M::backend_type;
+
+  explicit ModuleEncoder(std::shared_ptr<M> module, const PostprocessOptions& options = {}) {
+    module_ = this->register_module("trunk", std::move(module));
+    EncoderSpec post;  // only the postprocessor's fields matter
+    post.logit_scale = options.logit_scale;
+    post.learnable_logit_scale = options.learnable_logit_scale;
+    post.max_logit_scale = options.max_logit_scale;
+    post_ = this->register_module("postprocessor", std::make_shared<Postprocessor<T, B>>(post));
+  }
+
+  EncoderStages<T, B> forward_stages(const ModalityInput<T, B>& input) override {
+    EncoderStages<T, B> s;
+    if constexpr (std::is_invocable_v<decltype(&M::forward), M&, const Tensor<int64_t, B>&>) {
+      BINDERY_CHECK(input.is_ids(), ValueError, "ModuleEncoder: this module takes token ids (int64), got ",
+                    "values of shape ", input.shape());
+      s.trunk = module_->forward(input.ids);
+    } else {
+      BINDERY_CHECK(!input.is_ids() && input.values.defined(), ValueError,
+                    "ModuleEncoder: this module takes values of T, got token ids of shape ",
+                    input.is_ids() ? input.ids.shape() : Shape{});
+      if constexpr (std::is_invocable_v<decltype(&M::forward), M&, const Var<T, B>&>) {
+        s.trunk = module_->forward(input.values);
+      } else {
+        s.trunk = module_->forward(input.values.value());
+      }
+    }
+    BINDERY_CHECK(s.trunk.shape().rank() == 2, ShapeError,
+                  "ModuleEncoder: the module must give (N, out), gave ", s.trunk.shape());
+    s.head = s.trunk;
+    s.postprocessed = post_->forward(s.head);
+    s.embedding = s.postprocessed;
+    return s;
+  }
+
+  M& module() { return *module_; }
+  std::shared_ptr<M> module_ptr() const { return module_; }
+  Postprocessor<T, B>& postprocessor() { return *post_; }
+
+ private:
+  std::shared_ptr<M> module_;
+  std::shared_ptr<Postprocessor<T, B>> post_;
+};
+
+/// A ModuleEncoder around `module` (types deduced).
+template <class M>
+std::shared_ptr<ModuleEncoder<M>> make_module_encoder(std::shared_ptr<M> module,
+                                                      const PostprocessOptions& options = {}) {
+  return std::make_shared<ModuleEncoder<M>>(std::move(module), options);
+}
+
 /// The trunk options of an encoder config (the reference's instantiate_trunk: SimpleTransformer
 /// with "jax" init, progressive drop path, no layer scale).
-inline nn::TransformerConfig trunk_config(const EncoderConfig& config, uint64_t seed = 0) {
+inline nn::TransformerConfig trunk_config(const EncoderSpec& config, uint64_t seed = 0) {
   nn::TransformerConfig t;
   t.embed_dim = config.embed_dim;
   t.num_blocks = config.num_blocks;
@@ -167,7 +238,7 @@ inline nn::TransformerConfig trunk_config(const EncoderConfig& config, uint64_t 
 namespace detail {
 
 template <class Pre, class Head, class T, class B>
-std::shared_ptr<Encoder<T, B>> make_typed_encoder(const EncoderConfig& config, uint64_t seed) {
+std::shared_ptr<Encoder<T, B>> make_typed_encoder(const EncoderSpec& config, uint64_t seed) {
   using Trunk = nn::Transformer<T, B>;
   return std::make_shared<ModalityEncoder<Pre, Trunk, Head, Postprocessor<T, B>>>(
       std::make_shared<Pre>(config, nn::init::derive_seed(seed, 0)),
@@ -181,7 +252,7 @@ std::shared_ptr<Encoder<T, B>> make_typed_encoder(const EncoderConfig& config, u
 /// Builds the encoder a config describes, with weights drawn from `seed` (the reference's init
 /// distributions). Throws ValueError when the config is invalid.
 template <class T, class B = Cpu>
-std::shared_ptr<Encoder<T, B>> make_encoder(const EncoderConfig& config, uint64_t seed = 0) {
+std::shared_ptr<Encoder<T, B>> make_encoder(const EncoderSpec& config, uint64_t seed = 0) {
   config.validate("make_encoder");
   switch (config.stem) {
     case StemKind::kTokens:

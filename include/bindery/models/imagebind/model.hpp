@@ -37,8 +37,9 @@ namespace bindery::models::imagebind {
 inline constexpr std::array<const char*, 4> kStageContainers = {"modality_preprocessors", "modality_trunks",
                                                                 "modality_heads", "modality_postprocessors"};
 
-/// The modality a checkpoint key belongs to ("modality_trunks.audio.blocks.0..." -> audio), or none
-/// for keys outside the four stage containers.
+/// The modality a checkpoint key belongs to ("modality_trunks.audio.blocks.0..." -> audio, and
+/// "modality_trunks.trajectory.fc1.weight" -> Modality("trajectory")), or none for keys outside the
+/// four stage containers (or whose second component is not a modality name).
 inline std::optional<Modality> key_modality(std::string_view key) {
   const size_t first = key.find('.');
   if (first == std::string_view::npos) return std::nullopt;
@@ -49,10 +50,8 @@ inline std::optional<Modality> key_modality(std::string_view key) {
   const size_t second = key.find('.', first + 1);
   const std::string_view name =
       key.substr(first + 1, second == std::string_view::npos ? key.npos : second - first - 1);
-  for (Modality m : kModalities) {
-    if (name == modality_name(m)) return m;
-  }
-  return std::nullopt;
+  if (!Modality::is_valid_name(name)) return std::nullopt;
+  return Modality(name);
 }
 
 namespace detail {
@@ -116,25 +115,51 @@ class ImageBindModel : public nn::Module<T, B> {
  public:
   /// Builds the encoders of `modalities` (all of config's when empty) with weights drawn from `seed`.
   /// The model starts in training mode, as a PyTorch module; call eval() for inference (from_checkpoint
-  /// does).
+  /// does). Encoders are registered in the config's order (the six built-in modalities in the
+  /// reference's order, then the user's by name), whatever the order asked.
   explicit ImageBindModel(const ImageBindConfig& config, const std::vector<Modality>& modalities = {},
                           uint64_t seed = 0) {
     config.validate();
-    std::vector<std::shared_ptr<detail::ModuleDict<T, B>>> containers;
+    for (const Modality& m : modalities) config.at(m);  // throws naming m when the config lacks it
     for (const char* name : kStageContainers) {
-      containers.push_back(this->register_module(name, std::make_shared<detail::ModuleDict<T, B>>()));
+      containers_.push_back(this->register_module(name, std::make_shared<detail::ModuleDict<T, B>>()));
     }
-    for (Modality m : kModalities) {  // the reference's order, whatever the order asked
-      const bool wanted = modalities.empty()
-                              ? config.has(m)
-                              : std::find(modalities.begin(), modalities.end(), m) != modalities.end();
+    for (const auto& [m, spec] : config.encoders) {
+      const bool wanted =
+          modalities.empty() || std::find(modalities.begin(), modalities.end(), m) != modalities.end();
       if (!wanted) continue;
-      config_.encoders[m] = config.at(m);  // throws naming m when the config lacks it
-      auto encoder = make_encoder<T, B>(config.at(m), nn::init::derive_seed(seed, static_cast<uint64_t>(m)));
-      const auto stages = encoder->named_children();  // preprocessor, trunk, head, postprocessor
-      for (size_t i = 0; i < containers.size(); ++i) containers[i]->add(modality_name(m), stages[i].second);
-      encoders_[m] = std::move(encoder);
+      config_.encoders[m] = spec;
+      insert_encoder(m, make_encoder<T, B>(spec, nn::init::derive_seed(seed, modality_seed_index(m))));
     }
+  }
+
+  /// Adds the encoder of a modality of your own (or of a built-in one the model does not hold): any
+  /// Encoder whose children are among `preprocessor`, `trunk`, `head` and `postprocessor` (what
+  /// make_encoder and make_module_encoder build), registered as the reference registers its own:
+  /// `modality_trunks.<name>.<keys>`, ... So it is saved, loaded, trained and encoded with the rest.
+  /// A spec-built encoder (make_encoder(spec)) also enters config() (save_config writes it, and
+  /// bindery-embed can rebuild it); pass the spec as the third argument for that. Throws ValueError
+  /// when the modality is already held or the encoder has other children or parameters of its own.
+  void add_encoder(const Modality& m, std::shared_ptr<Encoder<T, B>> encoder,
+                   const std::optional<EncoderSpec>& spec = std::nullopt) {
+    BINDERY_CHECK(encoder != nullptr, ValueError, "ImageBindModel::add_encoder(", m,
+                  "): the encoder is null");
+    BINDERY_CHECK(!has(m), ValueError, "ImageBindModel::add_encoder: modality '", m, "' is already held (",
+                  held_names(), ")");
+    BINDERY_CHECK(encoder->named_parameters(false).empty() && encoder->named_buffers(false).empty(),
+                  ValueError, "ImageBindModel::add_encoder(", m,
+                  "): the encoder has parameters or buffers of its own; put them in one of its stages ",
+                  "(preprocessor, trunk, head, postprocessor), or wrap your module with make_module_encoder");
+    for (const auto& [name, child] : encoder->named_children()) {
+      BINDERY_CHECK(stage_index(name) >= 0, ValueError, "ImageBindModel::add_encoder(", m,
+                    "): the encoder has a child '", name,
+                    "'; an encoder's children are its stages: preprocessor, trunk, head, postprocessor");
+    }
+    if (spec) {
+      spec->validate(::bindery::detail::concat("ImageBindModel::add_encoder(", m, ")"));
+      config_.encoders[m] = *spec;
+    }
+    insert_encoder(m, std::move(encoder));
   }
 
   /// A model of `modalities` (all of config's when empty) with the weights of a checkpoint (.pth from
@@ -154,28 +179,38 @@ class ImageBindModel : public nn::Module<T, B> {
 
   // ---- structure -------------------------------------------------------------------------------
 
-  bool has(Modality m) const { return encoders_.count(m) != 0; }
-  std::vector<Modality> modalities() const { return config_.modalities(); }
-  /// The config of the modalities held.
+  bool has(const Modality& m) const { return encoders_.count(m) != 0; }
+  /// The modalities held: the built-in ones in the reference's order, then the user's by name.
+  std::vector<Modality> modalities() const {
+    std::vector<Modality> out;
+    for (const auto& [m, e] : encoders_) out.push_back(m);
+    return out;
+  }
+  /// The specs of the spec-built encoders held (an encoder added without a spec is not in it).
   const ImageBindConfig& config() const { return config_; }
   /// Throws ValueError naming the modality when it is not held.
-  Encoder<T, B>& encoder(Modality m) const {
+  Encoder<T, B>& encoder(const Modality& m) const {
     const auto it = encoders_.find(m);
     BINDERY_CHECK(it != encoders_.end(), ValueError, "ImageBindModel: modality '", modality_name(m),
                   "' is not loaded (held: ", held_names(), ")");
     return *it->second;
   }
+  /// The shared encoder of a modality (for a Trainer's module map, or to keep it beyond the model).
+  std::shared_ptr<Encoder<T, B>> encoder_ptr(const Modality& m) const {
+    encoder(m);  // throws when absent
+    return encoders_.at(m);
+  }
   /// Parameter elements of one modality's encoder.
-  int64_t num_parameters(Modality m) const { return encoder(m).num_parameters(); }
+  int64_t num_parameters(const Modality& m) const { return encoder(m).num_parameters(); }
   using nn::Module<T, B>::num_parameters;
 
   // ---- inference -------------------------------------------------------------------------------
 
   /// One modality's embeddings: values (N, ...) or, for text, ids (N, 77) -> (N, out); multi-clip
   /// inputs (rank >= 5: (B, S, ...)) -> (B, out), the clips' embeddings averaged (see Encoder).
-  Var<T, B> encode(Modality m, const ModalityInput<T, B>& input) { return encoder(m).encode(input); }
+  Var<T, B> encode(const Modality& m, const ModalityInput<T, B>& input) { return encoder(m).encode(input); }
   /// Every stage's output (for parity checks and inspection).
-  EncoderStages<T, B> encode_stages(Modality m, const ModalityInput<T, B>& input) {
+  EncoderStages<T, B> encode_stages(const Modality& m, const ModalityInput<T, B>& input) {
     return encoder(m).encode_stages(input);
   }
   /// The reference's forward: a map modality -> input, to modality -> embedding.
@@ -252,6 +287,19 @@ class ImageBindModel : public nn::Module<T, B> {
   }
 
  private:
+  static int stage_index(const std::string& name) {
+    static constexpr std::array<const char*, 4> kStages = {"preprocessor", "trunk", "head", "postprocessor"};
+    for (size_t i = 0; i < kStages.size(); ++i) {
+      if (name == kStages[i]) return static_cast<int>(i);
+    }
+    return -1;
+  }
+  /// Registers the encoder's stages in the four containers under the modality's name.
+  void insert_encoder(const Modality& m, std::shared_ptr<Encoder<T, B>> encoder) {
+    for (const auto& [name, stage] : encoder->named_children())
+      containers_[static_cast<size_t>(stage_index(name))]->add(modality_name(m), stage);
+    encoders_[m] = std::move(encoder);
+  }
   std::string held_names() const {
     std::string names;
     for (const auto& [m, e] : encoders_) names += (names.empty() ? "" : ", ") + std::string(modality_name(m));
@@ -259,6 +307,7 @@ class ImageBindModel : public nn::Module<T, B> {
   }
 
   ImageBindConfig config_;
+  std::vector<std::shared_ptr<detail::ModuleDict<T, B>>> containers_;
   std::map<Modality, std::shared_ptr<Encoder<T, B>>> encoders_;
 };
 
