@@ -280,8 +280,8 @@ class Module {
       if (value == nullptr) {
         result.missing_keys.push_back(slot.key);
       } else if (!(value->shape() == slot.value().shape())) {
-        mismatched.push_back(
-            detail::concat(slot.key, ": checkpoint ", value->shape(), " vs model ", slot.value().shape()));
+        mismatched.push_back(::bindery::detail::concat(slot.key, ": checkpoint ", value->shape(),
+                                                       " vs model ", slot.value().shape()));
       }
     }
     for (const auto& entry : dict) {
@@ -292,7 +292,7 @@ class Module {
       std::string message = "load_state_dict: the state dict does not fit the module";
       auto list = [&message](const char* what, const std::vector<std::string>& items) {
         if (items.empty()) return;
-        message += detail::concat("\n  ", what, " (", items.size(), "): ");
+        message += ::bindery::detail::concat("\n  ", what, " (", items.size(), "): ");
         for (size_t i = 0; i < items.size(); ++i) message += (i ? ", " : "") + items[i];
       };
       if (strict) list("missing keys", result.missing_keys);
