@@ -10,11 +10,12 @@
 //   in shared memory have an odd row stride (width | 1): 16 rows read at one column hit 16 banks.
 // - Forward (AttentionForwardTiles): a block per (batch item, Br query rows), Br = 64 (fp32) or 32
 //   (fp64); K and V stream through shared memory in tiles of Bc = 32 keys. Per key tile, three
-//   phases: (1) S = scale Q Kᵀ + mask (-inf past the ends) into shared memory, each thread's row
-//   maxima, and V staged; (2) online softmax, 256 / Br threads per row: m_new = max(m, rowmax S),
-//   P = exp(S - m_new), partial row sums, rescale exp(m - m_new); (3) O = rescale O + P V in
-//   registers (kMaxHead / 16 columns × Br / 16 rows per thread), l updated, the next K tile staged.
-//   Finally O / l and lse = m + log l (zeros and +inf where l = 0, i.e. a fully masked row).
+//   phases (its member functions scores, online_softmax, accumulate): (1) S = scale Q Kᵀ + mask (-inf past
+//   the ends) into shared memory, each thread's row maxima, and V staged; (2) online softmax, 256 / Br
+//   threads per row: m_new = max(m, rowmax S), P = exp(S - m_new), partial row sums, rescale exp(m - m_new);
+//   (3) O = rescale O + P V in registers (kMaxHead / 16 columns × Br / 16 rows per thread), l updated, the
+//   next K tile staged. Finally O / l and lse = m + log l (zeros and +inf where l = 0, i.e. a fully masked
+//   row: write_rows).
 // - Backward, P recomputed as exp(S - lse), dS = P ∘ (dO Vᵀ - D), three launches, each output
 //   element with exactly one writer (no atomics, deterministic):
 //     AttentionRowDot        one warp per query row: D = rowsum(dO ∘ O);
@@ -298,147 +299,199 @@ struct AttentionForwardTiles {
   T* out;  // (batch, Lq, Dv)
   T* lse;  // (batch, Lq)
 
-  template <class Block>
-  BINDERY_HOST_DEVICE void operator()(Block& block, int64_t tile) const {
-    const int64_t lq = a.lq, lk = a.lk, row_tiles = (lq + kBr - 1) / kBr;
-    const int64_t b = tile / row_tiles, i0 = (tile - b * row_tiles) * kBr;
-    const int d = static_cast<int>(a.d), dv = static_cast<int>(a.dv);
-    const Layout l(a.d, a.dv);
-    const int ld_qk = l.ld_qk, ld_v = l.ld_v, ld_s = l.ld_s;
-    T* const shared = static_cast<T*>(block.shared());
-    T* const qs = shared + l.q;
-    T* const ks = shared + l.k;
-    T* const vs = shared + l.v;
-    T* const ss = shared + l.s;
-    T* const part_max = shared + l.part_max;
-    T* const part_sum = shared + l.part_sum;
-    T* const row_max = shared + l.max;
-    T* const row_sum = shared + l.sum;
-    T* const rescale = shared + l.rescale;
-    const T* const qb = a.q + a.q_batch(b);
-    const T* const kb = a.k + a.k_batch(b);
-    const T* const vb = a.v + a.v_batch(b);
-    const T* const mb = a.mask != nullptr ? a.mask + a.mask_batch(b) : nullptr;
-    const T neg_inf = -infinity_of<T>();
+  /// One block's pointers: its batch item b and first query row i0, the shared-memory arrays (see
+  /// Layout) and the batch item's rows of Q, K, V and the mask (null when there is none).
+  struct Tile {
+    int64_t b, i0;
+    int d, dv, ld_qk, ld_v, ld_s;
+    T *qs, *ks, *vs, *ss, *part_max, *part_sum, *row_max, *row_sum, *rescale;
+    const T *qb, *kb, *vb, *mb;
+  };
 
-    // Stage the query tile and the first key tile; reset the row statistics and the output.
+  template <class Block>
+  BINDERY_HOST_DEVICE void operator()(Block& block, int64_t index) const {
+    const Tile tile = tile_at(block, index);
+    stage_first_tiles(block, tile);
+    int parity = 0;  // row_max + parity * kBr holds the running max before the current key tile
+    for (int64_t j0 = 0; j0 < a.lk; j0 += kBc, parity ^= 1) {
+      scores(block, tile, j0);
+      online_softmax(block, tile, parity);
+      accumulate(block, tile, j0);
+    }
+    write_rows(block, tile, parity);
+  }
+
+  /// The pointers of block `index` (batch item index / row tiles, query row tile index % row tiles).
+  template <class Block>
+  BINDERY_HOST_DEVICE Tile tile_at(Block& block, int64_t index) const {
+    const int64_t row_tiles = (a.lq + kBr - 1) / kBr;
+    const int64_t b = index / row_tiles, i0 = (index - b * row_tiles) * kBr;
+    const Layout l(a.d, a.dv);
+    T* const shared = static_cast<T*>(block.shared());
+    return Tile{b,
+                i0,
+                static_cast<int>(a.d),
+                static_cast<int>(a.dv),
+                l.ld_qk,
+                l.ld_v,
+                l.ld_s,
+                shared + l.q,
+                shared + l.k,
+                shared + l.v,
+                shared + l.s,
+                shared + l.part_max,
+                shared + l.part_sum,
+                shared + l.max,
+                shared + l.sum,
+                shared + l.rescale,
+                a.q + a.q_batch(b),
+                a.k + a.k_batch(b),
+                a.v + a.v_batch(b),
+                a.mask != nullptr ? a.mask + a.mask_batch(b) : nullptr};
+  }
+
+  /// Stage the query tile and the first key tile; reset the row statistics and the output.
+  template <class Block>
+  BINDERY_HOST_DEVICE void stage_first_tiles(Block& block, const Tile& tile) const {
+    const T neg_inf = -infinity_of<T>();
     block.each([=, this](int t, Registers& r) {
-      attention_stage(qs, ld_qk, qb, a.q_row, i0, lq, kBr, d, t);
-      attention_stage(ks, ld_qk, kb, a.k_row, 0, lk, kBc, d, t);
+      attention_stage(tile.qs, tile.ld_qk, tile.qb, a.q_row, tile.i0, a.lq, kBr, tile.d, t);
+      attention_stage(tile.ks, tile.ld_qk, tile.kb, a.k_row, 0, a.lk, kBc, tile.d, t);
       if (t < kBr) {
-        row_max[t] = neg_inf;
-        row_sum[t] = T(0);
+        tile.row_max[t] = neg_inf;
+        tile.row_sum[t] = T(0);
       }
       for (int i = 0; i < kRows; ++i) {
         for (int j = 0; j < kCols; ++j) r.o[i][j] = T(0);
       }
     });
     block.sync();
-    int parity = 0;  // row_max + parity * kBr holds the running max before the current key tile
-    for (int64_t j0 = 0; j0 < lk; j0 += kBc, parity ^= 1) {
-      // (1) S = scale Q Kᵀ + mask (-inf past the ends), each thread's row maxima; stage V.
-      block.each([=, this](int t, Registers&) {
-        attention_stage(vs, ld_v, vb, a.v_row, j0, lk, kBc, dv, t);
-        const int ty = t / kSide, tx = t % kSide;
-        T acc[kRows][kKeys] = {};
-        for (int c = 0; c < d; ++c) {
-          T qv[kRows], kv[kKeys];
-          for (int i = 0; i < kRows; ++i) qv[i] = qs[(ty + kSide * i) * ld_qk + c];
-          for (int j = 0; j < kKeys; ++j) kv[j] = ks[(tx + kSide * j) * ld_qk + c];
-          for (int i = 0; i < kRows; ++i) {
-            for (int j = 0; j < kKeys; ++j) acc[i][j] += qv[i] * kv[j];
+  }
+
+  /// Phase (1) of key tile j0: S = scale Q Kᵀ + mask (-inf past the ends), each thread's row maxima;
+  /// stage V.
+  template <class Block>
+  BINDERY_HOST_DEVICE void scores(Block& block, const Tile& tile, int64_t j0) const {
+    const T neg_inf = -infinity_of<T>();
+    block.each([=, this](int t, Registers&) {
+      attention_stage(tile.vs, tile.ld_v, tile.vb, a.v_row, j0, a.lk, kBc, tile.dv, t);
+      const int ty = t / kSide, tx = t % kSide;
+      T acc[kRows][kKeys] = {};
+      for (int c = 0; c < tile.d; ++c) {
+        T qv[kRows], kv[kKeys];
+        for (int i = 0; i < kRows; ++i) qv[i] = tile.qs[(ty + kSide * i) * tile.ld_qk + c];
+        for (int j = 0; j < kKeys; ++j) kv[j] = tile.ks[(tx + kSide * j) * tile.ld_qk + c];
+        for (int i = 0; i < kRows; ++i) {
+          for (int j = 0; j < kKeys; ++j) acc[i][j] += qv[i] * kv[j];
+        }
+      }
+      for (int i = 0; i < kRows; ++i) {
+        const int row = ty + kSide * i;
+        const int64_t gi = tile.i0 + row;
+        T m = neg_inf;
+        for (int j = 0; j < kKeys; ++j) {
+          const int col = tx + kSide * j;
+          const int64_t gj = j0 + col;
+          T s = neg_inf;
+          if (gi < a.lq && gj < a.lk) {
+            s = a.scale * acc[i][j];
+            if (tile.mb != nullptr) s += tile.mb[gi * a.mask_row + gj * a.mask_col];
+          }
+          tile.ss[row * tile.ld_s + col] = s;
+          m = max_of(m, s);
+        }
+        tile.part_max[row * kSide + tx] = m;
+      }
+    });
+    block.sync();
+  }
+
+  /// Phase (2): online softmax, kSplit threads per row, kSpan keys each: P = exp(S - m_new) in
+  /// place of S, partial row sums, the new running max (by `parity`) and the rescale factor.
+  template <class Block>
+  BINDERY_HOST_DEVICE void online_softmax(Block& block, const Tile& tile, int parity) const {
+    const T neg_inf = -infinity_of<T>();
+    block.each([=](int t, Registers&) {
+      const int row = t / kSplit, part = t % kSplit;
+      T tile_max = neg_inf;
+      for (int x = 0; x < kSide; ++x) tile_max = max_of(tile_max, tile.part_max[row * kSide + x]);
+      const T old_max = tile.row_max[parity * kBr + row], new_max = max_of(old_max, tile_max);
+      T* const sr = tile.ss + row * tile.ld_s + part * kSpan;
+      T sum = T(0);
+      if (new_max == neg_inf) {  // every key so far masked out: no weight yet
+        for (int c = 0; c < kSpan; ++c) sr[c] = T(0);
+      } else {
+        for (int c = 0; c < kSpan; ++c) {
+          const T p = std::exp(sr[c] - new_max);
+          sr[c] = p;
+          sum += p;
+        }
+      }
+      tile.part_sum[row * kSplit + part] = sum;
+      if (part == 0) {
+        tile.row_max[(parity ^ 1) * kBr + row] = new_max;
+        tile.rescale[row] = new_max == neg_inf ? T(1) : std::exp(old_max - new_max);  // 0 after a -inf max
+      }
+    });
+    block.sync();
+  }
+
+  /// Phase (3) of key tile j0: O = rescale O + P V, l = rescale l + rowsum P; stage the next K tile.
+  template <class Block>
+  BINDERY_HOST_DEVICE void accumulate(Block& block, const Tile& tile, int64_t j0) const {
+    block.each([=, this](int t, Registers& r) {
+      const int ty = t / kSide, tx = t % kSide;
+      for (int i = 0; i < kRows; ++i) {
+        const T f = tile.rescale[ty + kSide * i];
+        for (int j = 0; j < kCols; ++j) r.o[i][j] *= f;
+      }
+      for (int c = 0; c < kBc; ++c) {
+        T p[kRows];
+        for (int i = 0; i < kRows; ++i) p[i] = tile.ss[(ty + kSide * i) * tile.ld_s + c];
+        for (int j = 0; j < kCols; ++j) {
+          const int col = tx + kSide * j;
+          if (col < tile.dv) {
+            const T v = tile.vs[c * tile.ld_v + col];
+            for (int i = 0; i < kRows; ++i) r.o[i][j] += p[i] * v;
           }
         }
+      }
+      if (tx == 0) {
         for (int i = 0; i < kRows; ++i) {
           const int row = ty + kSide * i;
-          const int64_t gi = i0 + row;
-          T m = neg_inf;
-          for (int j = 0; j < kKeys; ++j) {
-            const int col = tx + kSide * j;
-            const int64_t gj = j0 + col;
-            T s = neg_inf;
-            if (gi < lq && gj < lk) {
-              s = a.scale * acc[i][j];
-              if (mb != nullptr) s += mb[gi * a.mask_row + gj * a.mask_col];
-            }
-            ss[row * ld_s + col] = s;
-            m = max_of(m, s);
-          }
-          part_max[row * kSide + tx] = m;
+          T sum = T(0);
+          for (int x = 0; x < kSplit; ++x) sum += tile.part_sum[row * kSplit + x];
+          tile.row_sum[row] = tile.row_sum[row] * tile.rescale[row] + sum;
         }
-      });
-      block.sync();
-      // (2) Online softmax, kSplit threads per row, kSpan keys each.
-      block.each([=](int t, Registers&) {
-        const int row = t / kSplit, part = t % kSplit;
-        T tile_max = neg_inf;
-        for (int x = 0; x < kSide; ++x) tile_max = max_of(tile_max, part_max[row * kSide + x]);
-        const T old_max = row_max[parity * kBr + row], new_max = max_of(old_max, tile_max);
-        T* const sr = ss + row * ld_s + part * kSpan;
-        T sum = T(0);
-        if (new_max == neg_inf) {  // every key so far masked out: no weight yet
-          for (int c = 0; c < kSpan; ++c) sr[c] = T(0);
-        } else {
-          for (int c = 0; c < kSpan; ++c) {
-            const T p = std::exp(sr[c] - new_max);
-            sr[c] = p;
-            sum += p;
-          }
-        }
-        part_sum[row * kSplit + part] = sum;
-        if (part == 0) {
-          row_max[(parity ^ 1) * kBr + row] = new_max;
-          rescale[row] = new_max == neg_inf ? T(1) : std::exp(old_max - new_max);  // 0 after a -inf max
-        }
-      });
-      block.sync();
-      // (3) O = rescale O + P V, l = rescale l + rowsum P; stage the next K tile.
-      block.each([=, this](int t, Registers& r) {
-        const int ty = t / kSide, tx = t % kSide;
-        for (int i = 0; i < kRows; ++i) {
-          const T f = rescale[ty + kSide * i];
-          for (int j = 0; j < kCols; ++j) r.o[i][j] *= f;
-        }
-        for (int c = 0; c < kBc; ++c) {
-          T p[kRows];
-          for (int i = 0; i < kRows; ++i) p[i] = ss[(ty + kSide * i) * ld_s + c];
-          for (int j = 0; j < kCols; ++j) {
-            const int col = tx + kSide * j;
-            if (col < dv) {
-              const T v = vs[c * ld_v + col];
-              for (int i = 0; i < kRows; ++i) r.o[i][j] += p[i] * v;
-            }
-          }
-        }
-        if (tx == 0) {
-          for (int i = 0; i < kRows; ++i) {
-            const int row = ty + kSide * i;
-            T sum = T(0);
-            for (int x = 0; x < kSplit; ++x) sum += part_sum[row * kSplit + x];
-            row_sum[row] = row_sum[row] * rescale[row] + sum;
-          }
-        }
-        if (j0 + kBc < lk) attention_stage(ks, ld_qk, kb, a.k_row, j0 + kBc, lk, kBc, d, t);
-      });
-      block.sync();
-    }
-    // Normalize and write the rows and their logsumexp.
+      }
+      if (j0 + kBc < a.lk)
+        attention_stage(tile.ks, tile.ld_qk, tile.kb, a.k_row, j0 + kBc, a.lk, kBc, tile.d, t);
+    });
+    block.sync();
+  }
+
+  /// Normalize and write the rows (O / l) and their logsumexp (m + log l, with the max by `parity`);
+  /// zeros and +inf for a fully masked row (l = 0).
+  template <class Block>
+  BINDERY_HOST_DEVICE void write_rows(Block& block, const Tile& tile, int parity) const {
+    const int64_t lq = a.lq;
     block.each([=, this](int t, Registers& r) {
       const int ty = t / kSide, tx = t % kSide;
       for (int i = 0; i < kRows; ++i) {
         const int row = ty + kSide * i;
-        if (i0 + row >= lq) continue;
-        const T sum = row_sum[row];
+        if (tile.i0 + row >= lq) continue;
+        const T sum = tile.row_sum[row];
         const T inverse = sum > T(0) ? T(1) / sum : T(0);
-        T* const orow = out + (b * lq + i0 + row) * dv;
+        T* const orow = out + (tile.b * lq + tile.i0 + row) * tile.dv;
         for (int j = 0; j < kCols; ++j) {
           const int col = tx + kSide * j;
-          if (col < dv) orow[col] = sum > T(0) ? r.o[i][j] * inverse : T(0);
+          if (col < tile.dv) orow[col] = sum > T(0) ? r.o[i][j] * inverse : T(0);
         }
       }
-      if (t < kBr && i0 + t < lq) {  // a fully masked row: +inf makes every recomputed P zero
-        const T sum = row_sum[t];
-        lse[b * lq + i0 + t] = sum > T(0) ? row_max[parity * kBr + t] + std::log(sum) : infinity_of<T>();
+      if (t < kBr && tile.i0 + t < lq) {  // a fully masked row: +inf makes every recomputed P zero
+        const T sum = tile.row_sum[t];
+        lse[tile.b * lq + tile.i0 + t] =
+            sum > T(0) ? tile.row_max[parity * kBr + t] + std::log(sum) : infinity_of<T>();
       }
     });
     block.sync();
