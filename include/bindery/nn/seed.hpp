@@ -41,10 +41,14 @@ inline uint64_t derive_seed(uint64_t seed, uint64_t stream) {
 
 }  // namespace init
 
-namespace detail {
+}  // namespace bindery::nn
 
-/// A thread's seed sequence: the seed of the innermost open SeedScope (0 outside any) and how many
-/// seeds it has handed out.
+// In bindery::detail, not nn::detail: a namespace nn::detail would hide bindery::detail from the
+// unqualified `detail::concat` calls of the nn headers.
+namespace bindery::detail {
+
+/// A thread's seed sequence: the seed of the innermost open nn::SeedScope (0 outside any) and how
+/// many seeds it has handed out.
 struct SeedSequence {
   uint64_t seed = 0;
   uint64_t next = 0;
@@ -54,12 +58,14 @@ inline SeedSequence& thread_seed_sequence() {
   return sequence;
 }
 
-}  // namespace detail
+}  // namespace bindery::detail
+
+namespace bindery::nn {
 
 /// The next seed of this thread's sequence (see the file comment): what a layer built without a
 /// seed uses.
 inline uint64_t next_seed() {
-  detail::SeedSequence& s = detail::thread_seed_sequence();
+  ::bindery::detail::SeedSequence& s = ::bindery::detail::thread_seed_sequence();
   return init::derive_seed(s.seed, s.next++);
 }
 
@@ -72,20 +78,20 @@ inline uint64_t resolve_seed(const std::optional<uint64_t>& seed) {
 /// enclosing sequence continues where it was when the scope closes. Not movable: scopes nest.
 class SeedScope {
  public:
-  explicit SeedScope(uint64_t seed) : saved_(detail::thread_seed_sequence()) {
-    detail::thread_seed_sequence() = {seed, 0};
+  explicit SeedScope(uint64_t seed) : saved_(::bindery::detail::thread_seed_sequence()) {
+    ::bindery::detail::thread_seed_sequence() = {seed, 0};
   }
   SeedScope(const SeedScope&) = delete;
   SeedScope& operator=(const SeedScope&) = delete;
-  ~SeedScope() { detail::thread_seed_sequence() = saved_; }
+  ~SeedScope() { ::bindery::detail::thread_seed_sequence() = saved_; }
 
  private:
-  detail::SeedSequence saved_;
+  ::bindery::detail::SeedSequence saved_;
 };
 
 /// Restarts this thread's current sequence at `seed` (torch.manual_seed's role for layer init).
 inline void manual_seed(uint64_t seed) {
-  detail::thread_seed_sequence() = {seed, 0};
+  ::bindery::detail::thread_seed_sequence() = {seed, 0};
 }
 
 }  // namespace bindery::nn
