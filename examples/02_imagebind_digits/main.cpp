@@ -166,9 +166,8 @@ std::string timestamp() {
   return buf;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+/// Everything the command line sets.
+struct CommandLine {
   RecipeOptions o;
   std::string out_dir, mnist_dir, fsdd_dir, held_out_list = "theo,yweweler";
   int threads = 2;
@@ -177,14 +176,17 @@ int main(int argc, char** argv) {
   bool scaling = false, quick = false;
   std::vector<int64_t> seeds;
   double require = 0.0;
-  CLI::App app{"Train an ImageBind on digits seen by six sensors; measure emergent zero-shot"};
-  app.add_option("--out", out_dir, "output folder (default: runs/digits-<time>)");
-  app.add_option("--threads", threads, "CPU threads")->check(CLI::PositiveNumber);
+};
+
+void add_options(CLI::App& app, CommandLine& c) {
+  RecipeOptions& o = c.o;
+  app.add_option("--out", c.out_dir, "output folder (default: runs/digits-<time>)");
+  app.add_option("--threads", c.threads, "CPU threads")->check(CLI::PositiveNumber);
   app.add_option("--seed", o.seed, "seed of the data, the init and the batches");
-  app.add_option("--seeds", seeds, "several seeds: run the recipe once per seed and report the spread");
-  app.add_option("--train", n_train, "built-in data: training samples")->check(CLI::Range(256, 1000000));
-  app.add_option("--test", n_test, "built-in data: test samples")->check(CLI::Range(10, 1000000));
-  app.add_option("--noise", noise, "built-in data: nuisance noise scale");
+  app.add_option("--seeds", c.seeds, "several seeds: run the recipe once per seed and report the spread");
+  app.add_option("--train", c.n_train, "built-in data: training samples")->check(CLI::Range(256, 1000000));
+  app.add_option("--test", c.n_test, "built-in data: test samples")->check(CLI::Range(10, 1000000));
+  app.add_option("--noise", c.noise, "built-in data: nuisance noise scale");
   app.add_option("--stage1-steps", o.stage1_steps, "steps of stage 1 (image-text)")
       ->check(CLI::PositiveNumber);
   app.add_option("--stage2-steps", o.stage2_steps, "steps of stage 2 (binding)")->check(CLI::PositiveNumber);
@@ -208,23 +210,24 @@ int main(int argc, char** argv) {
   app.add_flag("--resume", o.resume, "continue from the checkpoints in --out");
   app.add_flag("!--no-supervised", o.supervised, "skip the supervised references");
   app.add_flag("!--no-progress", o.progress, "no progress bars");
-  app.add_option("--mnist", mnist_dir, "real data: folder with MNIST IDX files (train-* or t10k-*)");
-  app.add_option("--fsdd", fsdd_dir, "real data: the Free Spoken Digit Dataset's recordings folder");
-  app.add_option("--held-out", held_out_list, "real data: comma-separated FSDD speakers kept for the test");
-  app.add_flag("--scaling", scaling, "repeat stages 1+2 with image encoders of growing size (Figure 6)");
-  app.add_flag("--quick", quick, "a small, fast run (tests)");
-  app.add_option("--require", require, "exit 1 unless every bound modality's zero-shot top-1 reaches this");
-  CLI11_PARSE(app, argc, argv);
-  if (mnist_dir.empty() != fsdd_dir.empty()) {
-    std::fprintf(stderr, "02_imagebind_digits: --mnist and --fsdd go together\n");
-    return 2;
-  }
-  if (quick) {  // small defaults; options given explicitly win
+  app.add_option("--mnist", c.mnist_dir, "real data: folder with MNIST IDX files (train-* or t10k-*)");
+  app.add_option("--fsdd", c.fsdd_dir, "real data: the Free Spoken Digit Dataset's recordings folder");
+  app.add_option("--held-out", c.held_out_list, "real data: comma-separated FSDD speakers kept for the test");
+  app.add_flag("--scaling", c.scaling, "repeat stages 1+2 with image encoders of growing size (Figure 6)");
+  app.add_flag("--quick", c.quick, "a small, fast run (tests)");
+  app.add_option("--require", c.require, "exit 1 unless every bound modality's zero-shot top-1 reaches this");
+}
+
+/// --quick's small defaults (options given explicitly win), real data's audio patches, the output
+/// folder and the seed list.
+void settle_defaults(const CLI::App& app, CommandLine& c) {
+  RecipeOptions& o = c.o;
+  if (c.quick) {
     auto set = [&app](const char* name, auto& value, auto quick_value) {
       if (app.count(name) == 0) value = quick_value;
     };
-    set("--train", n_train, 1024);
-    set("--test", n_test, 200);
+    set("--train", c.n_train, 1024);
+    set("--test", c.n_test, 200);
     set("--stage1-steps", o.stage1_steps, 40);
     set("--stage2-steps", o.stage2_steps, 40);
     set("--supervised-steps", o.supervised_steps, 40);
@@ -233,63 +236,94 @@ int main(int argc, char** argv) {
   }
   // Real speech: full-band patches of 4 frames (16 time tokens) generalize across speakers far
   // better than 8 x 16 tiles (held-out zero-shot 83% vs 57% in our runs; docs/training.md).
-  if (!mnist_dir.empty() && o.audio_kernel.empty()) o.audio_kernel = {32, 4};
-  Cpu::set_num_threads(threads);
-  if (out_dir.empty()) out_dir = "runs/digits-" + timestamp();
-  fs::create_directories(out_dir + "/plots");
-  o.out_dir = out_dir;
-  if (seeds.empty()) seeds.push_back(o.seed);
+  if (!c.mnist_dir.empty() && o.audio_kernel.empty()) o.audio_kernel = {32, 4};
+  if (c.out_dir.empty()) c.out_dir = "runs/digits-" + timestamp();
+  o.out_dir = c.out_dir;
+  if (c.seeds.empty()) c.seeds.push_back(static_cast<int64_t>(o.seed));
+}
 
+/// The built-in six-sensor data, or MNIST + FSDD; writes the built-in data's contact sheet.
+Dataset load_dataset(const CommandLine& c) {
+  std::set<std::string> held_out;
+  std::stringstream ss(c.held_out_list);
+  for (std::string s; std::getline(ss, s, ',');)
+    if (!s.empty()) held_out.insert(s);
+  data::synth::SynthConfig synth;
+  synth.seed = c.o.seed;
+  synth.noise = c.noise;
+  std::fprintf(stderr, "generating data...\n");
+  Dataset data = c.mnist_dir.empty() ? synthetic_dataset(synth, c.n_train, c.n_test)
+                                     : real_dataset(c.mnist_dir, c.fsdd_dir, held_out, c.o.seed);
+  if (c.mnist_dir.empty())
+    data::synth::write_contact_sheet(c.out_dir + "/plots/data.png", synth, c.n_train, 8);
+  return data;
+}
+
+/// --scaling: stages 1 + 2 with image encoders of growing size (the paper's Figure 6).
+void run_scaling(const Dataset& data, const CommandLine& c, Report& report) {
+  const std::vector<EncoderSize> sizes = {{16, 1, 2}, {32, 1, 2}, {64, 2, 4}, {96, 3, 4}};
+  for (const EncoderSize& size : sizes) {
+    RecipeOptions so = c.o;
+    so.vision = size;
+    so.supervised = false;
+    so.out_dir = c.out_dir + "/scaling-w" + std::to_string(size.width) + "-d" + std::to_string(size.blocks);
+    fs::create_directories(so.out_dir);
+    std::fprintf(stderr, "== image encoder width %lld, %lld blocks\n", static_cast<long long>(size.width),
+                 static_cast<long long>(size.blocks));
+    Recipe recipe(data, so);
+    report.add_scaling_point(size, recipe.run());
+  }
+  report.write_scaling();
+}
+
+/// The recipe once per seed; the first run's model is saved.
+std::vector<RecipeResult> run_seeds(const Dataset& data, const CommandLine& c, Report& report) {
+  std::vector<RecipeResult> runs;
+  for (int64_t seed : c.seeds) {
+    RecipeOptions so = c.o;
+    so.seed = static_cast<uint64_t>(seed);
+    if (c.seeds.size() > 1) so.out_dir = c.out_dir + "/seed-" + std::to_string(seed);
+    fs::create_directories(so.out_dir);
+    Recipe recipe(data, so);
+    runs.push_back(recipe.run());
+    if (runs.size() == 1) report.save_model(recipe, runs.back());
+  }
+  return runs;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CommandLine c;
+  CLI::App app{"Train an ImageBind on digits seen by six sensors; measure emergent zero-shot"};
+  add_options(app, c);
+  CLI11_PARSE(app, argc, argv);
+  if (c.mnist_dir.empty() != c.fsdd_dir.empty()) {
+    std::fprintf(stderr, "02_imagebind_digits: --mnist and --fsdd go together\n");
+    return 2;
+  }
+  settle_defaults(app, c);
+  Cpu::set_num_threads(c.threads);
+  fs::create_directories(c.out_dir + "/plots");
   try {
     const auto t0 = std::chrono::steady_clock::now();
-    std::set<std::string> held_out;
-    {
-      std::stringstream ss(held_out_list);
-      for (std::string s; std::getline(ss, s, ',');)
-        if (!s.empty()) held_out.insert(s);
-    }
-    data::synth::SynthConfig synth;
-    synth.seed = o.seed;
-    synth.noise = noise;
-    std::fprintf(stderr, "generating data...\n");
-    const Dataset data = mnist_dir.empty() ? synthetic_dataset(synth, n_train, n_test)
-                                           : real_dataset(mnist_dir, fsdd_dir, held_out, o.seed);
-    const double data_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const Dataset data = load_dataset(c);
+    const double data_seconds = seconds_since(t0);
     std::fprintf(stderr, "%s: %lld image-caption pairs, %lld test images, %.1f s\n", data.name.c_str(),
                  static_cast<long long>(data.images.shape()[0]),
                  static_cast<long long>(data.test_images.shape()[0]), data_seconds);
-    if (mnist_dir.empty()) data::synth::write_contact_sheet(out_dir + "/plots/data.png", synth, n_train, 8);
-
-    Report report(out_dir, data, threads, data_seconds);
-    if (scaling) {
-      const std::vector<EncoderSize> sizes = {{16, 1, 2}, {32, 1, 2}, {64, 2, 4}, {96, 3, 4}};
-      for (const EncoderSize& size : sizes) {
-        RecipeOptions so = o;
-        so.vision = size;
-        so.supervised = false;
-        so.out_dir = out_dir + "/scaling-w" + std::to_string(size.width) + "-d" + std::to_string(size.blocks);
-        fs::create_directories(so.out_dir);
-        std::fprintf(stderr, "== image encoder width %lld, %lld blocks\n", static_cast<long long>(size.width),
-                     static_cast<long long>(size.blocks));
-        Recipe recipe(data, so);
-        report.add_scaling_point(size, recipe.run());
-      }
-      report.write_scaling();
+    Report report(c.out_dir, data, c.threads, data_seconds);
+    if (c.scaling) {
+      run_scaling(data, c, report);
       return 0;
     }
-    std::vector<RecipeResult> runs;
-    for (uint64_t seed : seeds) {
-      RecipeOptions so = o;
-      so.seed = seed;
-      if (seeds.size() > 1) so.out_dir = out_dir + "/seed-" + std::to_string(seed);
-      fs::create_directories(so.out_dir);
-      Recipe recipe(data, so);
-      runs.push_back(recipe.run());
-      if (runs.size() == 1) report.save_model(recipe, runs.back());
-    }
-    const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const bool ok = report.write(runs, total, require);
-    std::printf("\nwrote %s/report.md, results.json, plots/*.svg, model.safetensors\n", out_dir.c_str());
+    const std::vector<RecipeResult> runs = run_seeds(data, c, report);
+    const bool ok = report.write(runs, seconds_since(t0), c.require);
+    std::printf("\nwrote %s/report.md, results.json, plots/*.svg, model.safetensors\n", c.out_dir.c_str());
     return ok ? 0 : 1;
   } catch (const Error& e) {
     std::fprintf(stderr, "02_imagebind_digits: %s\n", e.what());

@@ -12,9 +12,9 @@
 //   ./02_imagebind_digits --out runs/digits             # once: trains and saves the joint space
 //   ./03_bind_your_modality --run runs/digits [--steps 300] [--threads 1] [--encoder mlp|spec]
 //   # --encoder spec: config.json describes the new encoder too, so bindery-embed embeds it:
-//   bindery-embed --weights runs/digits/trajectory/model.safetensors
-//       --config runs/digits/trajectory/config.json
-//       --input trajectory=runs/digits/trajectory/test_inputs.npy --out emb/
+//   bindery-embed --weights runs/digits/trajectory-spec/model.safetensors
+//       --config runs/digits/trajectory-spec/config.json
+//       --input trajectory=runs/digits/trajectory-spec/test_inputs.npy --out emb/
 #include <CLI/CLI.hpp>
 
 #include <bindery/bindery.hpp>
@@ -85,9 +85,12 @@ TensorT trajectories(const data::synth::SynthConfig& config, int64_t first, int6
 class TrajectoryEncoder : public nn::Module<T, Device> {
  public:
   TrajectoryEncoder(int64_t in, int64_t hidden, int64_t out, uint64_t seed) {
-    fc1_ = register_module("fc1", std::make_shared<nn::Linear<T, Device>>(in, hidden, true, seed));
-    fc2_ = register_module("fc2", std::make_shared<nn::Linear<T, Device>>(hidden, hidden, true, seed + 1));
-    proj_ = register_module("proj", std::make_shared<nn::Linear<T, Device>>(hidden, out, false, seed + 2));
+    fc1_ = register_module(
+        "fc1", std::make_shared<nn::Linear<T, Device>>(in, hidden, nn::LinearOptions{.seed = seed}));
+    fc2_ = register_module(
+        "fc2", std::make_shared<nn::Linear<T, Device>>(hidden, hidden, nn::LinearOptions{.seed = seed + 1}));
+    proj_ = register_module("proj", std::make_shared<nn::Linear<T, Device>>(
+                                        hidden, out, nn::LinearOptions{.bias = false, .seed = seed + 2}));
   }
   VarT forward(const TensorT& x) {
     const VarT h = ops::gelu(fc1_->forward(VarT(x)));
@@ -139,6 +142,7 @@ int main(int argc, char** argv) {
   int threads = 1;
   double require = 0.0;
   std::string kind = "mlp";
+  std::string out;
   CLI::App app{"Bind a new modality (pen trajectories) with your own encoder to a frozen ImageBind space"};
   app.add_option("--run", run,
                  "output folder of 02_imagebind_digits (model.safetensors, config.json, vocab.txt)")
@@ -150,7 +154,10 @@ int main(int argc, char** argv) {
                  "the trajectory encoder: mlp (a module written here) or spec (an EncoderSpec)")
       ->check(CLI::IsMember({"mlp", "spec"}))
       ->capture_default_str();
+  app.add_option("--out", out,
+                 "where the model with the new modality goes (default <run>/trajectory-<encoder>)");
   CLI11_PARSE(app, argc, argv);
+  if (out.empty()) out = run + "/trajectory-" + kind;
   Cpu::set_num_threads(threads);
   try {
     // ---- 3. the frozen joint space: image and text encoders of a trained ImageBind ----------------
@@ -189,7 +196,7 @@ int main(int argc, char** argv) {
     options.batch_size = 128;
     options.lr = 2e-3;
     options.warmup_steps = steps / 10;
-    options.checkpoint_dir = run + "/trajectory-checkpoints-" + kind;  // resumable: --resume semantics below
+    options.checkpoint_dir = out + "/checkpoints";  // resumable: a killed run continues, bit for bit
     options.checkpoint_every = 100;
     options.resume = true;
     train::Trainer<T, Device> trainer(
@@ -201,7 +208,6 @@ int main(int argc, char** argv) {
     model->eval();
 
     // Saved with the model: weights (vision, text and trajectory) and, for a spec, the config.
-    const std::string out = run + "/trajectory";
     std::filesystem::create_directories(out);
     model->save(out + "/model.safetensors");
     ib::save_config(model->config(), out + "/config.json");

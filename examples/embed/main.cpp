@@ -196,9 +196,9 @@ Tensor<float> load_raw(ib::Modality m, const std::string& path, const std::vecto
     return recording;
   }
   if (m != ib::Modality::kText) {
-    throw ValueError(::bindery::detail::concat("--input ", ib::modality_name(m), "=", path,
-                                               ": a modality of your own takes preprocessed .npy batches ",
-                                               batch_shape(in), ", not raw files"));
+    throw ValueError(bindery::concat("--input ", ib::modality_name(m), "=", path,
+                                     ": a modality of your own takes preprocessed .npy batches ",
+                                     batch_shape(in), ", not raw files"));
   }
   throw ValueError("load_raw: text is not a file modality");
 }
@@ -253,9 +253,8 @@ ib::ModalityInput<T> read_input(ib::Modality m, const std::vector<std::string>& 
       try {
         parts.push_back({value, as_type<T>(load_raw(m, value, in, options))});
       } catch (const FormatError& e) {
-        throw FormatError(::bindery::detail::concat(e.what(), " (read as raw ", ib::modality_name(m),
-                                                    " data: a preprocessed batch has shape ", batch_shape(in),
-                                                    ")"));
+        throw FormatError(bindery::concat(e.what(), " (read as raw ", ib::modality_name(m),
+                                          " data: a preprocessed batch has shape ", batch_shape(in), ")"));
       }
     } else {
       parts.push_back({value, as_type<T>(load_raw(m, value, in, options))});

@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
           [&](const auto& tensor) {
             bindery::io::write_npy(output, tensor);
             std::printf("%s: %zu input(s) -> %s %s\n", modality.c_str(), paths.size(), output.c_str(),
-                        bindery::detail::concat(tensor.shape()).c_str());
+                        bindery::concat(tensor.shape()).c_str());
           },
           m.run(paths, o));
     }

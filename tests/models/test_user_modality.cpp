@@ -52,8 +52,10 @@ ib::ImageBindConfig config_with_trajectory() {
 class TrajectoryMlp : public nn::Module<float> {
  public:
   TrajectoryMlp(int64_t in, int64_t hidden, int64_t out, uint64_t seed) {
-    fc1_ = register_module("fc1", std::make_shared<nn::Linear<float>>(in, hidden, true, seed));
-    proj_ = register_module("proj", std::make_shared<nn::Linear<float>>(hidden, out, false, seed + 1));
+    fc1_ = register_module("fc1",
+                           std::make_shared<nn::Linear<float>>(in, hidden, nn::LinearOptions{.seed = seed}));
+    proj_ = register_module("proj", std::make_shared<nn::Linear<float>>(
+                                        hidden, out, nn::LinearOptions{.bias = false, .seed = seed + 1}));
   }
   Var<float> forward(const Tensor<float>& x) {
     return proj_->forward(ops::gelu(fc1_->forward(Var<float>(x))));

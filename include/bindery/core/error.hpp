@@ -66,4 +66,8 @@ std::string concat(const Parts&... parts) {
 }
 
 }  // namespace detail
+
+/// The message builder for user code (examples, your own errors): concat("got ", shape, " rows").
+using detail::concat;
+
 }  // namespace bindery
