@@ -1,8 +1,11 @@
 // bindery/models/imagebind/encoder.hpp — ModalityEncoder: preprocessor -> trunk -> head -> postprocessor.
 //
-//   auto encoder = make_encoder<float>(ImageBindConfig::tiny().at(Modality::kAudio));
-//   EncoderStages<float, Cpu> s = encoder->forward_stages(spectrograms);  // every stage's output
-//   Var<float> embedding = encoder->encode(spectrograms);                 // (N, out), or clips averaged
+//   ```cpp body
+//   const Tensor<float> spectrograms = Tensor<float>::zeros({2, 1, 36, 64});  // tiny()'s audio input
+//   auto encoder = ib::make_encoder<float>(ib::ImageBindConfig::tiny().at(ib::Modality::kAudio));
+//   ib::EncoderStages<float, Cpu> s = encoder->encode_stages(spectrograms);  // every stage's output
+//   Var<float> embedding = encoder->encode(spectrograms);                     // (N, out), or clips averaged
+//   ```
 //
 // A standalone encoder names its stages `preprocessor`, `trunk`, `head`, `postprocessor`. Inside
 // ImageBindModel the same stage modules are ALSO registered under the reference's

@@ -1,8 +1,11 @@
 // bindery/models/imagebind/modality.hpp — Modality: a modality is a name, as in the reference.
 //
-//   ib::Modality::kAudio                  // one of the six built-in modalities ("audio")
-//   ib::Modality trajectory("trajectory"); // a modality of your own: any lower-case identifier
-//   model.add_encoder(trajectory, encoder); // ImageBindModel holds it like the built-in ones
+//   ```cpp body
+//   const ib::Modality audio = ib::Modality::kAudio;  // one of the six built-in modalities ("audio")
+//   const ib::Modality trajectory("trajectory");      // a modality of your own: any lower-case identifier
+//   static_assert(ib::Modality::kImu < ib::Modality("aardvark"));  // the built-in six come first
+//   // model.add_encoder(trajectory, encoder): ImageBindModel holds it like the built-in ones
+//   ```
 //
 // The reference ImageBind keys everything by the modality's string ("vision", "text", "audio",
 // "depth", "thermal", "imu"): its ModuleDicts, its forward's input dict and every checkpoint key

@@ -1,10 +1,17 @@
 // bindery/models/imagebind/model.hpp — ImageBindModel: the encoders of the modalities it holds.
 //
-//   using namespace bindery::models::imagebind;
-//   auto model = ImageBindModel<float>::from_checkpoint("imagebind_huge.pth", ImageBindConfig::huge(),
-//                                                       {Modality::kVision, Modality::kText});
-//   Var<float> image = model->encode(Modality::kVision, images);  // (N, 1024), L2-normalized
-//   Var<float> text = model->encode(Modality::kText, token_ids);  // (N, 1024), normalized x logit scale
+//   ```cpp body
+//   const Tensor<float> images = Tensor<float>::zeros({2, 3, 224, 224});
+//   const Tensor<int64_t> token_ids = Tensor<int64_t>::zeros({2, 77});
+//   auto model = ib::ImageBindModel<float>::from_checkpoint("imagebind_huge.pth",
+//   ib::ImageBindConfig::huge(),
+//                                                           {ib::Modality::kVision, ib::Modality::kText});
+//   Var<float> image = model->encode(ib::Modality::kVision, images);  // (N, 1024), L2-normalized
+//   Var<float> text = model->encode(ib::Modality::kText, token_ids);  // (N, 1024), normalized x logit scale
+//   // A modality of your own, with your own module (any forward giving (N, 1024)):
+//   model->add_encoder(ib::Modality("trajectory"),
+//                      ib::make_module_encoder(std::make_shared<nn::Linear<float>>(192, 1024)));
+//   ```
 //
 // The module tree is the reference's: modality_preprocessors.<m>, modality_trunks.<m>,
 // modality_heads.<m>, modality_postprocessors.<m>, so named_parameters() / state_dict() keys are
