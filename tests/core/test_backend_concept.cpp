@@ -73,8 +73,8 @@ struct Toy {
   }
 };
 
-/// Toy without for_each: not a backend.
-struct NoForEach {
+/// The memory half of the concept, shared by the broken toys below.
+struct MemoryOnly {
   static constexpr const char* kName = "broken";
   static constexpr bool kHostAccessible = true;
   static constexpr int64_t kDefaultGrain = 1024;
@@ -96,38 +96,21 @@ struct NoForEach {
   template <class T>
   static void gemm(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, T*,
                    int64_t) {}
+};
+
+/// Toy without for_each: not a backend.
+struct NoForEach : MemoryOnly {
   template <class T>
   static void gemm_batched(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, int64_t, const T*,
                            int64_t, int64_t, T, T*, int64_t, int64_t, int64_t) {}
 };
 
 /// Toy without gemm_batched: has the memory half of the concept only.
-struct NoGemmBatched {
-  static constexpr const char* kName = "broken";
-  static constexpr bool kHostAccessible = true;
-  static constexpr int64_t kDefaultGrain = 1024;
-  template <class T>
-  static T* allocate(int64_t n) {
-    return Toy::allocate<T>(n);
-  }
-  template <class T>
-  static void deallocate(T* p) noexcept {
-    Toy::deallocate(p);
-  }
-  template <class T>
-  static void copy_to_host(T*, const T*, int64_t) {}
-  template <class T>
-  static void copy_from_host(T*, const T*, int64_t) {}
-  template <class T>
-  static void copy(T*, const T*, int64_t) {}
-  static void synchronize() {}
+struct NoGemmBatched : MemoryOnly {
   template <class F>
   static void for_each(int64_t n, const F& f, int64_t = kDefaultGrain) {
     for (int64_t i = 0; i < n; ++i) f(i);
   }
-  template <class T>
-  static void gemm(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, T*,
-                   int64_t) {}
 };
 
 template <template <class, class> class Template, class T, class B>

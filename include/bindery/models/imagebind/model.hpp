@@ -195,18 +195,15 @@ class ImageBindModel : public nn::Module<T, B> {
   }
   /// The specs of the spec-built encoders held (an encoder added without a spec is not in it).
   const ImageBindConfig& config() const { return config_; }
-  /// Throws ValueError naming the modality when it is not held.
-  Encoder<T, B>& encoder(const Modality& m) const {
+  /// The shared encoder of a modality (for a Trainer's module map, or to keep it beyond the model).
+  std::shared_ptr<Encoder<T, B>> encoder_ptr(const Modality& m) const {
     const auto it = encoders_.find(m);
     BINDERY_CHECK(it != encoders_.end(), ValueError, "ImageBindModel: modality '", modality_name(m),
                   "' is not loaded (held: ", held_names(), ")");
-    return *it->second;
+    return it->second;
   }
-  /// The shared encoder of a modality (for a Trainer's module map, or to keep it beyond the model).
-  std::shared_ptr<Encoder<T, B>> encoder_ptr(const Modality& m) const {
-    encoder(m);  // throws when absent
-    return encoders_.at(m);
-  }
+  /// Throws ValueError naming the modality when it is not held.
+  Encoder<T, B>& encoder(const Modality& m) const { return *encoder_ptr(m); }
   /// Parameter elements of one modality's encoder.
   int64_t num_parameters(const Modality& m) const { return encoder(m).num_parameters(); }
   using nn::Module<T, B>::num_parameters;
