@@ -147,3 +147,53 @@ TEST_CASE("SkipRandomInit allocates without drawing but keeps the stream positio
   // after the guard, draws are real again and continue the same stream
   REQUIRE(Tensor<float>::normal({5}, a).to_vector() == Tensor<float>::normal({5}, b).to_vector());
 }
+
+TEST_CASE("zero-size tensors are contiguous: reshape, contiguous and clone terminate (issue 18, 1)",
+          "[core][tensor][hardening]") {
+  // contiguous_strides counts a zero extent as 1, so (2, 0) has strides (1, 1); is_contiguous must
+  // agree, or reshape -> contiguous -> clone -> reshape recursed until the stack overflowed.
+  for (const Shape& shape : {Shape{2, 0}, Shape{0, 3, 4}, Shape{3, 0, 2}, Shape{0}}) {
+    const auto t = Tensor<float>::empty(shape);
+    REQUIRE(t.numel() == 0);
+    REQUIRE(t.is_contiguous());
+    REQUIRE(t.contiguous().shape() == shape);
+    REQUIRE(t.clone().shape() == shape);
+    REQUIRE(t.clone().is_contiguous());
+    REQUIRE(t.reshape({5, 0}).shape() == Shape{5, 0});
+    REQUIRE(t.reshape(shape.dims()).shape() == shape);
+    REQUIRE(t.view(shape).numel() == 0);
+  }
+  const auto z = Tensor<float>::empty({2, 0});
+  REQUIRE(z.reshape({0, 2}).shape() == Shape{0, 2});
+  REQUIRE(z.transpose(0, 1).reshape({0}).numel() == 0);
+  REQUIRE(z.unsqueeze(0).contiguous().shape() == Shape{1, 2, 0});
+  REQUIRE(Tensor<float>::empty({0, 3, 4}).permute({2, 0, 1}).contiguous().shape() == Shape{4, 0, 3});
+  REQUIRE(contiguous_strides(Shape{2, 0}) == Strides{1, 1});
+}
+
+TEST_CASE("shape arithmetic is overflow-checked, zero-size shapes included (issue 18, 2)",
+          "[core][errors][hardening]") {
+  constexpr int64_t k62 = int64_t{1} << 62;
+  // (0, 2^62, 4) holds 0 elements, but its contiguous strides (2^64, 4, 1) overflow int64.
+  BINDERY_REQUIRE_THROWS_WITH_ALL(Shape({0, k62, 4}), ShapeError, "(0, 4611686018427387904, 4)", "overflows");
+  BINDERY_REQUIRE_THROWS_WITH_ALL(Shape({k62, 4, 0}), ShapeError, "overflows");
+  BINDERY_REQUIRE_THROWS_WITH_ALL(Shape({k62, 2}), ShapeError, "overflows");
+  REQUIRE_THROWS_AS(Tensor<float>::empty(Shape(std::vector<int64_t>{0, k62, 4})), ShapeError);
+  // Extents written through operator[] are checked when used.
+  Shape s{0, 1, 4};
+  s[1] = k62;
+  REQUIRE_THROWS_AS(s.numel(), ShapeError);
+  REQUIRE_THROWS_AS(contiguous_strides(s), ShapeError);
+  Shape grow{0, 4};
+  REQUIRE_THROWS_AS(grow.insert(0, k62), ShapeError);
+  // The largest representable zero-size shapes still work.
+  REQUIRE(Shape({0, k62, 1}).numel() == 0);
+  REQUIRE(contiguous_strides(Shape{0, k62}) == Strides{k62, 1});
+  // A view whose strides reach past int64 is an IndexError, not a wrapped bounds check.
+  const auto t = Tensor<float>::zeros({4});
+  REQUIRE_THROWS_AS(t.as_strided(Shape{2, 2}, Strides{std::numeric_limits<int64_t>::max(), 1}, 0),
+                    IndexError);
+  REQUIRE_THROWS_AS(t.as_strided(Shape{3}, Strides{k62}, 0), IndexError);
+  // reshape's -1 inference multiplies the known extents: checked too.
+  REQUIRE_THROWS_AS(Tensor<float>::empty({0}).reshape({k62, 4, -1}), ShapeError);
+}

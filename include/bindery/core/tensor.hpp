@@ -236,7 +236,11 @@ class Tensor {
   int64_t offset() const { return offset_; }
   /// Elements the storage holds (>= what this view can reach).
   int64_t storage_capacity() const { return capacity_; }
+  /// Row-major with no gaps. A tensor with zero elements is always contiguous (as in PyTorch): its
+  /// strides are never used, and reshape/contiguous rely on it — (2, 0) with strides (1, 1) from
+  /// contiguous_strides must not look non-contiguous, or reshape -> contiguous -> clone recurse.
   bool is_contiguous() const {
+    if (numel() == 0) return true;
     int64_t expected = 1;
     for (int64_t d = rank() - 1; d >= 0; --d) {
       if (shape_[d] != 1 && strides_[static_cast<size_t>(d)] != expected) return false;
@@ -524,7 +528,9 @@ class Tensor {
         inferred = static_cast<int64_t>(i);
       } else {
         BINDERY_CHECK(dims[i] >= 0, ShapeError, "reshape: negative extent ", dims[i], " in the target");
-        known *= dims[i];
+        BINDERY_CHECK(!__builtin_mul_overflow(known, dims[i], &known), ShapeError,
+                      "reshape: the product of the target's extents overflows int64 (reshaping ", shape_,
+                      ")");
       }
     }
     if (inferred >= 0) {
@@ -543,10 +549,14 @@ class Tensor {
                   strides_.size(), " for shape ", shape_);
     if (shape_.numel() == 0) return;
     int64_t lowest = offset_, highest = offset_;
-    for (int64_t d = 0; d < shape_.rank(); ++d) {
-      const int64_t reach = (shape_[d] - 1) * strides_[static_cast<size_t>(d)];
-      (reach < 0 ? lowest : highest) += reach;
+    bool overflow = false;
+    for (int64_t d = 0; d < shape_.rank() && !overflow; ++d) {
+      int64_t reach = 0;
+      overflow = __builtin_mul_overflow(shape_[d] - 1, strides_[static_cast<size_t>(d)], &reach) ||
+                 __builtin_add_overflow(reach < 0 ? lowest : highest, reach, reach < 0 ? &lowest : &highest);
     }
+    BINDERY_CHECK(!overflow, IndexError, "view of shape ", shape_, " with offset ", offset_,
+                  ": the reach of its strides overflows int64");
     BINDERY_CHECK(lowest >= 0 && highest < capacity_, IndexError, "view of shape ", shape_, " with offset ",
                   offset_, " reaches elements [", lowest, ", ", highest, "] outside its storage of ",
                   capacity_, " elements");
