@@ -6,8 +6,12 @@
 //   mpirun -np 16 --hostfile hosts ./train    # several: "host1 slots=8" lines
 //
 //   auto mpi = std::make_shared<dist::MpiProcessGroup>();   // the bootstrap (MPI_Init)
-//   auto nccl = std::make_shared<dist::NcclProcessGroup>(*mpi);  // before the first Cuda tensor
-//   dist::DataParallel<float, Cuda> dp(nccl, model);
+//   dist::NcclProcessGroup nccl(*mpi);                      // before the first Cuda tensor
+//   nccl.all_reduce(grad, dist::ReduceOp::kAverage).wait(); // grad: a Tensor<float, Cuda>
+//
+//   // or, for DataParallel (which holds the group by shared_ptr):
+//   auto group = std::make_shared<dist::NcclProcessGroup>(*mpi);
+//   dist::DataParallel<float, Cuda> dp(group, model);
 //
 // The design is PyTorch's ProcessGroupNCCL:
 // - Bootstrap. Rank 0 calls ncclGetUniqueId and the MPI group broadcasts the id (128 bytes); every
