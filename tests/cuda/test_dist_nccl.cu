@@ -289,7 +289,8 @@ TEST_CASE("NcclProcessGroup past its deadline throws DistError naming rank and o
           "[nccl]") {
   auto pg = nccl();  // binds the device before any tensor
   dist::NcclOptions options;
-  options.timeout = std::chrono::milliseconds(300);
+  options.timeout = std::chrono::milliseconds(300);          // wait()'s deadline
+  options.setup_timeout = std::chrono::milliseconds(60000);  // init and connecting: not what is tested
   auto group = std::make_shared<dist::NcclProcessGroup>(mpi(), options);
   Tensor<float, Cuda> t = Tensor<float, Cuda>::ones({64});
   group->all_reduce(t).wait();  // healthy first

@@ -60,8 +60,10 @@
 // expired deadline, a dead peer, a NCCL asynchronous error (ncclCommGetAsyncError) or a CUDA error,
 // the group calls ncclCommAbort, is marked failed, and throws DistError naming this rank, the
 // operation and the reason (ncclGetErrorString and ncclGetLastError). Every later call throws at
-// once. The destructor of a healthy group calls ncclCommFinalize (waiting, with the deadline, for
-// the communicator to quiesce; NCCL >= 2.14) then ncclCommDestroy; a failed group blocks on nothing.
+// once. NCCL's host-side work (initialization, the connections it opens while issuing the first
+// collectives, finalization) has its own deadline, NcclOptions::setup_timeout (default: timeout).
+// The destructor of a healthy group calls ncclCommFinalize (waiting, with that deadline, for the
+// communicator to quiesce; NCCL >= 2.14) then ncclCommDestroy; a failed group blocks on nothing.
 // Every CUDA and NCCL return code is checked (BackendError from CUDA setup calls, else DistError).
 //
 // Environment. NCCL_DEBUG=INFO (or WARN) prints NCCL's choices and errors, NCCL_DEBUG_SUBSYS=INIT,COLL
@@ -125,6 +127,10 @@ namespace bindery::dist {
 struct NcclOptions : GroupOptions {
   /// The CUDA device of this rank; -1: the local rank modulo the number of visible devices.
   int device = -1;
+  /// The deadline of NCCL's host-side work: ncclCommInitRankConfig, the connections NCCL opens
+  /// while it issues a collective (its state is ncclInProgress meanwhile; the first collectives
+  /// between two ranks connect them), and ncclCommFinalize. 0: `timeout`, the deadline of wait().
+  std::chrono::milliseconds setup_timeout{0};
 };
 
 namespace detail {
@@ -479,7 +485,7 @@ class NcclProcessGroup final : public ProcessGroup {
     }
     ncclUniqueId id{};
     std::memcpy(&id, message.data(), sizeof(id));
-    const auto deadline = Clock::now() + options_.timeout;
+    const auto deadline = setup_deadline();
 #if BINDERY_NCCL_NONBLOCKING
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;  // init and collectives return at once; their state is polled (settle)
@@ -510,10 +516,18 @@ class NcclProcessGroup final : public ProcessGroup {
       if (state != ncclInProgress) fail(op, reason(call, state));
       if (Clock::now() > deadline)
         fail(op, ::bindery::detail::concat(call, " still in progress after ",
-                                           std::chrono::duration<double>(options_.timeout).count(),
-                                           " s (BINDERY_DIST_TIMEOUT); a rank is missing or stuck"));
+                                           std::chrono::duration<double>(setup_timeout()).count(),
+                                           " s (NcclOptions::setup_timeout, else BINDERY_DIST_TIMEOUT); a "
+                                           "rank is missing or stuck"));
       if (++spins > 64) std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
+  }
+
+  std::chrono::milliseconds setup_timeout() const {
+    return options_.setup_timeout.count() > 0 ? options_.setup_timeout : options_.timeout;
+  }
+  Clock::time_point setup_deadline() const {
+    return Clock::now() + setup_timeout();
   }
 
   /// Makes the group's stream wait for everything queued on bindery's stream so far.
@@ -530,7 +544,7 @@ class NcclProcessGroup final : public ProcessGroup {
     order_after_backend(op);
     auto done = std::make_shared<Launch>();
     const ncclResult_t rc = enqueue();
-    settle(op, op, rc, Clock::now() + options_.timeout);
+    settle(op, op, rc, setup_deadline());
     record(op, *done);
     return Work(std::make_unique<NcclWork>(this, op, peer, std::move(done)));
   }
@@ -569,7 +583,7 @@ class NcclProcessGroup final : public ProcessGroup {
     }
     const ncclResult_t end = ncclGroupEnd();
     if (first != ncclSuccess) fail(op, reason(ops[0].send ? "ncclSend" : "ncclRecv", first));
-    settle(op, "ncclGroupEnd", end, Clock::now() + options_.timeout);
+    settle(op, "ncclGroupEnd", end, setup_deadline());
     record(op, *batch);
   }
 
@@ -641,7 +655,7 @@ class NcclProcessGroup final : public ProcessGroup {
 #if BINDERY_NCCL_NONBLOCKING
     const ncclResult_t rc = ncclCommFinalize(comm_);
     try {
-      settle("destroy", "ncclCommFinalize", rc, Clock::now() + options_.timeout);
+      settle("destroy", "ncclCommFinalize", rc, setup_deadline());
     } catch (const std::exception& e) {
       std::fprintf(stderr, "bindery::dist: %s\n", e.what());  // settle aborted the communicator
       return;
