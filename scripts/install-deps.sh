@@ -3,9 +3,10 @@
 # Usage: scripts/install-deps.sh [extra packages...]
 set -euo pipefail
 # FFmpeg's development packages are optional for the library (CMake BINDERY_FFMPEG=AUTO: video files
-# decode when found); installed here so that CI builds and tests the video-file path.
+# decode when found); installed here so that CI builds and tests the video-file path. OpenMPI
+# likewise (BINDERY_MPI=AUTO): the distributed tests run under mpirun on this machine.
 packages=(build-essential cmake ccache libeigen3-dev catch2 libbenchmark-dev libopenblas-dev
-          nlohmann-json3-dev xtensor-dev libstb-dev zlib1g-dev libutf8proc-dev libcli11-dev python3
+          libopenmpi-dev openmpi-bin nlohmann-json3-dev xtensor-dev libstb-dev zlib1g-dev libutf8proc-dev libcli11-dev python3
           pkg-config libavformat-dev libavcodec-dev libswscale-dev libavutil-dev "$@")
 missing=()
 for p in "${packages[@]}"; do

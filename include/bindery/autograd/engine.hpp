@@ -105,7 +105,10 @@ void run_backward(const Var<T, B>& root, const Tensor<T, B>& seed, bool retain_g
       BINDERY_CHECK(false, AutogradError, "backward: the graph through '", node->op,
                     "' was freed by a previous backward; pass retain_graph = true to the first call");
     }
-    if (!node->backward) continue;  // a leaf: its gradient stays in node->grad
+    if (!node->backward) {  // a leaf: its gradient stays in node->grad, final from here on
+      for (const auto& hook : node->grad_ready_hooks) hook.second();
+      continue;
+    }
     if (node->grad.defined()) {
       const Autocast autocast(node->autocast);  // the backward GEMMs run at the forward's precision
       std::vector<Tensor<T, B>> input_grads = node->backward(node->grad);

@@ -10,6 +10,7 @@
 //   y.backward();                 // x.grad() == {2, 4, 6}
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <span>
@@ -38,6 +39,9 @@ struct Node {
   const char* op = "leaf";
   Precision autocast = Precision::kFloat32;  // autocast precision at forward time, restored for backward
   bool graph_freed = false;                  // backward ran without retain_graph: inputs and closure released
+  /// Called by backward when this leaf's gradient is final for that backward pass (every consumer
+  /// has contributed): data parallelism starts communicating a gradient as soon as it is ready.
+  std::vector<std::pair<uint64_t, std::function<void()>>> grad_ready_hooks;
 
   bool is_leaf() const { return backward == nullptr && !graph_freed; }
 
@@ -116,6 +120,22 @@ class Var {
     BINDERY_CHECK(value.shape() == shape(), ShapeError, "assign: value of shape ", value.shape(),
                   " into a Var of shape ", shape());
     node_->value.copy_(value);
+  }
+
+  /// Registers `hook`, called during backward as soon as this leaf's gradient is final for that
+  /// pass (after every op that used it has added its contribution). Returns an id for removal.
+  uint64_t add_grad_ready_hook(std::function<void()> hook) {
+    BINDERY_CHECK(defined() && is_leaf(), AutogradError,
+                  "add_grad_ready_hook: only leaves (parameters) have a final gradient to announce");
+    static std::atomic<uint64_t> next_id{1};
+    const uint64_t id = next_id++;
+    node_->grad_ready_hooks.emplace_back(id, std::move(hook));
+    return id;
+  }
+  void remove_grad_ready_hook(uint64_t id) {
+    if (!node_) return;
+    auto& hooks = node_->grad_ready_hooks;
+    std::erase_if(hooks, [id](const auto& h) { return h.first == id; });
   }
 
   /// Reverse-mode differentiation from this scalar (or with an explicit seed of this Var's shape).

@@ -55,6 +55,12 @@ class BackendError : public Error {
   using Error::Error;
 };
 
+/// A failure of a collective across processes (dist/): a peer that died, a deadline that passed,
+/// an engine error, or arguments that differ between ranks. The message names the rank and the op.
+class DistError : public Error {
+  using Error::Error;
+};
+
 namespace detail {
 
 /// Streams every argument into one string: concat("shape ", s, " has ", n, " elements").

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "bindery/dist/functional.hpp"
 #include "bindery/nn/module.hpp"
 #include "bindery/ops/cross_entropy.hpp"
 #include "bindery/ops/matmul.hpp"
@@ -175,8 +176,14 @@ struct InfoNCEOutput {
 ///   loss::InfoNCE<float> criterion;              // learnable, init 1/0.07, clamp 100
 ///   auto out = criterion.forward(za, zb);        // za, zb: (N, D) raw embeddings
 ///   out.loss.backward();
+///
+/// Across ranks: after set_process_group(group) with group->size() > 1, forward takes this rank's
+/// rows of the global batch and computes the gathered local loss (dist/functional.hpp): every rank's
+/// embeddings are the negatives, memory is O(n × N), and averaging the ranks' gradients (as
+/// dist::DataParallel does) gives the single-process gradient of the global batch. out.logits is
+/// then this rank's (n, N) block, whose true pairs sit at columns offset + i.
 template <class T, class B = Cpu>
-class InfoNCE : public LogitScale<T, B> {
+class InfoNCE : public LogitScale<T, B>, public dist::GroupAware {
  public:
   struct Options {
     typename LogitScale<T, B>::Options scale{};
@@ -191,12 +198,21 @@ class InfoNCE : public LogitScale<T, B> {
     const Var<T, B> a_norm = normalize_ ? ops::l2_normalize(a, -1) : a;
     const Var<T, B> b_norm = normalize_ ? ops::l2_normalize(b, -1) : b;
     const Var<T, B> scale = this->scale();
+    if (group_ && group_->size() > 1) {
+      const auto out = dist::gathered_info_nce(a_norm, b_norm, scale, *group_);
+      return {out.loss, out.logits_ab.value(), static_cast<double>(scale.item())};
+    }
     const Var<T, B> logits = info_nce_logits(a_norm, b_norm, scale);  // (N, N)
     return {symmetric_cross_entropy(logits), logits.value(), static_cast<double>(scale.item())};
   }
 
+  /// Computes the gathered loss across `group`'s ranks (null or size 1: the single-process loss).
+  void set_process_group(std::shared_ptr<dist::ProcessGroup> group) override { group_ = std::move(group); }
+  const std::shared_ptr<dist::ProcessGroup>& process_group() const { return group_; }
+
  private:
   bool normalize_;
+  std::shared_ptr<dist::ProcessGroup> group_;
 };
 
 }  // namespace bindery::loss

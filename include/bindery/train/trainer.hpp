@@ -28,6 +28,19 @@
 // kFloat16 adds dynamic loss scaling (optim::GradScaler: a step whose gradients overflow is skipped
 // and logged as "skipped"; the scale is saved with every checkpoint).
 //
+// Across ranks (options.group with size() > 1; docs/distributed.md): options.batch_size is the
+// GLOBAL batch, and every rank computes batch_size / size() of its samples — the rank's slice of the
+// same global batch the single-process run draws, so the data order does not depend on the number
+// of ranks. The trained modules are wrapped in dist::DataParallel (rank 0's parameters broadcast at
+// construction, gradients averaged in buckets during the last task's backward), every module that
+// needs the group (the gathered InfoNCE of contrastive tasks) receives it, and the Dropout/DropPath
+// streams of rank r > 0 are re-keyed by r so that ranks draw different masks. Losses are averaged
+// over the ranks before they are checked and logged; rank 0 alone shows progress, writes the metrics
+// log, runs the evaluator (the others wait at the next collective) and writes checkpoints, which
+// hold every rank's random streams. Resuming on the same number of ranks continues bit for bit; on
+// another number, parameters, optimizer state and data cursor carry over and the random streams of
+// the ranks are derived from rank 0's.
+//
 // Frozen encoders are not the trainer's business: a task's embed function may read cached
 // embeddings (see cache_embeddings) or run a frozen module under NoGrad.
 #pragma once
@@ -51,6 +64,8 @@
 #include "bindery/autograd/grad_mode.hpp"
 #include "bindery/core/autocast.hpp"
 #include "bindery/core/philox.hpp"
+#include "bindery/dist/data_parallel.hpp"
+#include "bindery/dist/process_group.hpp"
 #include "bindery/loss/info_nce.hpp"
 #include "bindery/nn/activation.hpp"
 #include "bindery/nn/attention.hpp"
@@ -144,6 +159,9 @@ struct TrainerOptions {
   bool resume = false;       // continue from the newest loadable checkpoint in checkpoint_dir
   std::string metrics_path;  // JSONL; empty: none
   bool progress = true;      // progress bar on stderr
+  /// The ranks training together (dist::init()); null or size 1: this process alone.
+  std::shared_ptr<dist::ProcessGroup> group;
+  int64_t bucket_bytes = int64_t{25} << 20;  // gradient all-reduce bucket size (dist::DataParallel)
 };
 
 struct TrainResult {
@@ -280,6 +298,16 @@ class Trainer {
     for (auto& g : groups) g.initial_lr = g.lr;  // the schedule scales from here, also after a resume
     optimizer_ = factory ? factory(std::move(groups)) : make_optimizer<T, B>(options_, std::move(groups));
     BINDERY_CHECK(optimizer_ != nullptr, ValueError, "Trainer: the optimizer factory returned null");
+    if (options_.group && options_.group->size() > 1) {
+      dist::ProcessGroup& g = *options_.group;
+      BINDERY_CHECK(options_.batch_size % g.size() == 0, ValueError, "Trainer: batch_size ",
+                    options_.batch_size, " (the global batch) must be divisible by the ", g.size(), " ranks");
+      for (auto& [path, m] : root_->named_modules())
+        if (auto* aware = dynamic_cast<dist::GroupAware*>(m)) aware->set_process_group(options_.group);
+      rekey_generators(g.rank());
+      dp_ = std::make_unique<dist::DataParallel<T, B>>(
+          options_.group, *root_, dist::DataParallelOptions{.bucket_bytes = options_.bucket_bytes});
+    }
     schedule_ = optim::WarmupCosine{.base_lr = options_.lr,
                                     .min_lr = options_.min_lr,
                                     .warmup_steps = std::min(options_.warmup_steps, options_.steps - 1),
@@ -307,7 +335,8 @@ class Trainer {
     step = 0;
     if (options_.resume && !options_.checkpoint_dir.empty()) step = resume();
     result.start_step = step;
-    MetricsLog log(options_.metrics_path);
+    const bool lead = rank() == 0;
+    MetricsLog log(lead ? options_.metrics_path : std::string());
     root_->train();
     const auto start = std::chrono::steady_clock::now();
     ProgressBar bar(options_.label, options_.steps, "samples");
@@ -323,8 +352,9 @@ class Trainer {
       schedule_.apply(optimizer_->groups(), step);
       optimizer_->zero_grad();
       ProgressBar::Values shown;
+      std::vector<double> values(tasks_.size());
       for (size_t k = 0; k < tasks_.size(); ++k) {
-        const std::vector<int64_t> idx = samplers_[k].batch(step);
+        const std::vector<int64_t> idx = local_batch(samplers_[k].batch(step));
         Var<T, B> loss;
         {
           const Autocast autocast(options_.precision);
@@ -333,14 +363,26 @@ class Trainer {
         BINDERY_CHECK(loss.numel() == 1, ShapeError, "Trainer: task '", tasks_[k].name,
                       "' returned a loss of shape ", loss.shape(), " (need a scalar)");
         const double value = static_cast<double>(loss.item());
-        BINDERY_CHECK(std::isfinite(value), ValueError, "Trainer: task '", tasks_[k].name, "' loss is ",
-                      value, " at step ", step, " (lower the learning rate?)");
+        if (!dp_) check_finite(k, value, step);  // across ranks: after the mean, on every rank alike
+        values[k] = value;
         if (tasks_[k].weight != 1.0) loss = loss * static_cast<T>(tasks_[k].weight);
-        scaler_.scale(loss).backward();
+        if (dp_ && k + 1 < tasks_.size()) {
+          auto local_only = dp_->no_sync();  // the last task's backward starts the all-reduce
+          scaler_.scale(loss).backward();
+        } else {
+          scaler_.scale(loss).backward();
+        }
+      }
+      if (dp_) {
+        dp_->finish();  // every gradient is now the mean over the ranks
+        values = options_.group->all_reduce_values(values, dist::ReduceOp::kAverage);
+        for (size_t k = 0; k < tasks_.size(); ++k) check_finite(k, values[k], step);
+      }
+      for (size_t k = 0; k < tasks_.size(); ++k) {
         auto& w = window[tasks_[k].name];
-        w.first += value;
+        w.first += values[k];
         w.second += 1;
-        shown.emplace_back(tasks_.size() == 1 ? "loss" : tasks_[k].name, value);
+        shown.emplace_back(tasks_.size() == 1 ? "loss" : tasks_[k].name, values[k]);
       }
       double grad_norm = 0.0;
       scaler_.unscale(*optimizer_);  // (no-op unless fp16) clipping sees the true gradients
@@ -350,7 +392,7 @@ class Trainer {
       scaler_.update();
       if (!stepped) ++skipped_;
       const int64_t done = step + 1;
-      if (options_.progress)
+      if (options_.progress && lead)
         bar.update(done, shown, options_.batch_size * static_cast<int64_t>(tasks_.size()));
       if (done % options_.log_every == 0 || done == options_.steps) {
         nlohmann::json r{{"step", done}, {"lr", optimizer_->groups()[0].lr}, {"grad_norm", grad_norm}};
@@ -366,7 +408,7 @@ class Trainer {
         }
         record(std::move(r));
       }
-      if (evaluator_ &&
+      if (evaluator_ && lead &&
           ((options_.eval_every > 0 && done % options_.eval_every == 0) || done == options_.steps)) {
         nlohmann::json e = evaluate(done);
         if (options_.progress)
@@ -377,18 +419,37 @@ class Trainer {
           ((options_.checkpoint_every > 0 && done % options_.checkpoint_every == 0) || done == end))
         save(done);
     }
-    bar.finish();
+    if (lead) bar.finish();
     result.steps = std::max<int64_t>(end - result.start_step, 0);
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return result;
   }
 
-  /// Writes a checkpoint of the state after `step` steps into options.checkpoint_dir.
+  /// Writes a checkpoint of the state after `step` steps into options.checkpoint_dir. Across ranks,
+  /// every rank must call it; rank 0 writes (with every rank's random streams) and returns the path,
+  /// the others return "".
   std::string save(int64_t step) {
     std::map<std::string, Philox> rngs;
     for (const auto& [name, g] : module_generators(*root_)) rngs[name] = *g;
     nlohmann::json user{
         {"label", options_.label}, {"steps", options_.steps}, {"seed", std::to_string(options_.seed)}};
+    if (dp_) {
+      std::vector<uint64_t> mine;
+      for (const auto& [name, g] : rngs) mine.insert(mine.end(), {g.seed(), g.offset()});
+      const auto all = options_.group->all_gather_values(mine);
+      if (rank() != 0) return {};
+      nlohmann::json ranks = nlohmann::json::array();
+      for (const auto& theirs : all) {
+        nlohmann::json streams = nlohmann::json::object();
+        size_t at = 0;
+        for (const auto& entry : rngs) {
+          streams[entry.first] = {std::to_string(theirs.at(at)), std::to_string(theirs.at(at + 1))};
+          at += 2;
+        }
+        ranks.push_back(std::move(streams));
+      }
+      user["dist"] = {{"world_size", options_.group->size()}, {"rngs", std::move(ranks)}};
+    }
     if (scaler_.enabled()) {
       user["grad_scaler"] = {{"scale", scaler_.state().scale},
                              {"growth_tracker", scaler_.state().growth_tracker}};
@@ -398,7 +459,9 @@ class Trainer {
   }
 
   /// Loads the newest loadable checkpoint of options.checkpoint_dir; returns its step (0 if none).
+  /// Across ranks, rank 0 picks the checkpoint and every rank loads that file (a shared folder).
   int64_t resume() {
+    if (dp_) return resume_distributed();
     std::filesystem::create_directories(options_.checkpoint_dir);
     const auto latest = latest_valid_checkpoint(options_.checkpoint_dir);
     for (const auto& skipped : latest.skipped)
@@ -436,6 +499,81 @@ class Trainer {
  private:
   class Root : public nn::Module<T, B> {};
 
+  int rank() const { return options_.group ? options_.group->rank() : 0; }
+
+  void check_finite(size_t k, double value, int64_t step) const {
+    BINDERY_CHECK(std::isfinite(value), ValueError, "Trainer: task '", tasks_[k].name, "' loss is ", value,
+                  " at step ", step, dp_ ? " (mean over the ranks)" : "", " (lower the learning rate?)");
+  }
+
+  /// This rank's slice of the global batch (the whole batch in one process).
+  std::vector<int64_t> local_batch(std::vector<int64_t> global) const {
+    if (!dp_) return global;
+    const int64_t per_rank = static_cast<int64_t>(global.size()) / options_.group->size();
+    const int64_t first = per_rank * options_.group->rank();
+    return {global.begin() + first, global.begin() + first + per_rank};
+  }
+
+  /// Rank r > 0 draws its own dropout masks: its streams are keyed by r (rank 0's stay as they are,
+  /// so a one-rank run equals the single-process one).
+  void rekey_generators(int r) {
+    if (r == 0) return;
+    for (auto& [name, g] : module_generators(*root_))
+      *g = Philox(nn::init::derive_seed(g->seed(), 0x5eed0000u + static_cast<uint64_t>(r)), g->offset());
+  }
+
+  int64_t resume_distributed() {
+    dist::ProcessGroup& g = *options_.group;
+    std::string chosen;  // rank 0: the path, "" for none, or "!" + the reason nothing can be loaded
+    if (g.rank() == 0) {
+      std::filesystem::create_directories(options_.checkpoint_dir);
+      const auto latest = latest_valid_checkpoint(options_.checkpoint_dir);
+      for (const auto& skipped : latest.skipped)
+        std::fprintf(stderr, "%s: skipped checkpoint %s: %s\n", options_.label.c_str(), skipped.path.c_str(),
+                     skipped.reason.c_str());
+      if (latest.path)
+        chosen = *latest.path;
+      else if (!latest.skipped.empty())
+        chosen =
+            "!" + ::bindery::detail::concat("every checkpoint in ", options_.checkpoint_dir,
+                                            " is damaged (newest: ", latest.skipped.front().path, ": ",
+                                            latest.skipped.front().reason, "); move them away to start over");
+    }
+    chosen = g.broadcast_string(chosen, 0);
+    BINDERY_CHECK(chosen.empty() || chosen[0] != '!', FormatError, "Trainer::resume: ", chosen.substr(1));
+    if (chosen.empty()) return 0;
+    std::map<std::string, Philox> rngs;
+    const CheckpointInfo info = load_checkpoint(chosen, *root_, *optimizer_, rngs);
+    const nlohmann::json* saved = nullptr;
+    if (info.user.contains("dist") && info.user.at("dist").value("world_size", 0) == g.size())
+      saved = &info.user.at("dist").at("rngs").at(static_cast<size_t>(g.rank()));
+    for (const auto& [name, gen] : module_generators(*root_)) {
+      if (saved) {
+        BINDERY_CHECK(saved->contains(name), FormatError, "Trainer::resume: ", chosen,
+                      " holds no random stream of rank ", g.rank(), " for module '", name, "'");
+        const auto& pair = saved->at(name);
+        *gen = Philox(std::stoull(pair.at(0).template get<std::string>()),
+                      std::stoull(pair.at(1).template get<std::string>()));
+      } else {
+        const auto it = rngs.find(name);
+        BINDERY_CHECK(it != rngs.end(), FormatError, "Trainer::resume: ", chosen,
+                      " holds no random stream for module '", name, "'");
+        *gen = it->second;
+      }
+    }
+    if (!saved) rekey_generators(g.rank());  // another number of ranks: derived from rank 0's
+    if (scaler_.enabled() && info.user.contains("grad_scaler")) {
+      const nlohmann::json& s = info.user.at("grad_scaler");
+      scaler_.load_state(
+          optim::GradScalerState{s.at("scale").get<double>(), s.at("growth_tracker").get<int64_t>()});
+    }
+    if (g.rank() == 0)
+      std::fprintf(stderr, "%s: resumed from %s (step %lld, %d ranks%s)\n", options_.label.c_str(),
+                   chosen.c_str(), static_cast<long long>(info.step), g.size(),
+                   saved ? "" : "; saved with another number of ranks");
+    return info.step;
+  }
+
   nlohmann::json evaluate(int64_t step) {
     root_->eval();
     nlohmann::json e;
@@ -458,6 +596,7 @@ class Trainer {
   optim::WarmupCosine schedule_;
   std::function<nlohmann::json(int64_t)> evaluator_;
   int64_t step_ = 0;
+  std::unique_ptr<dist::DataParallel<T, B>> dp_;  // across ranks only
 };
 
 }  // namespace bindery::train
