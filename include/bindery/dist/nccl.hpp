@@ -59,12 +59,16 @@
 // checks every 250 ms that the peers on this host are alive (the MPI group's process ids); on an
 // expired deadline, a dead peer, a NCCL asynchronous error (ncclCommGetAsyncError) or a CUDA error,
 // the group calls ncclCommAbort, is marked failed, and throws DistError naming this rank, the
-// operation and the reason (ncclGetErrorString and ncclGetLastError). Every later call throws at
+// operation and the reason (ncclGetErrorString and ncclGetLastError). ncclCommAbort returns once the
+// communicator's queued kernels have exited (they see its abort flag), so one still queued behind
+// Cuda work on bindery's stream holds the abort until that work is done. Every later call throws at
 // once. NCCL's host-side work (initialization, the connections it opens while issuing the first
 // collectives, finalization) has its own deadline, NcclOptions::setup_timeout (default: timeout).
 // The destructor of a healthy group calls ncclCommFinalize (waiting, with that deadline, for the
 // communicator to quiesce; NCCL >= 2.14) then ncclCommDestroy; a failed group blocks on nothing.
-// Every CUDA and NCCL return code is checked (BackendError from CUDA setup calls, else DistError).
+// Every CUDA and NCCL return code is checked (BackendError from CUDA setup calls, else DistError),
+// except in teardown, which cannot throw: ncclCommDestroy's is printed, ncclCommAbort's and the
+// CUDA frees' are ignored.
 //
 // Environment. NCCL_DEBUG=INFO (or WARN) prints NCCL's choices and errors, NCCL_DEBUG_SUBSYS=INIT,COLL
 // narrows it; NCCL_SOCKET_IFNAME=eth0 picks the bootstrap interface between hosts; NCCL_IB_DISABLE=1
