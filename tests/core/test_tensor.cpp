@@ -194,6 +194,9 @@ TEST_CASE("shape arithmetic is overflow-checked, zero-size shapes included (issu
   REQUIRE_THROWS_AS(t.as_strided(Shape{2, 2}, Strides{std::numeric_limits<int64_t>::max(), 1}, 0),
                     IndexError);
   REQUIRE_THROWS_AS(t.as_strided(Shape{3}, Strides{k62}, 0), IndexError);
+  // A valid shape whose byte count wraps size_t: refused by the backend, not a small allocation.
+  REQUIRE_THROWS_AS(Tensor<double>::empty(Shape{int64_t{1} << 61}), BackendError);
+  REQUIRE_THROWS_AS(Tensor<float>::empty(Shape{k62, 1}), BackendError);
   // reshape's -1 inference multiplies the known extents: checked too.
   REQUIRE_THROWS_AS(Tensor<float>::empty({0}).reshape({k62, 4, -1}), ShapeError);
 }

@@ -208,6 +208,9 @@ struct Cpu {
   template <class T>
   static T* allocate(int64_t n) {
     BINDERY_CHECK(n >= 0, ValueError, "Cpu::allocate: negative element count ", n);
+    // n * sizeof(T) (plus alignment) must fit size_t: a wrapped product would allocate a small block.
+    BINDERY_CHECK(static_cast<uint64_t>(n) <= (SIZE_MAX / 2) / sizeof(T), BackendError, "Cpu::allocate: ", n,
+                  " elements of ", sizeof(T), " bytes exceed the address space");
     const size_t bytes = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(T);
     void* p = detail::host_allocate(bytes);
     BINDERY_CHECK(p != nullptr, BackendError, "Cpu::allocate: out of memory allocating ", bytes, " bytes");

@@ -273,6 +273,9 @@ struct Cuda {
   template <class T>
   static T* allocate(int64_t n) {
     BINDERY_CHECK(n >= 0, ValueError, "Cuda::allocate: negative element count ", n);
+    // n * sizeof(T) (plus alignment) must fit size_t: a wrapped product would allocate a small block.
+    BINDERY_CHECK(static_cast<uint64_t>(n) <= (SIZE_MAX / 2) / sizeof(T), BackendError, "Cuda::allocate: ", n,
+                  " elements of ", sizeof(T), " bytes exceed the address space");
     const size_t bytes = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(T);
     return static_cast<T*>(detail::cuda_context().allocator.allocate(bytes));
   }
