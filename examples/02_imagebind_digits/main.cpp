@@ -10,6 +10,7 @@
 //   ./02_imagebind_digits [--out DIR] [--threads 2] [--seed 1] [--resume]
 //   ./02_imagebind_digits --mnist DIR --fsdd DIR [--held-out theo,yweweler]   # real data
 //   ./02_imagebind_digits --scaling                                              # Figure 6
+//   mpirun -np 2 ./02_imagebind_digits --threads 1   # data-parallel over 2 processes (same global batch)
 //
 // Writes into the output folder: report.md (tables), results.json, metrics.jsonl, plots/*.svg,
 // checkpoints/ (resumable), model.safetensors + config.json (an ImageBind checkpoint bindery-embed
@@ -19,6 +20,7 @@
 #include <bindery/datasets/fsdd.hpp>
 #include <bindery/datasets/mnist.hpp>
 #include <bindery/datasets/synth_digits.hpp>
+#include <bindery/dist/init.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -254,7 +256,7 @@ Dataset load_dataset(const CommandLine& c) {
   std::fprintf(stderr, "generating data...\n");
   Dataset data = c.mnist_dir.empty() ? synthetic_dataset(synth, c.n_train, c.n_test)
                                      : real_dataset(c.mnist_dir, c.fsdd_dir, held_out, c.o.seed);
-  if (c.mnist_dir.empty())
+  if (c.mnist_dir.empty() && c.o.group->rank() == 0)
     data::synth::write_contact_sheet(c.out_dir + "/plots/data.png", synth, c.n_train, 8);
   return data;
 }
@@ -271,9 +273,10 @@ void run_scaling(const Dataset& data, const CommandLine& c, Report& report) {
     std::fprintf(stderr, "== image encoder width %lld, %lld blocks\n", static_cast<long long>(size.width),
                  static_cast<long long>(size.blocks));
     Recipe recipe(data, so);
-    report.add_scaling_point(size, recipe.run());
+    const RecipeResult result = recipe.run();
+    if (c.o.group->rank() == 0) report.add_scaling_point(size, result);
   }
-  report.write_scaling();
+  if (c.o.group->rank() == 0) report.write_scaling();
 }
 
 /// The recipe once per seed; the first run's model is saved.
@@ -286,7 +289,7 @@ std::vector<RecipeResult> run_seeds(const Dataset& data, const CommandLine& c, R
     fs::create_directories(so.out_dir);
     Recipe recipe(data, so);
     runs.push_back(recipe.run());
-    if (runs.size() == 1) report.save_model(recipe, runs.back());
+    if (runs.size() == 1 && c.o.group->rank() == 0) report.save_model(recipe, runs.back());
   }
   return runs;
 }
@@ -310,6 +313,15 @@ int main(int argc, char** argv) {
   Cpu::set_num_threads(c.threads);
   fs::create_directories(c.out_dir + "/plots");
   try {
+    // Under mpirun: one process per rank, every stage data-parallel at the same global batch;
+    // rank 0 writes the report, the model and the checkpoints (docs/distributed.md).
+    c.o.group = dist::init();
+    const bool lead = c.o.group->rank() == 0;
+    if (c.o.group->size() > 1 && lead)
+      std::fprintf(stderr, "%d ranks (%s), global batch %lld (%lld per rank)\n", c.o.group->size(),
+                   c.o.group->engine(), static_cast<long long>(c.o.batch),
+                   static_cast<long long>(c.o.batch / c.o.group->size()));
+    if (!lead) c.o.progress = false;
     const auto t0 = std::chrono::steady_clock::now();
     const Dataset data = load_dataset(c);
     const double data_seconds = seconds_since(t0);
@@ -322,6 +334,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     const std::vector<RecipeResult> runs = run_seeds(data, c, report);
+    if (!lead) return 0;  // the same numbers as rank 0's: the replicas are identical
     const bool ok = report.write(runs, seconds_since(t0), c.require);
     std::printf("\nwrote %s/report.md, results.json, plots/*.svg, model.safetensors\n", c.out_dir.c_str());
     return ok ? 0 : 1;

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <bindery/bindery.hpp>
+#include <bindery/dist/process_group.hpp>
 #include <bindery/eval/zero_shot.hpp>
 #include <bindery/io/safetensors.hpp>
 #include <bindery/models/imagebind/model.hpp>
@@ -95,6 +96,9 @@ struct RecipeOptions {
   bool resume = false;
   int64_t checkpoint_every = 100;
   Precision precision = Precision::kFloat32;  // GEMMs of every training step (autocast)
+  /// The ranks training together (mpirun; dist::init()): every Trainer runs data-parallel over them,
+  /// `batch` stays the global batch. Null: this process alone.
+  std::shared_ptr<dist::ProcessGroup> group;
 };
 
 /// ImageBind's structure at digit scale: each encoder spec sized from the dataset's tensors.
@@ -457,6 +461,7 @@ class Recipe {
     t.eval_every = o_.eval_every;
     t.progress = o_.progress;
     t.precision = o_.precision;
+    t.group = o_.group;
     if (!o_.out_dir.empty()) {
       t.checkpoint_dir = o_.out_dir + "/checkpoints/" + dir;
       t.checkpoint_every = o_.checkpoint_every;

@@ -207,7 +207,8 @@ class DataParallel {
       }
     }
     bucket.started = true;
-    bucket.work = group_->all_reduce(bucket.buffer, ReduceOp::kAverage);
+    Work started = group_->all_reduce(bucket.buffer, ReduceOp::kAverage);
+    bucket.work = std::move(started);
   }
 
   void write_back(Bucket& bucket) {
