@@ -252,3 +252,32 @@ TEST_CASE("decode: corrupted bytes never crash, they decode or throw bindery::Er
   INFO(decoded << " decoded, " << refused << " refused");
   CHECK(decoded + refused == static_cast<int>(kDecodeCases.size()) * 40);
 }
+
+TEST_CASE("decode: header sizes whose product overflows int64 are refused by max_pixels (issue 18, 4)",
+          "[data][image][errors][hardening]") {
+  // (2^32 - 1)^2 wrapped negative in a plain int64 product and passed the limit.
+  const auto bytes = png_with(0xFFFFFFFFu, 0xFFFFFFFFu, 8, 2, {});
+  BINDERY_REQUIRE_THROWS_WITH_ALL(data::decode_image(bytes, "wrap.png"), FormatError, "wrap.png",
+                                  "4294967295 x 4294967295", "over 2^63", "ImageLimits::max_pixels");
+  BINDERY_REQUIRE_THROWS_WITH_ALL(
+      data::decode_image_u16(png_with(0xFFFFFFFFu, 0xC0000000u, 16, 0, {}), "w16.png"), FormatError,
+      "w16.png", "ImageLimits::max_pixels");
+  // A limit raised to INT64_MAX passes such a header on to stb, whose own cap refuses it; the
+  // arena budget saturates instead of overflowing.
+  data::ImageLimits unlimited;
+  unlimited.max_pixels = INT64_MAX;
+  BINDERY_REQUIRE_THROWS_WITH_ALL(
+      data::decode_image(png_with(0x7FFFFFFFu, 0x7FFFFFFFu, 8, 2, {}), "big.png", unlimited), FormatError,
+      "big.png");
+  REQUIRE(data::detail::stb_budget_bytes(0x10000, 0x10000) == (int64_t{1} << 37) + (int64_t{64} << 20));
+  REQUIRE(data::detail::stb_budget_bytes(0x7FFFFFFF, 0x7FFFFFFF) == INT64_MAX);
+  REQUIRE(data::detail::stb_budget_bytes(0xFFFFFFFFLL, 0xFFFFFFFFLL) == INT64_MAX);
+  REQUIRE(data::detail::stb_budget_bytes(19, 13) == 19 * 13 * 32 + (int64_t{64} << 20));
+  // The arena compares sizes unsigned: a size_t above INT64_MAX is refused, never cast negative.
+  data::detail::StbArena arena(1000);
+  REQUIRE(arena.allocate((size_t{1} << 63) + 5) == nullptr);
+  void* block = arena.allocate(10);
+  REQUIRE(block != nullptr);
+  REQUIRE(arena.reallocate(block, (size_t{1} << 63) + 5) == nullptr);
+  REQUIRE(arena.used() == 10);
+}

@@ -61,7 +61,7 @@ struct Image16 {
 
 /// What a decode may cost. Sizes come from the file's header and are checked before stb allocates.
 struct ImageLimits {
-  int64_t max_pixels = 100'000'000;           // width * height
+  int64_t max_pixels = 100'000'000;           // width * height (overflow-checked: raw 32-bit header values)
   int64_t max_file_bytes = int64_t{1} << 30;  // stb takes an int length
 };
 
@@ -157,13 +157,29 @@ inline std::string jpeg_table_problem(std::span<const uint8_t> b) {
   return {};
 }
 
+/// Width and height come raw from the header (up to 2^32 - 1 each for a PNG): their product is
+/// overflow-checked, so a header whose product wraps negative cannot pass max_pixels.
 inline void check_decodable_size(std::string_view name, int64_t width, int64_t height,
                                  const ImageLimits& limits) {
   BINDERY_CHECK(width > 0 && height > 0, FormatError, name, ": image declares ", width, " x ", height,
                 " pixels");
-  BINDERY_CHECK(width * height <= limits.max_pixels, FormatError, name, ": image of ", width, " x ", height,
-                " (width x height) pixels (", width * height, ") exceeds the decode limit of ",
-                limits.max_pixels, " pixels (ImageLimits::max_pixels)");
+  int64_t pixels = 0;
+  const bool overflow = __builtin_mul_overflow(width, height, &pixels);
+  BINDERY_CHECK(!overflow && pixels <= limits.max_pixels, FormatError, name, ": image of ", width, " x ",
+                height, " (width x height) pixels (",
+                overflow ? std::string("over 2^63") : std::to_string(pixels),
+                ") exceeds the decode limit of ", limits.max_pixels, " pixels (ImageLimits::max_pixels)");
+}
+
+/// The arena budget of one stb decode: the compressed stream inflated, one 16-bit working copy and
+/// the output (width * height * 4 channels * 2 bytes * 4), plus 64 MB for tables. Saturates at
+/// INT64_MAX instead of overflowing (ImageLimits::max_pixels may be raised up to INT64_MAX).
+inline int64_t stb_budget_bytes(int64_t width, int64_t height) {
+  int64_t bytes = 0;
+  if (__builtin_mul_overflow(width, height, &bytes) || __builtin_mul_overflow(bytes, int64_t{32}, &bytes) ||
+      __builtin_add_overflow(bytes, int64_t{64} << 20, &bytes))
+    return INT64_MAX;
+  return bytes;
 }
 
 /// Runs one stb call inside a budgeted arena; throws FormatError naming `name` on failure.
@@ -244,7 +260,7 @@ inline Image decode_image(std::span<const uint8_t> bytes, std::string_view name,
                   ": JPEG is truncated (no end-of-image marker after the last scan)");
   }
   // stb holds at most: the compressed stream inflated, one 16-bit working copy and the output.
-  const int64_t budget = info.width * info.height * 4 * 2 * 4 + (int64_t{64} << 20);
+  const int64_t budget = detail::stb_budget_bytes(info.width, info.height);
   Image image;
   image.width = info.width;
   image.height = info.height;
@@ -289,7 +305,7 @@ inline Image16 decode_image_u16(std::span<const uint8_t> bytes, std::string_view
                 FormatError, name, ": expected a single-channel (gray) PNG for raw 16-bit values, got ",
                 info.format == ImageFormat::kJpeg ? "a JPEG" : "PNG colour type ", info.png_color_type);
   detail::check_decodable_size(name, info.width, info.height, limits);
-  const int64_t budget = info.width * info.height * 4 * 2 * 4 + (int64_t{64} << 20);
+  const int64_t budget = detail::stb_budget_bytes(info.width, info.height);
   const int length = static_cast<int>(bytes.size());
   int w = 0, h = 0, stored = 0;
   Image16 image{info.height, info.width, 1, {}};

@@ -62,7 +62,8 @@ class StbArena {
   }
   void* allocate(size_t size) {
     if (size == 0) size = 1;
-    if (static_cast<int64_t>(size) > budget_ - used_) return nullptr;  // stb reports "outofmem"
+    // Compared unsigned: a size_t above INT64_MAX must not turn negative and pass.
+    if (size > static_cast<uint64_t>(budget_ - used_)) return nullptr;  // stb reports "outofmem"
     void* pointer = std::malloc(size);
     if (pointer == nullptr) return nullptr;
     live_.emplace(pointer, size);
@@ -74,8 +75,8 @@ class StbArena {
     const auto it = live_.find(pointer);
     if (it == live_.end()) return nullptr;
     if (size == 0) size = 1;
+    if (size > static_cast<uint64_t>(budget_ - used_) + it->second) return nullptr;  // unsigned, as above
     const int64_t growth = static_cast<int64_t>(size) - static_cast<int64_t>(it->second);
-    if (growth > budget_ - used_) return nullptr;
     void* moved = std::realloc(pointer, size);
     if (moved == nullptr) return nullptr;  // the old block stays live and tracked
     live_.erase(it);
