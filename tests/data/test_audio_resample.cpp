@@ -118,3 +118,31 @@ TEST_CASE("resample: the 8-phase SIMD path equals the scalar loop bit for bit", 
     REQUIRE(std::memcmp(scalar.data(), simd.data(), scalar.size() * sizeof(float)) == 0);
   }
 }
+
+TEST_CASE("resample: filter bank and output size are bounded before allocating (issue 18, 7)",
+          "[data][resample][hardening]") {
+  const auto x = Tensor<float, Cpu>::zeros(Shape{1, 40});
+  // 16,001 -> 16,000 Hz share no divisor: 16,000 phases x 16,015 taps (1 GB) used to be built.
+  BINDERY_REQUIRE_THROWS_WITH_ALL(resample(x, 16001, 16000), bindery::ValueError, "16001 -> 16000",
+                                  "256240000 coefficients",
+                                  "16777216 (ResampleOptions::max_kernel_coefficients)");
+  // 999,983 Hz (prime): 16 billion coefficients, std::bad_alloc before.
+  BINDERY_REQUIRE_THROWS_WITH_ALL(resample(x, 999983, 16000), bindery::ValueError,
+                                  "ResampleOptions::max_kernel_coefficients");
+  BINDERY_REQUIRE_THROWS_WITH_ALL(bindery::data::sinc_resample_kernel<float>(999983, 16000),
+                                  bindery::ValueError, "max_kernel_coefficients");
+  // The limit is configurable.
+  bindery::data::ResampleOptions roomy;
+  roomy.max_kernel_coefficients = int64_t{1} << 30;
+  REQUIRE(bindery::data::sinc_resample_kernel<double>(1601, 1600, roomy).taps == 2 * 7 + 1601);
+  // 1 Hz -> 16 kHz: a short input becomes 16,000 times longer; bounded by max_output_samples.
+  bindery::data::ResampleOptions tight;
+  tight.max_output_samples = 1000;
+  BINDERY_REQUIRE_THROWS_WITH_ALL(resample(x, 1, 16000, tight), bindery::ValueError, "1 x 640000 samples",
+                                  "1000 (ResampleOptions::max_output_samples)");
+  // The common rates stay far below both limits.
+  for (const int64_t rate : {8000, 11025, 22050, 32000, 44100, 48000, 88200, 96000}) {
+    const auto k = bindery::data::sinc_resample_kernel<float>(rate, 16000);
+    CHECK(k.new_rate * k.taps <= 300000);
+  }
+}

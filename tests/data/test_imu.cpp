@@ -147,3 +147,42 @@ TEST_CASE("imu: malformed inputs -> typed errors naming file and line", "[data][
                                   bindery::ShapeError, "(5, 100)");
   BINDERY_REQUIRE_THROWS_WITH_ALL(load_imu(scratch("missing.csv")), bindery::IoError, "missing.csv");
 }
+
+TEST_CASE("imu: zero-size .npy recordings are typed errors, not a stack overflow (issue 18, 1)",
+          "[data][imu][malformed][hardening]") {
+  // Reading a (2, 0) .npy reshaped it, which recursed until the stack overflowed.
+  for (const Shape& shape : {Shape{2, 0}, Shape{0, 6}, Shape{6, 0}, Shape{1, 6, 0}}) {
+    const std::string path = scratch("zero.npy");
+    bindery::io::write_npy(path, Tensor<float, Cpu>::zeros(shape));
+    INFO(shape);
+    REQUIRE_THROWS_AS(load_imu(path), bindery::ShapeError);
+  }
+}
+
+TEST_CASE("imu: rates from timestamps cannot overflow or allocate without bound (issue 18, 6-7)",
+          "[data][imu][malformed][hardening]") {
+  // Timestamps 0 and 1e300 s: 1e-300 Hz; converting ceil(n * 400 / rate) to int64 overflowed.
+  BINDERY_REQUIRE_THROWS_WITH_ALL(load_imu(write_text("far.csv", "0,1,2,3,4,5,6\n1e300,1,2,3,4,5,6\n")),
+                                  bindery::ValueError, "far.csv", "ImuOptions::max_resampled_steps",
+                                  "4194304");
+  // 2 steps over 1000 s (0.001 Hz) are 800,000 steps at 400 Hz: within the default, over a lower
+  // limit.
+  ImuOptions small;
+  small.max_resampled_steps = 100000;
+  BINDERY_REQUIRE_THROWS_WITH_ALL(
+      load_imu(write_text("slow.csv", "0,1,2,3,4,5,6\n1000,1,2,3,4,5,6\n"), small), bindery::ValueError,
+      "slow.csv", "800000 steps", "100000 (ImuOptions::max_resampled_steps)");
+  REQUIRE(load_imu(write_text("slow.csv", "0,1,2,3,4,5,6\n1000,1,2,3,4,5,6\n")).shape() == Shape{6, 2000});
+  // An integer rate whose filter bank is too large is refused before it is built.
+  ImuOptions odd;
+  odd.sample_rate = 999983;
+  BINDERY_REQUIRE_THROWS_WITH_ALL(imu_from_samples(ramp(10), odd), bindery::ValueError,
+                                  "ResampleOptions::max_kernel_coefficients");
+  ImuOptions infinite;
+  infinite.sample_rate = std::numeric_limits<double>::infinity();
+  REQUIRE_THROWS_AS(imu_from_samples(ramp(10), infinite), bindery::ValueError);
+  // Ordinary rates are unaffected.
+  ImuOptions hundred;
+  hundred.sample_rate = 100;
+  REQUIRE(imu_from_samples(ramp(500), hundred).shape() == Shape{6, 2000});
+}

@@ -43,6 +43,12 @@ struct ImuOptions {
   double target_rate = 400.0;    // the reference's rate (2000 steps = 5 s)
   int64_t target_length = 2000;  // steps the IMU encoder reads
   ImuPad pad = ImuPad::kZerosEnd;
+  /// Most steps the rate conversion may produce (before the crop to target_length). A rate read
+  /// from CSV timestamps (0 and 1e300 s: 1e-300 Hz) would otherwise ask for an astronomical length;
+  /// exceeding it throws ValueError naming this limit. Default 2^22 (2.9 hours at 400 Hz; 200 MB).
+  int64_t max_resampled_steps = int64_t{1} << 22;
+  /// The windowed-sinc resampler's options for integer rates, its filter-bank limit included.
+  ResampleOptions resample{};
 };
 
 struct ImuReport {
@@ -91,7 +97,8 @@ Tensor<T, B> imu_from_samples(const Tensor<T, B>& samples, const ImuOptions& opt
   const int64_t n = x.size(1);
   BINDERY_CHECK(n >= 1, ShapeError, "load_imu(", name, "): samples of shape ", samples.shape(),
                 " hold no time step");
-  BINDERY_CHECK(options.target_length >= 1 && options.target_rate > 0.0 && options.sample_rate >= 0.0,
+  BINDERY_CHECK(options.target_length >= 1 && options.target_rate > 0.0 && options.sample_rate >= 0.0 &&
+                    std::isfinite(options.target_rate) && std::isfinite(options.sample_rate),
                 ValueError, "load_imu(", name, "): target_length ", options.target_length, ", target_rate ",
                 options.target_rate, ", sample_rate ", options.sample_rate);
   r.source_steps = n;
@@ -107,8 +114,17 @@ Tensor<T, B> imu_from_samples(const Tensor<T, B>& samples, const ImuOptions& opt
   Tensor<T, B> y = x.contiguous();
   if (r.source_rate != options.target_rate) {
     const double rate = r.source_rate, target = options.target_rate;
+    // The output length in double before any conversion to int64 (which overflows for a rate of
+    // 1e-300 Hz) or any allocation: both paths produce ceil(n * target / rate) steps.
+    const double steps = std::ceil(static_cast<double>(n) * target / rate);
+    BINDERY_CHECK(
+        steps <= static_cast<double>(options.max_resampled_steps), ValueError, "load_imu(", name, "): ", n,
+        " steps at ", rate, " Hz resample to ",
+        steps < 9e18 ? std::to_string(static_cast<int64_t>(steps)) : ::bindery::detail::concat(steps),
+        " steps at ", target, " Hz, over the limit of ", options.max_resampled_steps,
+        " (ImuOptions::max_resampled_steps); check the sample rate (or the CSV's timestamps)");
     if (rate == std::floor(rate) && target == std::floor(target) && rate < 1e9 && target < 1e9) {
-      y = resample(y, static_cast<int64_t>(rate), static_cast<int64_t>(target));
+      y = resample(y, static_cast<int64_t>(rate), static_cast<int64_t>(target), options.resample);
     } else {
       const std::vector<T> host = y.to_vector();
       int64_t m = 0;

@@ -45,10 +45,23 @@
 
 namespace bindery::data {
 
-/// Options of the windowed-sinc resampler (torchaudio.functional.resample's defaults).
+/// Options of the windowed-sinc resampler (torchaudio.functional.resample's defaults), and the
+/// resource limits that bound what a rate read from a file (a WAV header, IMU timestamps) can cost.
+/// Both limits are checked before anything is allocated; exceeding one throws ValueError naming it.
 struct ResampleOptions {
   int64_t lowpass_filter_width = 6;
   double rolloff = 0.99;
+  /// Most coefficients of the polyphase filter bank: new x taps, with the rates reduced by their
+  /// gcd and taps = 2 * ceil(width * orig / (min(orig, new) * rolloff)) + orig. Memory is 4 (float)
+  /// or 8 (double) bytes each, twice for float on AVX2 CPUs (a transposed copy), and building the
+  /// bank computes one sin and one cos per coefficient. Common rates need few: 44.1k -> 16k 76,000,
+  /// 22.05k -> 16k 146,880, 11.025k -> 16k 291,200. Rates sharing no large divisor need a huge bank
+  /// (16,001 -> 16,000 Hz: 256 million = 1 GB; 999,983 -> 16,000 Hz: 16 billion): refused unless
+  /// this is raised. Default 2^24 (64 MB of float).
+  int64_t max_kernel_coefficients = int64_t{1} << 24;
+  /// Most output samples in all, channels x ceil(new * n / orig): a 1 Hz WAV header would otherwise
+  /// turn a small file into gigabytes at 16 kHz. Default 2^28 (1 GB of float; 4.6 hours of 16 kHz mono).
+  int64_t max_output_samples = int64_t{1} << 28;
 };
 
 /// The polyphase filter bank of one rate conversion: `phases` rows of `taps` coefficients.
@@ -76,11 +89,24 @@ ResampleKernel<T> sinc_resample_kernel(int64_t orig_freq, int64_t new_freq,
   kernel.new_rate = new_freq / gcd;
   const int64_t filter_width = options.lowpass_filter_width;
   const double base_freq = static_cast<double>(std::min(kernel.orig, kernel.new_rate)) * options.rolloff;
-  kernel.width = static_cast<int64_t>(std::ceil(static_cast<double>(filter_width * kernel.orig) / base_freq));
+  // The bank's size, in double first (no int64 overflow for any rates), checked before allocating.
+  const double width =
+      std::ceil(static_cast<double>(filter_width) * static_cast<double>(kernel.orig) / base_freq);
+  const double taps = 2.0 * width + static_cast<double>(kernel.orig);
+  const double coefficients = static_cast<double>(kernel.new_rate) * taps;
+  const auto whole = [](double v) {  // for the message: 16015, not 1.6015e+04
+    return v < 9e18 ? std::to_string(static_cast<int64_t>(v)) : ::bindery::detail::concat(v);
+  };
+  BINDERY_CHECK(
+      coefficients <= static_cast<double>(options.max_kernel_coefficients), ValueError,
+      "resample: ", orig_freq, " -> ", new_freq, " Hz (", kernel.orig, " -> ", kernel.new_rate,
+      " after dividing by their gcd ", gcd, ") needs a filter bank of ", kernel.new_rate, " phases x ",
+      whole(taps), " taps = ", whole(coefficients), " coefficients, over the limit of ",
+      options.max_kernel_coefficients,
+      " (ResampleOptions::max_kernel_coefficients); resample through a rate sharing a larger common "
+      "divisor with both, or raise the limit");
+  kernel.width = static_cast<int64_t>(width);
   kernel.taps = 2 * kernel.width + kernel.orig;
-  BINDERY_CHECK(kernel.new_rate <= (int64_t{1} << 40) / kernel.taps, ValueError, "resample: ", orig_freq,
-                " -> ", new_freq, " Hz needs a ", kernel.new_rate, " x ", kernel.taps,
-                " filter bank; choose rates with a larger common divisor");
   kernel.weights.resize(static_cast<size_t>(kernel.new_rate * kernel.taps));
   // Every step in T, as torch does on a T tensor with Python scalars cast to T.
   const T orig_t = static_cast<T>(kernel.orig), new_t = static_cast<T>(kernel.new_rate);
@@ -203,10 +229,16 @@ Tensor<T, B> resample(const Tensor<T, B>& waveform, int64_t orig_freq, int64_t n
   BINDERY_CHECK(orig_freq > 0 && new_freq > 0, ValueError, "resample: rates must be positive, got ",
                 orig_freq, " -> ", new_freq, " Hz");
   if (orig_freq == new_freq) return waveform;
-  const ResampleKernel<T> kernel = sinc_resample_kernel<T>(orig_freq, new_freq, options);
   const int64_t n = waveform.size(-1);
   const int64_t rows = waveform.rank() == 2 ? waveform.size(0) : 1;
   const int64_t out_length = resampled_length(n, orig_freq, new_freq);
+  int64_t out_total = 0;
+  BINDERY_CHECK(
+      !__builtin_mul_overflow(rows, out_length, &out_total) && out_total <= options.max_output_samples,
+      ValueError, "resample: ", rows, " x ", n, " samples at ", orig_freq, " -> ", new_freq, " Hz give ",
+      rows, " x ", out_length, " samples, over the limit of ", options.max_output_samples,
+      " (ResampleOptions::max_output_samples)");
+  const ResampleKernel<T> kernel = sinc_resample_kernel<T>(orig_freq, new_freq, options);
   const std::vector<T> host = waveform.contiguous().to_vector();
   std::vector<T> out(static_cast<size_t>(rows * out_length));
   std::vector<T> transposed;  // (taps, new_rate) for the 8-phase SIMD path
