@@ -262,3 +262,36 @@ TEST_CASE("tokenizer: missing or corrupt merges files -> typed errors", "[data][
   CHECK_THROWS_AS(ClipTokenizer{bad}, bindery::FormatError);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("tokenizer: long words cost O(n log n), tokenize_one caps them (issue 18, 10)",
+          "[data][tokenizer][hardening]") {
+  const auto& tok = tokenizer();
+  // One "word" of 60,000 pseudo-random letters: the reference's merge loop rescans the word per
+  // merge (8 s in the issue); encode() is exact and fast, and tokenize_one agrees with its first
+  // 75 ids.
+  std::string word;
+  uint32_t state = 1;
+  for (int i = 0; i < 60000; ++i) {
+    state = state * 1103515245u + 12345u;
+    word += static_cast<char>('a' + (state >> 16) % 26);
+  }
+  const std::vector<int64_t> all = tok.encode(word);
+  REQUIRE(all.size() > 75);
+  CHECK(tok.decode(all).size() == word.size() + 1);  // every byte once, then "</w>" as a space
+  const std::vector<int64_t> ids = tok.tokenize_one(word);
+  CHECK(std::equal(ids.begin() + 1, ids.begin() + 76, all.begin()));
+  CHECK(ids[76] == ClipTokenizer::kEndOfText);
+  // The cut is at kMaxTokenBytes * context_length + kWordCutMargin bytes: 9,024 for 77.
+  const int64_t cut =
+      ClipTokenizer::kMaxTokenBytes * ClipTokenizer::kContextLength + ClipTokenizer::kWordCutMargin;
+  CHECK(cut == 9024);
+  const std::vector<int64_t> prefix = tok.encode(word.substr(0, static_cast<size_t>(cut)));
+  CHECK(std::equal(ids.begin() + 1, ids.begin() + 76, prefix.begin()));
+  // encode's own limits: a prefix of the full list, and words cut to max_word_bytes.
+  const std::vector<int64_t> first = tok.encode("a dog and a cat", 2);
+  CHECK(first == tok.encode("a dog"));
+  CHECK(tok.encode(word, -1, 5) == tok.encode(word.substr(0, 5)));
+  // Repeated letters and repeated morphemes merge as the reference does (hand-checked).
+  CHECK(tok.encode(std::string(20000, 'a')).size() < 20000);
+  BINDERY_REQUIRE_THROWS_WITH_ALL(tok.tokenize_one("a", int64_t{1} << 21), bindery::ValueError, "2^20");
+}
