@@ -172,11 +172,13 @@ class MpiProcessGroup final : public ProcessGroup {
                   ": average of ", dtype_name(dtype), " values (use sum)");
     if (count == 0 || size_ == 1) return {};
     auto work = make_work("all_reduce");
-    if (!dtype_is_floating(dtype)) {
+    if (!dtype_is_floating(dtype) || !options_.identical_results) {
       work->post([=, this](MPI_Request* r) {
         return MPI_Iallreduce(MPI_IN_PLACE, data, to_int(count), detail::mpi_type(dtype), detail::mpi_op(op),
                               comm_, r);
       });
+      if (op == ReduceOp::kAverage)
+        work->then([=, this] { detail::divide_in_place(data, count, dtype, size_); });
       return Work(std::move(work));
     }
     // Reduce-scatter into one block per rank, then all-gather the blocks: same bits everywhere.
@@ -362,8 +364,14 @@ class MpiProcessGroup final : public ProcessGroup {
                                              : std::string("a rank is stuck, dead on another host, or called "
                                                            "another collective")));
         }
-        // Spin briefly for latency, then yield the core to the compute threads.
-        if (++spins > 64) std::this_thread::sleep_for(std::chrono::microseconds(50));
+        // MPI moves data only inside its calls: poll hard for the first 50 ms (yielding the core to
+        // runnable threads), then every 20 us, so a rank waiting for a slow peer does not burn a core.
+        if (++spins > 64) {
+          if (now - start < std::chrono::milliseconds(50))
+            std::this_thread::yield();
+          else
+            std::this_thread::sleep_for(std::chrono::microseconds(20));
+        }
       }
     }
 

@@ -194,6 +194,11 @@ struct GroupOptions {
   /// The deadline of every wait(): a collective that does not complete in this time throws
   /// DistError. Also settable with the environment variable BINDERY_DIST_TIMEOUT (seconds).
   std::chrono::milliseconds timeout{std::chrono::seconds(300)};
+  /// Floating-point all_reduce computed so that every rank receives the same bits by construction
+  /// (MPI: a reduce-scatter then an all-gather). false: the engine's own all-reduce (MPI_Iallreduce,
+  /// faster; Open MPI's algorithms also agree across ranks in our tests, but MPI does not promise
+  /// it). Environment: BINDERY_DIST_IDENTICAL=0 sets false.
+  bool identical_results = true;
 };
 
 /// Reads BINDERY_DIST_TIMEOUT (seconds, > 0) into options.timeout when set; ValueError when malformed.
@@ -204,6 +209,11 @@ inline GroupOptions options_from_environment(GroupOptions options = {}) {
     BINDERY_CHECK(end && *end == '\0' && seconds > 0 && seconds < 1e7, ValueError, "BINDERY_DIST_TIMEOUT=\"",
                   env, "\" must be a positive number of seconds");
     options.timeout = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0));
+  }
+  if (const char* env = std::getenv("BINDERY_DIST_IDENTICAL"); env && *env) {
+    const std::string v = env;
+    BINDERY_CHECK(v == "0" || v == "1", ValueError, "BINDERY_DIST_IDENTICAL=\"", v, "\" must be 0 or 1");
+    options.identical_results = v == "1";
   }
   return options;
 }
