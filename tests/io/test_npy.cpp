@@ -150,3 +150,22 @@ TEST_CASE("npy: a file truncated at every byte gives a bindery::Error", "[io][np
   }
   CHECK_THROWS_AS(io::read_npy<float>(scratch("does_not_exist.npy")), IoError);
 }
+
+TEST_CASE("npy: zero-size shapes load and reshape; huge zero-size shapes are refused (issue 18, 1-2)",
+          "[io][npy][hardening]") {
+  const std::string path = scratch("zero.npy");
+  // (2, 0): reading reshapes to the header's shape, which recursed until the stack overflowed.
+  write_bytes(path, npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 0), }", 0));
+  const auto a = io::read_npy<float>(path);
+  REQUIRE(a.shape() == Shape{2, 0});
+  REQUIRE(a.reshape({0, 2}).contiguous().clone().shape() == Shape{0, 2});
+  write_bytes(path, npy_with_header("{'descr': '<f8', 'fortran_order': True, 'shape': (0, 3, 4), }", 0));
+  REQUIRE(io::read_npy<double>(path).shape() == Shape{0, 3, 4});
+  // (0, 2^62, 4): 0 elements and 0 bytes, so the byte count passes; its strides do not fit int64.
+  write_bytes(
+      path,
+      npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4611686018427387904, 4), }", 0));
+  BINDERY_REQUIRE_THROWS_WITH_ALL(io::read_npy<float>(path), FormatError, path.c_str(),
+                                  "(0, 4611686018427387904, 4)", "overflows");
+  REQUIRE_THROWS_AS(io::inspect_npy(path), FormatError);
+}

@@ -341,3 +341,28 @@ TEST_CASE("pth: the unpickler survives every truncation and byte change of a rea
   }
   CHECK(refused > runs / 2);
 }
+
+TEST_CASE("pth: a zero-size tensor whose strides overflow is refused (issue 18, 2)", "[io][pth][hardening]") {
+  const std::string path = scratch("zero_huge.pth");
+  const auto pickle = [](const std::vector<int64_t>& size, const std::vector<int64_t>& stride) {
+    return Pickle()
+        .op('}')
+        .op('(')
+        .str("w")
+        .tensor("FloatStorage", "0", 4, 0, size, stride)
+        .op('u')
+        .op('.')
+        .bytes;
+  };
+  constexpr int64_t k62 = int64_t{1} << 62;
+  write_bytes(path, make_pth(pickle({0, k62, 4}, {4, 4, 1}), {{"0", float_bytes(4)}}));
+  BINDERY_REQUIRE_THROWS_WITH_ALL(io::load_pth<float>(path), FormatError, path.c_str(), "archive/data.pkl",
+                                  "size (0, 4611686018427387904, 4)", "overflowing");
+  REQUIRE_THROWS_AS(io::inspect_pth(path), FormatError);
+  // Zero-size tensors with ordinary shapes load, and reshape without recursing.
+  write_bytes(path, make_pth(pickle({2, 0}, {1, 1}), {{"0", float_bytes(4)}}));
+  const auto loaded = io::load_pth<float>(path);
+  REQUIRE(loaded.size() == 1);
+  REQUIRE(loaded.at(0).second.shape() == Shape{2, 0});
+  REQUIRE(loaded.at(0).second.reshape({0, 2}).contiguous().numel() == 0);
+}

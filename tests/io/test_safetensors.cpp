@@ -310,3 +310,18 @@ TEST_CASE("safetensors: 16-bit tensors load, convert and save bit-exactly", "[io
   const std::vector<float16> original_f16 = f16.to_vector();
   for (size_t i = 0; i < back_f16.size(); ++i) REQUIRE(back_f16[i].bits == original_f16[i].bits);
 }
+
+TEST_CASE("safetensors: a zero-size shape whose strides overflow is refused (issue 18, 2)",
+          "[io][safetensors][hardening]") {
+  const std::string path = scratch("zero_huge.safetensors");
+  write_bytes(
+      path, st_bytes(R"({"a":{"dtype":"F32","shape":[0,4611686018427387904,4],"data_offsets":[0,0]}})", ""));
+  BINDERY_REQUIRE_THROWS_WITH_ALL(io::SafetensorsFile::open(path), FormatError, path.c_str(), "'a'",
+                                  "overflows 64-bit sizes");
+  // A representable zero-size tensor still loads.
+  write_bytes(path, st_bytes(R"({"a":{"dtype":"F32","shape":[2,0],"data_offsets":[0,0]}})", ""));
+  const auto loaded = io::load_safetensors<float>(path);
+  REQUIRE(loaded.size() == 1);
+  REQUIRE(loaded.at(0).second.shape() == Shape{2, 0});
+  REQUIRE(loaded.at(0).second.reshape({0, 2}).contiguous().numel() == 0);
+}

@@ -5,6 +5,7 @@
 #include "bindery/io/convert.hpp"
 #include "bindery/io/dtype.hpp"
 #include "bindery/io/file.hpp"
+#include "bindery/io/json.hpp"
 #include "bindery/io/npy.hpp"
 #include "bindery/io/pickle.hpp"
 #include "bindery/io/pth.hpp"

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "bindery/core/error.hpp"
+#include "bindery/core/shape.hpp"
 #include "bindery/io/dtype.hpp"
 
 namespace bindery::io {
@@ -61,14 +62,14 @@ inline bool checked_mul(int64_t a, int64_t b, int64_t& out) {
 inline bool checked_add(int64_t a, int64_t b, int64_t& out) {
   return a >= 0 && b >= 0 && !__builtin_add_overflow(a, b, &out);
 }
-/// Product of extents, false on overflow or a negative extent.
+/// Product of extents, false on a negative extent or when the shape is not representable: the
+/// product with zero extents counted as 1 (the span of its contiguous strides) must fit int64 too,
+/// or a header such as (0, 2^62, 4) — 0 elements, so every byte count passes — would build a tensor
+/// whose strides overflow (bindery::Shape refuses it the same way).
 template <class Range>
 bool checked_numel(const Range& dims, int64_t& out) {
-  out = 1;
-  for (int64_t d : dims) {
-    if (!checked_mul(out, d, out)) return false;
-  }
-  return true;
+  int64_t span = 0;
+  return ::bindery::detail::checked_extents(dims, out, span);
 }
 
 /// Little-endian integer at `p` (any alignment).

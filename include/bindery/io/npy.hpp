@@ -146,6 +146,14 @@ class NpyHeaderParser {
       }
     }
     ++pos_;
+    // Checked before Shape sees it: Shape would throw a ShapeError that names no file.
+    int64_t numel = 0;
+    if (!checked_numel(dims, numel)) {
+      std::string shape = "(";
+      for (size_t d = 0; d < dims.size(); ++d) shape += (d ? ", " : "") + std::to_string(dims[d]);
+      throw format_error(file_, "npy header", static_cast<uint64_t>(base_), "shape ", shape,
+                         dims.size() == 1 ? ",)" : ")", " overflows 64-bit sizes");
+    }
     return Shape(std::move(dims));
   }
   DType parse_descr(const std::string& descr, int64_t at) const {

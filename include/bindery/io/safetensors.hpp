@@ -35,6 +35,7 @@
 #include "bindery/core/tensor.hpp"
 #include "bindery/io/dtype.hpp"
 #include "bindery/io/file.hpp"
+#include "bindery/io/json.hpp"
 
 namespace bindery::io {
 
@@ -260,17 +261,19 @@ class SafetensorsFile {
     if (dtype == value.end() || shape == value.end() || offsets == value.end())
       fail_here("lacks dtype, shape or data_offsets");
     if (!dtype->is_string() || !parse_dtype_name(dtype->get_ref<const std::string&>(), t.dtype)) {
-      fail_here("unknown dtype ", dtype->dump());
+      fail_here("unknown dtype ", json_excerpt(*dtype));
     }
     auto as_size = [&](const nlohmann::ordered_json& v, const char* what) -> int64_t {
       if (!v.is_number_unsigned() || v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
-        fail_here(what, " must hold non-negative integers < 2^63, got ", v.dump());
+        fail_here(what, " must hold non-negative integers < 2^63, got ", json_excerpt(v));
       }
       return static_cast<int64_t>(v.get<uint64_t>());
     };
     if (!shape->is_array() || shape->size() > 64) fail_here("shape must be an array of at most 64 extents");
     std::vector<int64_t> dims;
     for (const auto& d : *shape) dims.push_back(as_size(d, "shape"));
+    int64_t numel = 0;
+    if (!checked_numel(dims, numel)) fail_here("shape ", json_excerpt(*shape), " overflows 64-bit sizes");
     t.shape = Shape(std::move(dims));
     if (!offsets->is_array() || offsets->size() != 2) fail_here("data_offsets must be [begin, end]");
     t.begin = as_size((*offsets)[0], "data_offsets");

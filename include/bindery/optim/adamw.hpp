@@ -250,13 +250,14 @@ class AdamW : public Optimizer<T, B> {
     const nlohmann::json& steps = this->member(who, state.hyper, "steps");
     const size_t n = detail::count_params(groups_);
     if (!steps.is_array() || steps.size() != n)
-      this->malformed(who, "\"steps\" must list one step per parameter (", n, "), got ", steps.dump());
+      this->malformed(who, "\"steps\" must list one step per parameter (", n, "), got ",
+                      io::json_excerpt(steps));
     std::vector<State> states(n);
     size_t k = 0;
     for (const auto& group : groups_) {
       for (const auto& p : group.params) {
         if (!steps[k].is_number_integer() || steps[k].get<int64_t>() < 0)
-          this->malformed(who, "step ", steps[k].dump(), " of parameter ", k);
+          this->malformed(who, "step ", io::json_excerpt(steps[k]), " of parameter ", k);
         states[k].step = steps[k].get<int64_t>();
         const Tensor<T, B>* m = this->find_tensor(state, k, "exp_avg");
         const Tensor<T, B>* v = this->find_tensor(state, k, "exp_avg_sq");

@@ -32,6 +32,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bindery/io/json.hpp"
 #include "bindery/nn/module.hpp"
 #include "bindery/optim/param_group.hpp"
 
@@ -122,26 +123,27 @@ class Optimizer {
     const nlohmann::json& h = state.hyper;
     if (!h.is_object()) malformed(who, "the state's hyper-parameters are not a JSON object");
     const nlohmann::json& type = member(who, h, "type");
-    if (!type.is_string()) malformed(who, "\"type\" must be a string, got ", type.dump());
+    if (!type.is_string()) malformed(who, "\"type\" must be a string, got ", io::json_excerpt(type));
     BINDERY_CHECK(type.get<std::string>() == type_name(), ValueError, who, ": the state is of a ",
                   type.get<std::string>(), " optimizer, not ", type_name(), " (build a ",
                   type.get<std::string>(), " to load it)");
     const nlohmann::json& groups = member(who, h, "groups");
-    if (!groups.is_array()) malformed(who, "\"groups\" must be an array, got ", groups.dump());
+    if (!groups.is_array()) malformed(who, "\"groups\" must be an array, got ", io::json_excerpt(groups));
     std::vector<int64_t> sizes;
     std::vector<GroupHyper> hyper;
     for (const auto& g : groups) {
-      if (!g.is_object()) malformed(who, "groups must be objects, got ", g.dump());
+      if (!g.is_object()) malformed(who, "groups must be objects, got ", io::json_excerpt(g));
       const nlohmann::json& n = member(who, g, "params");
       if (!n.is_number_integer() || n.get<int64_t>() < 0)
-        malformed(who, "a group's \"params\" must be a count, got ", n.dump());
+        malformed(who, "a group's \"params\" must be a count, got ", io::json_excerpt(n));
       sizes.push_back(n.get<int64_t>());
       GroupHyper values{};
       for (auto [key, out] : {std::pair<const char*, double*>{"lr", &values.lr},
                               {"weight_decay", &values.weight_decay},
                               {"initial_lr", &values.initial_lr}}) {
         const nlohmann::json& v = member(who, g, key);
-        if (!v.is_number()) malformed(who, "a group's \"", key, "\" must be a number, got ", v.dump());
+        if (!v.is_number())
+          malformed(who, "a group's \"", key, "\" must be a number, got ", io::json_excerpt(v));
         *out = v.get<double>();
       }
       BINDERY_CHECK(values.lr >= 0 && values.weight_decay >= 0, ValueError, who,
@@ -194,7 +196,7 @@ class Optimizer {
     const bool typed = std::is_same_v<V, bool> ? v.is_boolean() : v.is_number();
     if (!typed)
       malformed(who, "\"", key, "\" must be a ", std::is_same_v<V, bool> ? "boolean" : "number", ", got ",
-                v.dump());
+                io::json_excerpt(v));
     const V saved = v.get<V>();
     BINDERY_CHECK(saved == mine, ValueError, who, ": the state's ", type_name(), " ", key, " is ", saved,
                   " but this optimizer's is ", mine, " (construct ", type_name(),

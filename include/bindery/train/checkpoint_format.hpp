@@ -52,6 +52,7 @@
 #include "bindery/core/error.hpp"
 #include "bindery/core/philox.hpp"
 #include "bindery/io/file.hpp"
+#include "bindery/io/json.hpp"
 #include "bindery/io/safetensors.hpp"
 
 namespace bindery::train {
@@ -199,7 +200,8 @@ inline const nlohmann::json& member(const std::string& path, const nlohmann::jso
                   : kind == JsonKind::kInteger ? it->is_number_integer()
                                                : it->is_number();
   if (!ok)
-    manifest_error(path, "\"", key, "\" must be ", kNames[static_cast<int>(kind)], ", got ", it->dump());
+    manifest_error(path, "\"", key, "\" must be ", kNames[static_cast<int>(kind)], ", got ",
+                   io::json_excerpt(*it));
   return *it;
 }
 inline int64_t int_member(const std::string& path, const nlohmann::json& j, const char* key) {
@@ -245,7 +247,8 @@ inline OpenCheckpoint open_checkpoint(const std::string& path) {
     manifest_error(path, "checksum ", actual, " differs from the recorded ", crc->second,
                    " (the file is damaged)");
   try {
-    ck.manifest = nlohmann::json::parse(text->second);
+    ck.manifest =
+        io::parse_json(text->second, path + ": checkpoint manifest");  // depth-limited (io/json.hpp)
   } catch (const nlohmann::json::exception& e) {
     manifest_error(path, "invalid JSON: ", e.what());
   }

@@ -27,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bindery/core/error.hpp"
+#include "bindery/io/json.hpp"
 
 namespace bindery::train {
 
@@ -167,6 +168,7 @@ inline std::vector<nlohmann::json> read_metrics(const std::string& path) {
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
+    io::check_json_depth(line, path, io::kJsonMaxDepth);  // FormatError if nested too deep
     auto parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (!parsed.is_discarded()) out.push_back(std::move(parsed));
   }

@@ -14,6 +14,7 @@
 #include <array>
 #include <cstdint>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <utility>
@@ -24,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bindery/core/error.hpp"
+#include "bindery/io/json.hpp"
 #include "bindery/models/imagebind/modality.hpp"
 
 namespace bindery::models::imagebind {
@@ -507,7 +509,7 @@ inline nlohmann::ordered_json to_json(const EncoderSpec& c) {
 /// Reads what to_json writes. Absent fields keep EncoderSpec's defaults; unknown fields and wrong
 /// types throw ValueError naming `where` and the field; the result is validated.
 inline EncoderSpec encoder_spec_from_json(const nlohmann::ordered_json& j, const std::string& where) {
-  BINDERY_CHECK(j.is_object(), ValueError, where, ": expected a JSON object, got ", j.dump());
+  BINDERY_CHECK(j.is_object(), ValueError, where, ": expected a JSON object, got ", io::json_excerpt(j));
   EncoderSpec c;
   for (const auto& item : j.items()) {  // not a structured binding: clang 14 cannot capture those
     const std::string key = item.key();
@@ -521,7 +523,8 @@ inline EncoderSpec encoder_spec_from_json(const nlohmann::ordered_json& j, const
         detail::field_from_json(value, member, field);
       });
     } catch (const nlohmann::json::exception& e) {
-      throw ValueError(::bindery::detail::concat(field, ": ", e.what(), " (value ", value.dump(), ")"));
+      throw ValueError(
+          ::bindery::detail::concat(field, ": ", e.what(), " (value ", io::json_excerpt(value), ")"));
     }
     BINDERY_CHECK(known, ValueError, field, ": unknown field");
   }
@@ -559,13 +562,14 @@ inline ImageBindConfig imagebind_config_from_json(const nlohmann::ordered_json& 
     BINDERY_CHECK(key == "model" || key == "encoders" || key == "extra_modalities", ValueError,
                   "ImageBindConfig JSON: unknown field '", key, "'");
     BINDERY_CHECK(key != "model" || value == "imagebind", ValueError,
-                  "ImageBindConfig JSON: \"model\" must be \"imagebind\", got ", value.dump());
+                  "ImageBindConfig JSON: \"model\" must be \"imagebind\", got ", io::json_excerpt(value));
     if (key != "extra_modalities") continue;
     BINDERY_CHECK(value.is_array(), ValueError,
-                  "ImageBindConfig JSON: \"extra_modalities\" must be an array of names, got ", value.dump());
+                  "ImageBindConfig JSON: \"extra_modalities\" must be an array of names, got ",
+                  io::json_excerpt(value));
     for (const auto& name : value) {
-      BINDERY_CHECK(name.is_string(), ValueError, "ImageBindConfig JSON: extra_modalities: ", name.dump(),
-                    " is not a string");
+      BINDERY_CHECK(name.is_string(), ValueError,
+                    "ImageBindConfig JSON: extra_modalities: ", io::json_excerpt(name), " is not a string");
       const Modality m(name.get<std::string>());  // validates the name
       BINDERY_CHECK(!m.is_builtin(), ValueError,
                     "ImageBindConfig JSON: extra_modalities lists the built-in '", m.name(), "'");
@@ -599,18 +603,15 @@ inline void save_config(const ImageBindConfig& config, const std::string& path) 
   BINDERY_CHECK(out.good(), IoError, "save_config: writing '", path, "' failed");
 }
 
-/// Reads a config written by save_config; throws IoError (cannot read) or ValueError (bad JSON, with
-/// the field named).
+/// Reads a config written by save_config; throws IoError (cannot read), FormatError (not JSON, or
+/// nested deeper than io::kJsonMaxDepth levels: io/json.hpp) or ValueError (a bad field, named).
 inline ImageBindConfig load_config(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   BINDERY_CHECK(in.good(), IoError, "load_config: cannot open '", path, "'");
-  nlohmann::ordered_json j;
-  try {
-    j = nlohmann::ordered_json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw ValueError(::bindery::detail::concat("load_config: '", path, "' is not valid JSON: ", e.what()));
-  }
-  return imagebind_config_from_json(j);
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  BINDERY_CHECK(!in.bad(), IoError, "load_config: reading '", path, "' failed");
+  return imagebind_config_from_json(
+      io::parse_json<nlohmann::ordered_json>(text, ::bindery::detail::concat("load_config: '", path, "'")));
 }
 
 }  // namespace bindery::models::imagebind
