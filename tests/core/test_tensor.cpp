@@ -197,6 +197,12 @@ TEST_CASE("shape arithmetic is overflow-checked, zero-size shapes included (issu
   // A valid shape whose byte count wraps size_t: refused by the backend, not a small allocation.
   REQUIRE_THROWS_AS(Tensor<double>::empty(Shape{int64_t{1} << 61}), BackendError);
   REQUIRE_THROWS_AS(Tensor<float>::empty(Shape{k62, 1}), BackendError);
+  // concat sums extents along the axis: zero-size inputs with huge extents cannot overflow the sum.
+  const auto wide = Tensor<float>::empty(Shape{0, k62});
+  const auto join = [](const std::vector<Tensor<float>>& xs) { return ops::concat_forward(xs, 1); };
+  BINDERY_REQUIRE_THROWS_WITH_ALL(join({wide, wide}), ShapeError, "concat",
+                                  "(0, 4611686018427387904), (0, 4611686018427387904)", "overflow int64");
+  REQUIRE(join({wide, Tensor<float>::empty({0, 3})}).shape() == Shape{0, k62 + 3});
   // reshape's -1 inference multiplies the known extents: checked too.
   REQUIRE_THROWS_AS(Tensor<float>::empty({0}).reshape({k62, 4, -1}), ShapeError);
 }

@@ -68,7 +68,10 @@ Tensor<T, B> concat_forward(const std::vector<Tensor<T, B>>& xs, int64_t axis) {
   const int64_t a = detail::check_concat_shapes("concat", xs, axis);
   Shape out_shape = xs.front().shape();
   int64_t total = 0;
-  for (const auto& x : xs) total += x.shape()[a];
+  for (const auto& x : xs) {  // zero-size inputs can carry huge extents: the sum is checked
+    BINDERY_CHECK(!__builtin_add_overflow(total, x.shape()[a], &total), ShapeError,
+                  "concat: the extents along axis ", a, " of ", detail::join_shapes(xs), " overflow int64");
+  }
   out_shape[a] = total;
   Tensor<T, B> out = Tensor<T, B>::empty(out_shape);
   int64_t outer = 1, inner = 1;
