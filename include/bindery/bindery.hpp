@@ -15,4 +15,5 @@
 #include "bindery/nn/all.hpp"
 #include "bindery/loss/all.hpp"
 #include "bindery/optim/all.hpp"
+#include "bindery/dist/all.hpp"
 #include "bindery/io/all.hpp"

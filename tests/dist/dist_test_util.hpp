@@ -90,7 +90,7 @@ struct TwoTowerJob {
   std::function<void(int64_t step)> on_step;  // called inside the first task, every step
 
   explicit TwoTowerJob(train::TrainerOptions options) {
-    options.batch_size = 12;
+    if (options.batch_size == train::TrainerOptions{}.batch_size) options.batch_size = 12;  // unless set
     options.lr = 5e-3;
     options.warmup_steps = 3;
     options.progress = false;

@@ -402,3 +402,24 @@ TEST_CASE("dist: 20 AdamW steps across the ranks equal 20 steps of one process o
   G().barrier().wait();
   if (R() == 0) std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("dist: the distributed sampler cuts the single-process batch into disjoint rank shares",
+          "[dist][trainer]") {
+  train::EpochSampler single(50, 12, 9);
+  std::vector<train::DistributedSampler> ranks;
+  for (int r = 0; r < 3; ++r) ranks.emplace_back(50, 12, 9, r, 3);
+  for (int64_t step = 0; step < 10; ++step) {  // crosses epochs (4 batches of 12 per epoch of 50)
+    std::vector<int64_t> joined;
+    for (auto& s : ranks) {
+      const std::vector<int64_t> mine = s.batch(step);
+      CHECK(mine.size() == 4u);
+      joined.insert(joined.end(), mine.begin(), mine.end());
+    }
+    CHECK(joined == single.batch(step));
+  }
+  CHECK_THROWS_AS(train::DistributedSampler(50, 10, 9, 0, 3), ValueError);
+  train::TrainerOptions o;
+  o.group = dist_group();
+  o.batch_size = 12 * P() + 1;
+  if (P() > 1) CHECK_THROWS_WITH(TwoTowerJob(o), Catch::Contains("divisible"));
+}

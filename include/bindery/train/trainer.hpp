@@ -201,6 +201,34 @@ class EpochSampler {
   std::vector<int64_t> perm_;
 };
 
+/// Rank `rank`'s share of the global batches of an EpochSampler: the same shuffled order on every
+/// rank, each step's global batch cut into `size` disjoint slices of global_batch / size samples, in
+/// rank order; drop-last, so every rank takes the same number of steps and the data order does not
+/// depend on the number of ranks (concatenating the slices gives the single-process batch).
+class DistributedSampler {
+ public:
+  DistributedSampler(int64_t n, int64_t global_batch, uint64_t seed, int rank, int size)
+      : global_(n, global_batch, seed), rank_(rank), size_(size), local_(global_batch / std::max(size, 1)) {
+    BINDERY_CHECK(size >= 1 && rank >= 0 && rank < size, ValueError, "DistributedSampler: rank ", rank,
+                  " of ", size);
+    BINDERY_CHECK(global_batch % size == 0, ValueError, "DistributedSampler: global batch ", global_batch,
+                  " must be divisible by the ", size, " ranks");
+  }
+  int64_t local_batch() const { return local_; }
+  int64_t batches_per_epoch() const { return global_.batches_per_epoch(); }
+  /// This rank's sample indices of step `step`.
+  std::vector<int64_t> batch(int64_t step) {
+    const std::vector<int64_t> all = global_.batch(step);
+    const int64_t per_rank = static_cast<int64_t>(all.size()) / size_;
+    return {all.begin() + per_rank * rank_, all.begin() + per_rank * (rank_ + 1)};
+  }
+
+ private:
+  EpochSampler global_;
+  int rank_, size_;
+  int64_t local_;
+};
+
 /// Every Philox stream inside `module` (Dropout, DropPath, attention dropout), by module path.
 template <class T, class B>
 std::map<std::string, Philox*> module_generators(nn::Module<T, B>& module) {
@@ -276,14 +304,18 @@ class Trainer {
     BINDERY_CHECK(!tasks_.empty(), ValueError, "Trainer: no tasks");
     BINDERY_CHECK(options_.steps >= 1 && options_.batch_size >= 1, ValueError, "Trainer: steps ",
                   options_.steps, " and batch_size ", options_.batch_size, " must be positive");
+    BINDERY_CHECK(!options_.group || options_.batch_size % options_.group->size() == 0, ValueError,
+                  "Trainer: batch_size ", options_.batch_size,
+                  " (the global batch) must be divisible by the ", options_.group->size(), " ranks");
     for (const auto& [name, module] : modules) root_->register_module(name, module);
     auto owned = std::make_shared<Root>();
     bool any_owned = false;
     for (size_t k = 0; k < tasks_.size(); ++k) {
       const Task<T, B>& task = tasks_[k];
       BINDERY_CHECK(static_cast<bool>(task.loss), ValueError, "Trainer: task '", task.name, "' has no loss");
-      samplers_.emplace_back(task.dataset_size, options_.batch_size,
-                             nn::init::derive_seed(options_.seed, 1000 + k));
+      samplers_.emplace_back(
+          task.dataset_size, options_.batch_size, nn::init::derive_seed(options_.seed, 1000 + k),
+          options_.group ? options_.group->rank() : 0, options_.group ? options_.group->size() : 1);
       if (task.owned) {
         owned->register_module(task.name, task.owned);
         any_owned = true;
@@ -300,8 +332,6 @@ class Trainer {
     BINDERY_CHECK(optimizer_ != nullptr, ValueError, "Trainer: the optimizer factory returned null");
     if (options_.group && options_.group->size() > 1) {
       dist::ProcessGroup& g = *options_.group;
-      BINDERY_CHECK(options_.batch_size % g.size() == 0, ValueError, "Trainer: batch_size ",
-                    options_.batch_size, " (the global batch) must be divisible by the ", g.size(), " ranks");
       for (auto& [path, m] : root_->named_modules())
         if (auto* aware = dynamic_cast<dist::GroupAware*>(m)) aware->set_process_group(options_.group);
       rekey_generators(g.rank());
@@ -354,7 +384,7 @@ class Trainer {
       ProgressBar::Values shown;
       std::vector<double> values(tasks_.size());
       for (size_t k = 0; k < tasks_.size(); ++k) {
-        const std::vector<int64_t> idx = local_batch(samplers_[k].batch(step));
+        const std::vector<int64_t> idx = samplers_[k].batch(step);  // this rank's share
         Var<T, B> loss;
         {
           const Autocast autocast(options_.precision);
@@ -506,14 +536,6 @@ class Trainer {
                   " at step ", step, dp_ ? " (mean over the ranks)" : "", " (lower the learning rate?)");
   }
 
-  /// This rank's slice of the global batch (the whole batch in one process).
-  std::vector<int64_t> local_batch(std::vector<int64_t> global) const {
-    if (!dp_) return global;
-    const int64_t per_rank = static_cast<int64_t>(global.size()) / options_.group->size();
-    const int64_t first = per_rank * options_.group->rank();
-    return {global.begin() + first, global.begin() + first + per_rank};
-  }
-
   /// Rank r > 0 draws its own dropout masks: its streams are keyed by r (rank 0's stay as they are,
   /// so a one-rank run equals the single-process one).
   void rekey_generators(int r) {
@@ -534,10 +556,9 @@ class Trainer {
       if (latest.path)
         chosen = *latest.path;
       else if (!latest.skipped.empty())
-        chosen =
-            "!" + ::bindery::detail::concat("every checkpoint in ", options_.checkpoint_dir,
-                                            " is damaged (newest: ", latest.skipped.front().path, ": ",
-                                            latest.skipped.front().reason, "); move them away to start over");
+        chosen = ::bindery::detail::concat("!every checkpoint in ", options_.checkpoint_dir,
+                                           " is damaged (newest: ", latest.skipped.front().path, ": ",
+                                           latest.skipped.front().reason, "); move them away to start over");
     }
     chosen = g.broadcast_string(chosen, 0);
     BINDERY_CHECK(chosen.empty() || chosen[0] != '!', FormatError, "Trainer::resume: ", chosen.substr(1));
@@ -588,7 +609,7 @@ class Trainer {
   TrainerOptions options_;
   std::vector<Task<T, B>> tasks_;
   std::shared_ptr<Root> root_;
-  std::vector<EpochSampler> samplers_;
+  std::vector<DistributedSampler> samplers_;
   std::unique_ptr<optim::Optimizer<T, B>> optimizer_;
   optim::GradScaler<T, B> scaler_{
       optim::GradScalerOptions{.enabled = options_.precision == Precision::kFloat16}};
