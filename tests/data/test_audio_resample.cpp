@@ -131,10 +131,12 @@ TEST_CASE("resample: filter bank and output size are bounded before allocating (
                                   "ResampleOptions::max_kernel_coefficients");
   BINDERY_REQUIRE_THROWS_WITH_ALL(bindery::data::sinc_resample_kernel<float>(999983, 16000),
                                   bindery::ValueError, "max_kernel_coefficients");
-  // The limit is configurable.
-  bindery::data::ResampleOptions roomy;
-  roomy.max_kernel_coefficients = int64_t{1} << 30;
-  REQUIRE(bindery::data::sinc_resample_kernel<double>(1601, 1600, roomy).taps == 2 * 7 + 1601);
+  // The limit is configurable: 401 -> 400 Hz needs 400 x 415 = 166,000 coefficients.
+  REQUIRE(bindery::data::sinc_resample_kernel<double>(401, 400).taps == 2 * 7 + 401);
+  bindery::data::ResampleOptions small_bank;
+  small_bank.max_kernel_coefficients = 100000;
+  BINDERY_REQUIRE_THROWS_WITH_ALL(bindery::data::sinc_resample_kernel<double>(401, 400, small_bank),
+                                  bindery::ValueError, "166000 coefficients", "100000");
   // 1 Hz -> 16 kHz: a short input becomes 16,000 times longer; bounded by max_output_samples.
   bindery::data::ResampleOptions tight;
   tight.max_output_samples = 1000;
