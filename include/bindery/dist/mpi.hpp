@@ -279,6 +279,17 @@ class MpiProcessGroup final : public ProcessGroup {
     MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm_, &flag, MPI_STATUS_IGNORE);  // drives MPI's progress
   }
 
+  /// "rank 1 (pid 4855 on vm) is dead, ..." for the ranks in `dead` (error messages of any engine
+  /// bootstrapped from this group).
+  std::string describe_dead(const std::vector<int>& dead) const {
+    std::string s;
+    for (int r : dead)
+      s += ::bindery::detail::concat(s.empty() ? "" : ", ", "rank ", r, " (pid ",
+                                     pids_[static_cast<size_t>(r)], " on ", hosts_[static_cast<size_t>(r)],
+                                     ") is dead");
+    return s;
+  }
+
   /// The ranks on this host whose process is gone (empty when all live).
   std::vector<int> dead_local_peers() const {
     std::vector<int> dead;
@@ -424,14 +435,6 @@ class MpiProcessGroup final : public ProcessGroup {
   }
   void check(int rc, const char* call) {
     if (rc != MPI_SUCCESS) fail(call, detail::mpi_error_string(rc));
-  }
-  std::string describe_dead(const std::vector<int>& dead) const {
-    std::string s;
-    for (int r : dead)
-      s += ::bindery::detail::concat(s.empty() ? "" : ", ", "rank ", r, " (pid ",
-                                     pids_[static_cast<size_t>(r)], " on ", hosts_[static_cast<size_t>(r)],
-                                     ") is dead");
-    return s;
   }
   [[noreturn]] void fail(const char* op, const std::string& why) {
     *failed_ = true;

@@ -617,11 +617,7 @@ class NcclProcessGroup final : public ProcessGroup {
     return text;
   }
   std::string describe_dead(const std::vector<int>& dead) const {
-    std::string s;
-    for (int r : dead)
-      s += ::bindery::detail::concat(s.empty() ? "" : ", ", "rank ", r, " (pid ", mpi_.pid(r), " on ",
-                                     mpi_.host(r), ") is dead");
-    return s;
+    return mpi_.describe_dead(dead);
   }
 
   /// Throws BackendError for a failed CUDA call outside a collective (setup).
