@@ -70,7 +70,9 @@ struct Options {
   uint64_t seed = 1;                      // the data's seed (02's --seed) and the draws'
   int64_t probe_steps = 300, scratch_steps = 150;
   double probe_lr = 0.05, probe_wd = 1e-3, scratch_lr = 1e-3, scratch_wd = 0.05;
-  double require_gap = -1;  // points; < 0: no requirement
+  double require_gap = -1;            // points; < 0: no requirement
+  std::string probe_init = "random";  // or "text": the probe starts as the zero-shot classifier
+  double text_scale = 1.0 / 0.07;     // logit scale of that start
 };
 
 TensorT rows_of(const TensorT& x, const Indices& idx) {
@@ -128,8 +130,16 @@ void fit(const std::vector<VarT>& params, Forward forward, const std::vector<int
 
 /// The linear probe: multinomial logistic regression on frozen, normalized embeddings.
 double probe(const eval::Matrix& train_x, const std::vector<int64_t>& train_y, const eval::Matrix& test_x,
-             const std::vector<int64_t>& test_y, const Options& o, uint64_t seed) {
+             const std::vector<int64_t>& test_y, const eval::Matrix& prototypes, const Options& o,
+             uint64_t seed) {
   nn::Linear<T, Device> head(train_x.cols, 10, nn::LinearOptions{.seed = seed});
+  if (o.probe_init ==
+      "text") {  // W = scale x text prototypes, b = 0: at step 0 it is the zero-shot classifier
+    eval::Matrix w = prototypes;
+    for (double& v : w.values) v *= o.text_scale;
+    head.weight().assign(to_tensor(w));
+    head.bias().assign(TensorT::zeros({10}));
+  }
   const VarT x(to_tensor(train_x));
   fit(
       head.parameters(), [&] { return head.forward(x); }, train_y, o.probe_steps, o.probe_lr, o.probe_wd);
@@ -246,6 +256,11 @@ int main(int argc, char** argv) {
   app.add_option("--scratch-steps", o.scratch_steps, "full-batch AdamW steps of each from-scratch encoder");
   app.add_option("--probe-lr", o.probe_lr, "probe learning rate");
   app.add_option("--scratch-lr", o.scratch_lr, "from-scratch learning rate");
+  app.add_option("--probe-init", o.probe_init,
+                 "the probe's start: random (nn::Linear's init) or text (the zero-shot classifier)")
+      ->check(CLI::IsMember({"random", "text"}))
+      ->capture_default_str();
+  app.add_option("--text-scale", o.text_scale, "--probe-init text: the logit scale of the start");
   app.add_flag("--quick", o.quick,
                "CTest size: 2 draws, k in {1, 4}, 300 test samples, fewer steps, 1 thread");
   app.add_option("--require-gap", o.require_gap,
@@ -357,7 +372,7 @@ int main(int argc, char** argv) {
               nn::init::derive_seed(key + static_cast<uint64_t>(k), static_cast<uint64_t>(d));
           {
             EnableGrad enable;
-            p.push_back(probe(x, y, test_e, test_y, o, seed));
+            p.push_back(probe(x, y, test_e, test_y, prototypes, o, seed));
             s.push_back(from_scratch(config.at(m), rows_of(values(pool, m), idx), y, values(test, m), test_y,
                                      o, seed));
           }
@@ -381,7 +396,11 @@ int main(int argc, char** argv) {
     j["test_samples"] = o.n_test;
     j["pool"] = o.pool;
     j["threads"] = o.threads;
-    j["probe"] = {{"steps", o.probe_steps}, {"lr", o.probe_lr}, {"weight_decay", o.probe_wd}};
+    j["probe"] = {{"steps", o.probe_steps},
+                  {"lr", o.probe_lr},
+                  {"weight_decay", o.probe_wd},
+                  {"init", o.probe_init},
+                  {"text_scale", o.text_scale}};
     j["scratch"] = {{"steps", o.scratch_steps}, {"lr", o.scratch_lr}, {"weight_decay", o.scratch_wd}};
     j["seconds"] = total;
     std::ostringstream md;
@@ -391,6 +410,7 @@ int main(int argc, char** argv) {
        << " draws of k labelled samples per class from the training split. Probe: Linear(out_dim, 10) on "
           "frozen L2-normalized embeddings, "
        << o.probe_steps << " full-batch AdamW steps (lr " << o.probe_lr << ", weight decay " << o.probe_wd
+       << (o.probe_init == "text" ? ", started as the zero-shot classifier (text prototypes)" : "")
        << "). From scratch: the same encoder spec, fresh weights + Linear head, " << o.scratch_steps
        << " full-batch AdamW steps (lr " << o.scratch_lr << ", weight decay " << o.scratch_wd
        << ") on the same samples. k = 0: emergent zero-shot from text prompts.\n\n"
