@@ -1,6 +1,6 @@
 // benchmarks/bench_dist.cpp — what distributed training costs on this machine (docs/distributed.md).
 //
-//   mpirun -np 2 build/benchmarks/bench_dist collectives [--max-mb 64]
+//   mpirun -np 2 build/benchmarks/bench_dist collectives [--max-mb 64] [--svg bandwidth.svg]
 //       all_reduce (sum, float32) and all_gather bandwidth against message size. As nccl-tests
 //       reports them: algbw = bytes / time (the bytes of the full tensor), busbw = algbw times
 //       2(P-1)/P for all_reduce and (P-1)/P for all_gather — the load on the busiest link, comparable
@@ -20,6 +20,7 @@
 
 #include "bindery/bindery.hpp"
 #include "bindery/dist/all.hpp"
+#include "bindery/plot/plot.hpp"
 #include "huge_encoders.hpp"
 
 using namespace bindery;
@@ -27,7 +28,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 std::string arg(int argc, char** argv, const std::string& name, const std::string& fallback) {
   for (int i = 1; i + 1 < argc; ++i)
@@ -35,8 +38,12 @@ std::string arg(int argc, char** argv, const std::string& name, const std::strin
   return fallback;
 }
 
-void collectives(dist::ProcessGroup& g, int64_t max_mb) {
+void collectives(dist::ProcessGroup& g, int64_t max_mb, const std::string& svg) {
   const double P = g.size();
+  std::vector<eval::Series> curves{
+      {.name = std::string("all_reduce (") +
+               (g.options().identical_results ? "same bits" : "MPI_Iallreduce") + ")"},
+      {.name = "all_gather"}};
   if (g.rank() == 0) {
     std::printf("| op | bytes | time (us) | algbw (GB/s) | busbw (GB/s) |\n|---|---:|---:|---:|---:|\n");
   }
@@ -46,8 +53,10 @@ void collectives(dist::ProcessGroup& g, int64_t max_mb) {
     Tensor<float> local = Tensor<float>::full({n / g.size()}, 1.0f);
     for (const char* op : {"all_reduce", "all_gather"}) {
       auto once = [&] {
-        if (op[4] == 'r') g.all_reduce(t, dist::ReduceOp::kSum).wait();
-        else (void)g.all_gather(local);
+        if (op[4] == 'r')
+          g.all_reduce(t, dist::ReduceOp::kSum).wait();
+        else
+          (void)g.all_gather(local);
       };
       for (int w = 0; w < 2; ++w) once();
       // As many iterations as fit in about 0.2 s (decided on rank 0, so every rank runs the same).
@@ -59,16 +68,28 @@ void collectives(dist::ProcessGroup& g, int64_t max_mb) {
       g.barrier().wait();
       t0 = Clock::now();
       for (int64_t i = 0; i < iters; ++i) once();
-      const double per = g.all_reduce_value<double>(seconds_since(t0) / static_cast<double>(iters),
-                                                    dist::ReduceOp::kMax);
-      const double moved = op[4] == 'r' ? static_cast<double>(bytes)
-                                        : static_cast<double>((n / g.size()) * g.size() * 4);
+      const double per =
+          g.all_reduce_value<double>(seconds_since(t0) / static_cast<double>(iters), dist::ReduceOp::kMax);
+      const double moved =
+          op[4] == 'r' ? static_cast<double>(bytes) : static_cast<double>((n / g.size()) * g.size() * 4);
       const double algbw = moved / per / 1e9;
       const double busbw = algbw * (op[4] == 'r' ? 2.0 * (P - 1) / P : (P - 1) / P);
       if (g.rank() == 0)
-        std::printf("| %s | %lld | %.1f | %.2f | %.2f |\n", op, static_cast<long long>(moved), per * 1e6, algbw,
-                    busbw);
+        std::printf("| %s | %lld | %.1f | %.2f | %.2f |\n", op, static_cast<long long>(moved), per * 1e6,
+                    algbw, busbw);
+      eval::Series& curve = curves[op[4] == 'r' ? 0 : 1];
+      curve.x.push_back(moved / 1024.0);
+      curve.y.push_back(algbw);
     }
+  }
+  if (g.rank() == 0 && !svg.empty()) {
+    eval::save_svg(svg,
+                   eval::line_chart(curves, {.title = ::bindery::detail::concat("Collectives on ", g.size(),
+                                                                                " ranks (", g.engine(), ")"),
+                                             .x_label = "message (KiB)",
+                                             .y_label = "algorithm bandwidth (GB/s)",
+                                             .log_x = true}));
+    std::printf("wrote %s\n", svg.c_str());
   }
 }
 
@@ -78,8 +99,8 @@ void step(const std::shared_ptr<dist::ProcessGroup>& group, const std::string& m
   dist::ProcessGroup& g = *group;
   const ib::Modality m = ib::modality_from_name(modality_name);
   const ib::EncoderConfig config = ib::ImageBindConfig::huge().at(m);
-  BINDERY_CHECK(batch % g.size() == 0, ValueError, "bench_dist step: --batch ", batch, " must be divisible by ",
-                g.size(), " ranks");
+  BINDERY_CHECK(batch % g.size() == 0, ValueError, "bench_dist step: --batch ", batch,
+                " must be divisible by ", g.size(), " ranks");
   const int64_t local = batch / g.size();
   std::shared_ptr<bench_huge::Encoder> encoder;
   {
@@ -131,16 +152,18 @@ int main(int argc, char** argv) {
     auto group = dist::init();
     Cpu::set_num_threads(std::stoi(arg(argc, argv, "--threads", "1")));
     if (mode == "collectives") {
-      collectives(*group, std::stoll(arg(argc, argv, "--max-mb", "64")));
+      collectives(*group, std::stoll(arg(argc, argv, "--max-mb", "64")), arg(argc, argv, "--svg", ""));
     } else if (mode == "step") {
       if (group->rank() == 0 && arg(argc, argv, "--header", "1") == "1")
-        std::printf("| encoder | ranks x threads | global batch | step (s) | waiting for all-reduce (s) | "
-                    "samples/s | gradients |\n|---|---|---|---:|---:|---:|---|\n");
+        std::printf(
+            "| encoder | ranks x threads | global batch | step (s) | waiting for all-reduce (s) | "
+            "samples/s | gradients |\n|---|---|---|---:|---:|---:|---|\n");
       step(group, arg(argc, argv, "--modality", "audio"), std::stoll(arg(argc, argv, "--batch", "4")),
            std::stoll(arg(argc, argv, "--steps", "5")));
     } else {
-      std::fprintf(stderr, "usage: bench_dist collectives [--max-mb N] | step [--modality M] [--batch B] "
-                           "[--threads T] [--steps S]\n");
+      std::fprintf(stderr,
+                   "usage: bench_dist collectives [--max-mb N] | step [--modality M] [--batch B] "
+                   "[--threads T] [--steps S]\n");
       return 2;
     }
   } catch (const std::exception& e) {
