@@ -14,6 +14,8 @@
 //   ./02_imagebind_digits --out runs/digits            # once: trains and saves the joint space
 //   ./07_few_shot --run runs/digits [--out DIR] [--threads 2] [--modalities audio,depth,thermal,imu]
 //   ./07_few_shot --run runs/digits --quick --require-gap 20   # the CTest: 2 draws, k in {1, 4}
+//   ./07_few_shot --run runs/digits --probe-init text --probe-lr 0.001 --probe-steps 100
+//       # the probe starts as the zero-shot classifier (scale x text prototypes) instead of at random
 //
 // Writes into --out (default <run>/few_shot): report.md, results.json, few_shot_<modality>.svg.
 #include <CLI/CLI.hpp>
