@@ -511,16 +511,7 @@ class Trainer {
                     " holds no random stream for module '", name, "'");
       *g = it->second;
     }
-    if (scaler_.enabled() && info.user.contains("grad_scaler")) {
-      const nlohmann::json& saved = info.user.at("grad_scaler");
-      BINDERY_CHECK(saved.is_object() && saved.contains("scale") && saved.at("scale").is_number() &&
-                        saved.contains("growth_tracker") && saved.at("growth_tracker").is_number_integer(),
-                    FormatError, "Trainer::resume: ", *latest.path,
-                    ": user.grad_scaler must be {\"scale\": number, \"growth_tracker\": integer}, got ",
-                    saved.dump());
-      scaler_.load_state(
-          optim::GradScalerState{saved.at("scale").get<double>(), saved.at("growth_tracker").get<int64_t>()});
-    }
+    restore_grad_scaler(info, *latest.path);
     std::fprintf(stderr, "%s: resumed from %s (step %lld)\n", options_.label.c_str(), latest.path->c_str(),
                  static_cast<long long>(info.step));
     return info.step;
@@ -544,6 +535,20 @@ class Trainer {
       *g = Philox(nn::init::derive_seed(g->seed(), 0x5eed0000u + static_cast<uint64_t>(r)), g->offset());
   }
 
+  /// The fp16 loss scale saved with a checkpoint (user.grad_scaler), when loss scaling is on.
+  void restore_grad_scaler(const CheckpointInfo& info, const std::string& path) {
+    if (scaler_.enabled() && info.user.contains("grad_scaler")) {
+      const nlohmann::json& saved = info.user.at("grad_scaler");
+      BINDERY_CHECK(saved.is_object() && saved.contains("scale") && saved.at("scale").is_number() &&
+                        saved.contains("growth_tracker") && saved.at("growth_tracker").is_number_integer(),
+                    FormatError, "Trainer::resume: ", path,
+                    ": user.grad_scaler must be {\"scale\": number, \"growth_tracker\": integer}, got ",
+                    saved.dump());
+      scaler_.load_state(
+          optim::GradScalerState{saved.at("scale").get<double>(), saved.at("growth_tracker").get<int64_t>()});
+    }
+  }
+
   int64_t resume_distributed() {
     dist::ProcessGroup& g = *options_.group;
     std::string chosen;  // rank 0: the path, "" for none, or "!" + the reason nothing can be loaded
@@ -565,29 +570,32 @@ class Trainer {
     if (chosen.empty()) return 0;
     std::map<std::string, Philox> rngs;
     const CheckpointInfo info = load_checkpoint(chosen, *root_, *optimizer_, rngs);
-    const nlohmann::json* saved = nullptr;
-    if (info.user.contains("dist") && info.user.at("dist").value("world_size", 0) == g.size())
-      saved = &info.user.at("dist").at("rngs").at(static_cast<size_t>(g.rank()));
-    for (const auto& [name, gen] : module_generators(*root_)) {
-      if (saved) {
-        BINDERY_CHECK(saved->contains(name), FormatError, "Trainer::resume: ", chosen,
-                      " holds no random stream of rank ", g.rank(), " for module '", name, "'");
-        const auto& pair = saved->at(name);
-        *gen = Philox(std::stoull(pair.at(0).template get<std::string>()),
-                      std::stoull(pair.at(1).template get<std::string>()));
-      } else {
-        const auto it = rngs.find(name);
-        BINDERY_CHECK(it != rngs.end(), FormatError, "Trainer::resume: ", chosen,
-                      " holds no random stream for module '", name, "'");
-        *gen = it->second;
+    // This rank's saved streams, when the checkpoint was written by as many ranks: user.dist.rngs[rank]
+    // maps module paths to ["seed", "offset"] (decimal strings: JSON numbers cannot hold every uint64).
+    std::map<std::string, Philox> mine;
+    bool saved = false;
+    try {
+      const nlohmann::json& user = info.user;
+      if (user.contains("dist") && user.at("dist").value("world_size", 0) == g.size()) {
+        for (const auto& [name, pair] : user.at("dist").at("rngs").at(static_cast<size_t>(g.rank())).items())
+          mine[name] = Philox(std::stoull(pair.at(0).template get<std::string>()),
+                              std::stoull(pair.at(1).template get<std::string>()));
+        saved = true;
       }
+    } catch (const std::exception& e) {  // nlohmann's type/range errors, std::stoull's
+      throw FormatError(::bindery::detail::concat("Trainer::resume: ", chosen, ": user.dist.rngs of rank ",
+                                                  g.rank(), " is malformed (", e.what(), ")"));
+    }
+    for (const auto& [name, gen] : module_generators(*root_)) {
+      const std::map<std::string, Philox>& from = saved ? mine : rngs;
+      const auto it = from.find(name);
+      BINDERY_CHECK(it != from.end(), FormatError, "Trainer::resume: ", chosen, " holds no random stream",
+                    saved ? ::bindery::detail::concat(" of rank ", g.rank()) : std::string(), " for module '",
+                    name, "'");
+      *gen = it->second;
     }
     if (!saved) rekey_generators(g.rank());  // another number of ranks: derived from rank 0's
-    if (scaler_.enabled() && info.user.contains("grad_scaler")) {
-      const nlohmann::json& s = info.user.at("grad_scaler");
-      scaler_.load_state(
-          optim::GradScalerState{s.at("scale").get<double>(), s.at("growth_tracker").get<int64_t>()});
-    }
+    restore_grad_scaler(info, chosen);
     if (g.rank() == 0)
       std::fprintf(stderr, "%s: resumed from %s (step %lld, %d ranks%s)\n", options_.label.c_str(),
                    chosen.c_str(), static_cast<long long>(info.step), g.size(),
