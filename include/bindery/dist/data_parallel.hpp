@@ -150,7 +150,6 @@ class DataParallel {
     }
     for (auto& bucket : buckets_) {
       bucket.pending = static_cast<int64_t>(bucket.params.size());
-      bucket.started = false;
     }
     for (auto& p : params_) p.ready = false;
     next_bucket_ = 0;
@@ -169,7 +168,6 @@ class DataParallel {
     std::vector<size_t> params;
     int64_t numel = 0;
     int64_t pending = 0;
-    bool started = false;
     Tensor<T, B> buffer;  // numel gradient values, then one "had a gradient" flag per parameter
     Work work;
   };
@@ -206,7 +204,6 @@ class DataParallel {
         flag.fill_(T(0));
       }
     }
-    bucket.started = true;
     Work started = group_->all_reduce(bucket.buffer, ReduceOp::kAverage);
     bucket.work = std::move(started);
   }

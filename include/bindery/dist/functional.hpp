@@ -64,20 +64,6 @@ Var<T, B> all_gather(const Var<T, B>& x, ProcessGroup& group) {
   return all_gather(x, group, group.gather_rows(x.value()));
 }
 
-/// The first global row of this rank and the global number of rows, given this rank's n rows.
-struct GlobalRows {
-  int64_t offset = 0;
-  int64_t total = 0;
-  std::vector<int64_t> rows;  // every rank's
-};
-inline GlobalRows global_rows(ProcessGroup& group, int64_t local_rows) {
-  GlobalRows g;
-  for (const auto& v : group.all_gather_values(std::vector<int64_t>{local_rows})) g.rows.push_back(v.at(0));
-  g.offset = std::accumulate(g.rows.begin(), g.rows.begin() + group.rank(), int64_t{0});
-  g.total = std::accumulate(g.rows.begin(), g.rows.end(), int64_t{0});
-  return g;
-}
-
 /// The gathered symmetric InfoNCE of already L2-normalized rows a_norm, b_norm (n_r, D on this
 /// rank): the local loss of the file comment (scale: one element). Also returns this rank's
 /// (n_r, N) logits of a against every b, for monitoring.
@@ -92,10 +78,13 @@ GatheredInfoNCE<T, B> gathered_info_nce(const Var<T, B>& a_norm, const Var<T, B>
   BINDERY_CHECK(a_norm.rank() == 2 && a_norm.shape() == b_norm.shape(), ShapeError, group.where("info_nce"),
                 ": a of shape ", a_norm.shape(), " and b of shape ", b_norm.shape(), " must both be (n, D)");
   const int64_t n = a_norm.size(0);
-  const GlobalRows g = group.size() == 1 ? GlobalRows{0, n, {n}} : global_rows(group, n);
-  const Var<T, B> A = all_gather(a_norm, group, g.rows);
-  const Var<T, B> Bg = all_gather(b_norm, group, g.rows);
-  const int64_t offset = g.offset, total = g.total;
+  // Every rank's rows (and a check that the ranks agree on the row shape): one exchange for both gathers.
+  const std::vector<int64_t> rows =
+      group.size() == 1 ? std::vector<int64_t>{n} : group.gather_rows(a_norm.value());
+  const Var<T, B> A = all_gather(a_norm, group, rows);
+  const Var<T, B> Bg = all_gather(b_norm, group, rows);
+  const int64_t offset = std::accumulate(rows.begin(), rows.begin() + group.rank(), int64_t{0});
+  const int64_t total = std::accumulate(rows.begin(), rows.end(), int64_t{0});
   std::vector<int64_t> labels(static_cast<size_t>(n));
   std::iota(labels.begin(), labels.end(), offset);
   const Tensor<int64_t, B> target = Tensor<int64_t, B>::from_vector(labels);

@@ -338,7 +338,7 @@ class ProcessGroup {
   /// Every rank's vector (any lengths), in rank order.
   template <class T>
   std::vector<std::vector<T>> all_gather_values(const std::vector<T>& local) {
-    const std::vector<int64_t> counts = all_reduce_counts(static_cast<int64_t>(local.size()));
+    const std::vector<int64_t> counts = gather_counts(static_cast<int64_t>(local.size()));
     int64_t total = 0;
     for (int64_t c : counts) total += c;
     std::vector<T> flat(static_cast<size_t>(total));
@@ -418,7 +418,7 @@ class ProcessGroup {
     return n;
   }
   /// Every rank's count, in rank order (one all_gather of one int64 each).
-  std::vector<int64_t> all_reduce_counts(int64_t local) {
+  std::vector<int64_t> gather_counts(int64_t local) {
     std::vector<int64_t> counts(static_cast<size_t>(size()));
     all_gather_raw(&local, counts.data(), std::vector<int64_t>(static_cast<size_t>(size()), 1), DType::kInt64,
                    Memory::kHost)
