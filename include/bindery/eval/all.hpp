@@ -2,6 +2,7 @@
 // PCA, and SVG plots (the plots live in bindery/plot/ and are included here as before).
 #pragma once
 
+#include "bindery/eval/detection.hpp"
 #include "bindery/eval/pca.hpp"
 #include "bindery/eval/zero_shot.hpp"
 #include "bindery/plot/all.hpp"
