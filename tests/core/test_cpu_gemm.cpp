@@ -146,3 +146,265 @@ TEST_CASE("Cpu allocations: large freed blocks are reused, small ones are not ca
   auto t2 = Tensor<float>::zeros({600, 600});  // reused block, still zeroed by zeros()
   REQUIRE(t2.at({599, 599}) == 0.0f);
 }
+
+// ---- the AVX2 fp32 kernel, and the bf16 / int8 weight kernels (backend/cpu_gemm_lowp.hpp) ----
+
+namespace {
+
+/// Caps the kernels' instruction set for one scope (BINDERY_CPU_ISA's setter).
+struct IsaLimit {
+  explicit IsaLimit(detail::CpuIsa limit) : before(detail::set_cpu_isa_limit(limit)) {}
+  ~IsaLimit() { detail::set_cpu_isa_limit(before); }
+  IsaLimit(const IsaLimit&) = delete;
+  IsaLimit& operator=(const IsaLimit&) = delete;
+  detail::CpuIsa before;
+};
+
+struct LowpProblem {
+  int64_t m, n, k, lda, ldc;
+  float alpha, beta;
+  bool bias;
+};
+
+struct LowpData {
+  std::vector<float> a, w, c, bias;
+};
+
+/// Random operands: A and W in [-1, 1] with one large value per row of A (an outlier), C random
+/// (NaN when beta = 0: it must be ignored), and a bias when asked.
+LowpData lowp_data(const LowpProblem& p, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
+  LowpData d;
+  d.a.resize(static_cast<size_t>(p.m * p.lda));
+  d.w.resize(static_cast<size_t>(p.n * p.k));
+  d.c.resize(static_cast<size_t>(p.m * p.ldc));
+  for (auto& v : d.a) v = uni(rng);
+  for (int64_t i = 0; i < p.m; ++i) d.a[i * p.lda + (i * 7) % p.k] = 6.0f;
+  for (auto& v : d.w) v = uni(rng);
+  for (auto& v : d.c) v = p.beta == 0.0f ? std::numeric_limits<float>::quiet_NaN() : uni(rng);
+  if (p.bias) {
+    d.bias.resize(static_cast<size_t>(p.n));
+    for (auto& v : d.bias) v = uni(rng);
+  }
+  return d;
+}
+
+/// The bf16 product checked element by element against fp64 sums: of the bf16-rounded operands
+/// with fp32 summation's bound 2(K+4)·2⁻²⁴·(|alpha|Σ|ab| + |beta c| + |bias|), and of the fp32
+/// operands with that plus bf16 rounding's (2·2⁻⁸ + 2⁻¹⁶)·|alpha|Σ|ab|. Returns C.
+std::vector<float> check_bf16(const LowpProblem& p, const LowpData& d, int threads) {
+  const Bf16Weight w(d.w.data(), p.n, p.k, p.k);
+  REQUIRE(w.bytes() == size_t(p.n * p.k) * 2);
+  std::vector<float> c = d.c;
+  detail::gemm_nt_bf16(p.m, p.alpha, d.a.data(), p.lda, w, p.beta, c.data(), p.ldc,
+                       p.bias ? d.bias.data() : nullptr, threads);
+  const double u = std::ldexp(1.0, -24), u_bf16 = std::ldexp(1.0, -8);
+  for (int64_t i = 0; i < p.m; ++i) {
+    for (int64_t j = 0; j < p.n; ++j) {
+      double rounded = 0, exact = 0, magnitude = 0;
+      for (int64_t q = 0; q < p.k; ++q) {
+        const float x = d.a[i * p.lda + q], y = d.w[j * p.k + q];
+        rounded += double(float(bfloat16(x))) * double(float(bfloat16(y)));
+        exact += double(x) * double(y);
+        magnitude += std::fabs(double(x) * double(y));
+      }
+      const double old = p.beta == 0.0f ? 0.0 : double(d.c[i * p.ldc + j]);
+      const double add = double(p.beta) * old + (p.bias ? double(d.bias[j]) : 0.0);
+      const double fp32_bound = 2.0 * double(p.k + 4) * u *
+                                (std::fabs(p.alpha) * magnitude * (1 + 3 * u_bf16) +
+                                 std::fabs(double(p.beta) * old) + (p.bias ? std::fabs(d.bias[j]) : 0.0));
+      const double got = c[i * p.ldc + j];
+      INFO("bf16 m " << p.m << " n " << p.n << " k " << p.k << " at (" << i << ", " << j << ")");
+      REQUIRE(std::isfinite(got));
+      REQUIRE(std::fabs(got - (p.alpha * rounded + add)) <= fp32_bound);
+      REQUIRE(std::fabs(got - (p.alpha * exact + add)) <=
+              fp32_bound + (2 * u_bf16 + u_bf16 * u_bf16) * std::fabs(p.alpha) * magnitude);
+    }
+    for (int64_t j = p.n; j < p.ldc; ++j)
+      REQUIRE(std::isnan(c[i * p.ldc + j]) == std::isnan(d.c[i * p.ldc + j]));
+  }
+  return c;
+}
+
+/// The int8 product checked element by element: bit for bit against the int64 dot product of the
+/// quantized operands (quantize_row_u8, the kernel's own quantizer) put through the documented
+/// epilogue, and against fp64 of the fp32 operands within the quantization bound
+/// |alpha|Σ(|a|Δw + |w|Δa + ΔaΔw), Δ = s/2 + 8·2⁻²⁴(|x| + s), plus fp32 rounding. Returns C.
+std::vector<float> check_i8(const LowpProblem& p, const LowpData& d, int threads) {
+  const Int8Weight w(d.w.data(), p.n, p.k, p.k);
+  std::vector<float> c = d.c;
+  detail::gemm_nt_i8(p.m, p.alpha, d.a.data(), p.lda, w, p.beta, c.data(), p.ldc,
+                     p.bias ? d.bias.data() : nullptr, threads);
+  const double u = std::ldexp(1.0, -24);
+  std::vector<uint8_t> qa(static_cast<size_t>(p.k)), qw(static_cast<size_t>(p.k));
+  for (int64_t i = 0; i < p.m; ++i) {
+    const float sa = detail::quantize_row_u8(d.a.data() + i * p.lda, p.k, qa.data());
+    for (int64_t j = 0; j < p.n; ++j) {
+      const float sw = detail::quantize_row_u8(d.w.data() + j * p.k, p.k, qw.data());
+      REQUIRE(sw == w.scales()[j]);
+      int64_t dot = 0;
+      double exact = 0, quant_bound = 0, magnitude = 0;
+      for (int64_t q = 0; q < p.k; ++q) {
+        REQUIRE(int(qw[q]) - 128 == int(w.data()[j * p.k + q]));
+        dot += (int64_t(qa[q]) - 128) * (int64_t(qw[q]) - 128);
+        const double x = d.a[i * p.lda + q], y = d.w[j * p.k + q];
+        exact += x * y;
+        magnitude += std::fabs(x * y);
+        const double dx = 0.5 * sa + 8 * u * (std::fabs(x) + sa), dy = 0.5 * sw + 8 * u * (std::fabs(y) + sw);
+        quant_bound += std::fabs(x) * dy + std::fabs(y) * dx + dx * dy;
+      }
+      REQUIRE(std::llabs(dot) < (int64_t(1) << 31));
+      float& out = c[i * p.ldc + j];
+      const float old = d.c[i * p.ldc + j];
+      const float want_bits = detail::i8_epilogue(static_cast<int32_t>(dot), p.alpha * sa, sw, p.beta, old,
+                                                  p.bias ? d.bias.data() + j : nullptr);
+      INFO("int8 m " << p.m << " n " << p.n << " k " << p.k << " at (" << i << ", " << j << ")");
+      REQUIRE(std::isfinite(out));
+      REQUIRE(out == want_bits);
+      const double add = (p.beta == 0.0f ? 0.0 : double(p.beta) * old) + (p.bias ? double(d.bias[j]) : 0.0);
+      const double rounding = 4 * u *
+                              (std::fabs(p.alpha) * (magnitude + quant_bound) + std::fabs(add) +
+                               (p.beta == 0.0f ? 0.0 : std::fabs(p.beta * old)));
+      REQUIRE(std::fabs(double(out) - (p.alpha * exact + add)) <=
+              std::fabs(p.alpha) * quant_bound + rounding);
+    }
+    for (int64_t j = p.n; j < p.ldc; ++j)
+      REQUIRE(std::isnan(c[i * p.ldc + j]) == std::isnan(d.c[i * p.ldc + j]));
+  }
+  return c;
+}
+
+/// Every tile edge (MR = 3, NR = 8), K tails of the 32-element (bf16) and 64-byte (int8) steps,
+/// strides, alpha/beta, bias, and K slices of the bf16 kernel.
+std::vector<LowpProblem> lowp_problems() {
+  std::vector<LowpProblem> problems;
+  for (int64_t m : {1, 2, 3, 4, 7})
+    for (int64_t n : {1, 5, 8, 9, 17})
+      for (int64_t k : {1, 31, 33, 64, 200}) problems.push_back({m, n, k, k, n, 1.0f, 0.0f, false});
+  problems.push_back({5, 19, 300, 310, 23, 0.5f, 2.0f, true});
+  problems.push_back({8, 24, 4500, 4500, 24, -1.5f, 1.0f, true});  // bf16: 3 K slices
+  problems.push_back({30, 40, 256, 256, 40, 1.0f, 0.0f, true});
+  return problems;
+}
+
+}  // namespace
+
+TEST_CASE("Cpu gemm A·Bᵀ AVX2 kernel (forced): every tile edge, K slices, strides, alpha/beta",
+          "[core][gemm]") {
+  if (detail::gemm_nt_cpu_isa() < detail::CpuIsa::kAvx2) {
+    WARN("SKIPPED: this CPU has no AVX2+FMA");
+    return;
+  }
+  IsaLimit avx2(detail::CpuIsa::kAvx2);
+  REQUIRE(Cpu::set_gemm_nt_kernel(true));
+  REQUIRE(detail::gemm_nt_isa() == detail::CpuIsa::kAvx2);
+  uint64_t seed = 100;
+  for (int64_t m : {1, 2, 3, 4, 7}) {  // MR = 3, NR = 4, 8-float steps
+    for (int64_t n : {1, 3, 4, 5, 9, 17}) {
+      for (int64_t k : {128, 131, 200}) check_problem({m, n, k, k, k, n, 1.0f, 0.0f}, seed++);
+    }
+  }
+  check_problem({5, 19, 1500, 1504, 1530, 23, 0.5f, 2.0f}, seed++);
+  check_problem({9, 24, 2048, 2048, 2048, 24, 1.0f, 1.0f}, seed++);
+  check_problem({4, 16, 3000, 3000, 3000, 16, -1.5f, 0.0f}, seed++);
+  check_problem({30, 40, 256, 256, 256, 40, 1.0f, 1.0f}, seed++);
+
+  // 1 vs 2 threads bit for bit, and a different order from the AVX-512 kernel's
+  const int64_t m = 77, n = 200, k = 384;
+  std::mt19937_64 rng(8);
+  std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
+  std::vector<float> a(m * k), b(n * k);
+  for (auto& v : a) v = uni(rng);
+  for (auto& v : b) v = uni(rng);
+  auto run = [&](int threads) {
+    std::vector<float> c(m * n);
+    detail::gemm_nt_f32(m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n, threads);
+    return c;
+  };
+  const auto one = run(1), two = run(2);
+  REQUIRE(one == two);
+  if (detail::gemm_nt_cpu_isa() == detail::CpuIsa::kAvx512) {
+    detail::set_cpu_isa_limit(detail::CpuIsa::kAvx512);
+    REQUIRE(run(1) != one);  // the AVX-512 kernel sums in another order: both paths ran
+  }
+}
+
+TEST_CASE("bf16-weight x·Wᵀ: fp64 references with the rounding bounds, tile edges, kernel and fallback",
+          "[core][gemm]") {
+  const bool kernel = detail::gemm_bf16_kernel_supported();
+  if (!kernel) WARN("this CPU has no AVX512_BF16: only the fallback loops are tested");
+  uint64_t seed = 200;
+  for (const LowpProblem& p : lowp_problems()) {
+    const LowpData d = lowp_data(p, seed++);
+    const auto fast = check_bf16(p, d, 2);
+    IsaLimit portable(detail::CpuIsa::kAvx2);
+    REQUIRE_FALSE(detail::gemm_bf16_kernel_supported());
+    const auto loops = check_bf16(p, d, 1);
+    if (kernel && p.k > 1000) REQUIRE(fast != loops);  // vdpbf16ps sums in another order: both ran
+  }
+  // 1 vs 2 threads bit for bit (N splits at a tile boundary), on both paths
+  for (bool fallback : {false, true}) {
+    IsaLimit limit(fallback ? detail::CpuIsa::kAvx2 : detail::CpuIsa::kAvx512);
+    const LowpProblem p{77, 200, 384, 384, 200, 1.0f, 0.0f, true};
+    const LowpData d = lowp_data(p, 9);
+    const Bf16Weight w(d.w.data(), p.n, p.k, p.k);
+    std::vector<float> one(p.m * p.n), two(p.m * p.n);
+    detail::gemm_nt_bf16(p.m, 1.0f, d.a.data(), p.k, w, 0.0f, one.data(), p.n, d.bias.data(), 1);
+    detail::gemm_nt_bf16(p.m, 1.0f, d.a.data(), p.k, w, 0.0f, two.data(), p.n, d.bias.data(), 2);
+    REQUIRE(one == two);
+  }
+}
+
+TEST_CASE(
+    "int8-weight x·Wᵀ: exact integer sums, the quantization bound, tile edges, kernel = fallback bit for bit",
+    "[core][gemm]") {
+  const bool kernel = detail::gemm_i8_kernel_supported();
+  if (!kernel) WARN("this CPU has no AVX512-VNNI: only the fallback loops are tested");
+  uint64_t seed = 300;
+  for (const LowpProblem& p : lowp_problems()) {
+    const LowpData d = lowp_data(p, seed++);
+    const auto fast = check_i8(p, d, 2);
+    IsaLimit portable(detail::CpuIsa::kAvx2);
+    REQUIRE_FALSE(detail::gemm_i8_kernel_supported());
+    const auto loops = check_i8(p, d, 1);
+    for (size_t i = 0; i < fast.size(); ++i)
+      REQUIRE((fast[i] == loops[i] || (std::isnan(fast[i]) && std::isnan(loops[i]))));
+  }
+  {  // 1 vs 2 threads bit for bit
+    const LowpProblem p{77, 200, 384, 384, 200, 1.0f, 0.0f, true};
+    const LowpData d = lowp_data(p, 10);
+    const Int8Weight w(d.w.data(), p.n, p.k, p.k);
+    std::vector<float> one(p.m * p.n), two(p.m * p.n);
+    detail::gemm_nt_i8(p.m, 1.0f, d.a.data(), p.k, w, 0.0f, one.data(), p.n, d.bias.data(), 1);
+    detail::gemm_nt_i8(p.m, 1.0f, d.a.data(), p.k, w, 0.0f, two.data(), p.n, d.bias.data(), 2);
+    REQUIRE(one == two);
+  }
+  {  // an all-zero row of A gives the bias; a row with a NaN gives NaN, as fp32 would
+    const int64_t k = 100, n = 9;
+    std::vector<float> a(3 * k, 0.5f), wv(n * k, 0.25f), bias(n, 3.0f), c(3 * n);
+    std::fill_n(a.begin(), k, 0.0f);
+    a[2 * k + 5] = std::numeric_limits<float>::quiet_NaN();
+    const Int8Weight w(wv.data(), n, k, k);
+    detail::gemm_nt_i8(3, 1.0f, a.data(), k, w, 0.0f, c.data(), n, bias.data(), 1);
+    for (int64_t j = 0; j < n; ++j) {
+      REQUIRE(c[j] == 3.0f);
+      REQUIRE(std::fabs(c[n + j] - (3.0f + 0.5f * 0.25f * k)) < 1e-4f);
+      REQUIRE(std::isnan(c[2 * n + j]));
+    }
+    wv[7] = std::numeric_limits<float>::infinity();
+    REQUIRE_THROWS_AS(Int8Weight(wv.data(), n, k, k), ValueError);
+    REQUIRE_THROWS_AS(Int8Weight(wv.data(), 1, detail::kGemmI8MaxK + 1, detail::kGemmI8MaxK + 1), ValueError);
+    REQUIRE_THROWS_AS(detail::gemm_nt_i8(3, 1.0f, a.data(), k - 1, w, 0.0f, c.data(), n, nullptr, 1),
+                      ShapeError);
+  }
+}
+
+TEST_CASE("BINDERY_CPU_ISA values", "[core][gemm]") {
+  REQUIRE(detail::parse_cpu_isa("avx2") == detail::CpuIsa::kAvx2);
+  REQUIRE(detail::parse_cpu_isa("avx512") == detail::CpuIsa::kAvx512);
+  REQUIRE(detail::parse_cpu_isa("portable") == detail::CpuIsa::kPortable);
+  REQUIRE_THROWS_AS(detail::parse_cpu_isa("avx-2"), ValueError);
+  IsaLimit portable(detail::CpuIsa::kPortable);
+  REQUIRE_FALSE(detail::gemm_nt_applies(100, 100, 512));  // no fp32 kernel: Cpu::gemm takes the BLAS
+}

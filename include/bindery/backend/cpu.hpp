@@ -33,6 +33,7 @@ extern "C" int openblas_get_parallel(void);
 #endif
 
 #include "bindery/backend/backend.hpp"
+#include "bindery/backend/cpu_gemm_lowp.hpp"
 #include "bindery/backend/cpu_gemm_nt.hpp"
 #include "bindery/backend/gemm_mixed.hpp"
 #include "bindery/core/error.hpp"

@@ -14,7 +14,10 @@
 // across threads is needed. The sum over K runs in 16 lanes, then a tree: a different order from a
 // BLAS's, with an error bound no larger.
 //
-// AVX-512F only, chosen at run time (`gemm_nt_supported`); callers fall back to the BLAS / Eigen.
+// Two builds of the kernel, chosen at run time (`gemm_nt_isa`): AVX-512F/DQ (16-float lanes, 3 × 8
+// tiles) and AVX2+FMA (8-float lanes, 3 × 4 tiles: 12 accumulators in 16 ymm registers) for CPUs
+// without AVX-512; with neither, callers fall back to the BLAS / Eigen. BINDERY_CPU_ISA=avx2 (or
+// set_cpu_isa_limit) caps the choice, so the AVX2 path is tested on AVX-512 machines too.
 // The kernels carry their own target attribute, so the library needs no -march flag. Translation
 // units compiled by nvcc (host side of .cu files; BINDERY_HOST_SIMD_X86 is 0 there, config.hpp) take
 // the BLAS path: their gemm_nt_supported, gemm_nt_applies and gemm_nt_f32 are other functions, in
@@ -26,9 +29,11 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "bindery/config.hpp"
+#include "bindery/core/error.hpp"
 
 #if BINDERY_HOST_SIMD_X86
 #include <immintrin.h>
@@ -59,13 +64,100 @@ inline std::atomic<bool>& gemm_nt_requested() {
   return requested;
 }
 
+/// Instruction-set levels of the CPU GEMM kernels (this file and cpu_gemm_lowp.hpp), lowest first.
+enum class CpuIsa : int {
+  kPortable = 0,  ///< plain C++ loops (the low-precision kernels) or the BLAS (fp32)
+  kAvx2 = 1,      ///< AVX2 + FMA
+  kAvx512 = 2,    ///< AVX-512F/DQ, and BW/BF16/VNNI where the CPU has them
+};
+
+/// Parses BINDERY_CPU_ISA's value: "avx512" (the default: no cap), "avx2", "portable".
+inline CpuIsa parse_cpu_isa(const char* text) {
+  const std::string value = text;
+  if (value == "avx512") return CpuIsa::kAvx512;
+  if (value == "avx2") return CpuIsa::kAvx2;
+  if (value == "portable") return CpuIsa::kPortable;
+  throw ValueError("BINDERY_CPU_ISA=\"" + value + "\": expected avx512, avx2 or portable");
+}
+
+/// The highest level the GEMM kernels may use, whatever the CPU has (the CPU's own limit applies on
+/// top). From BINDERY_CPU_ISA at start-up; set_cpu_isa_limit changes it (tests force the AVX2 and
+/// portable paths with it). One switch for the whole program, like gemm_nt_requested.
+inline std::atomic<int>& cpu_isa_limit_storage() {
+  static std::atomic<int> limit{[] {
+    const char* env = std::getenv("BINDERY_CPU_ISA");
+    return static_cast<int>(env != nullptr && env[0] != '\0' ? parse_cpu_isa(env) : CpuIsa::kAvx512);
+  }()};
+  return limit;
+}
+
+inline CpuIsa cpu_isa_limit() {
+  return static_cast<CpuIsa>(cpu_isa_limit_storage().load(std::memory_order_relaxed));
+}
+
+/// Caps the GEMM kernels' instruction set; returns the previous cap.
+inline CpuIsa set_cpu_isa_limit(CpuIsa limit) {
+  return static_cast<CpuIsa>(cpu_isa_limit_storage().exchange(static_cast<int>(limit)));
+}
+
+/// The N ranges the x·Wᵀ kernels give each of `threads` threads: whole tiles of `nr` columns, one
+/// thread when the product is below `min_flops` or inside a parallel region. Calls body(begin, end).
+template <class Body>
+inline void gemm_nt_split_n(int64_t m, int64_t n, int64_t k, int64_t nr, int threads, double min_flops,
+                            const Body& body) {
+  const double flops = 2.0 * double(m) * double(n) * double(k);
+  int64_t parts = flops < min_flops ? 1 : std::min<int64_t>(threads, (n + nr - 1) / nr);
+#if defined(_OPENMP)
+  if (omp_in_parallel()) parts = 1;
+#endif
+  if (parts <= 1) {
+    body(int64_t(0), n);
+    return;
+  }
+  const int64_t tiles = (n + nr - 1) / nr;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(static_cast <int>(parts))
+#endif
+  for (int64_t part = 0; part < parts; ++part) {
+    const int64_t begin = std::min(n, tiles * part / parts * nr);
+    const int64_t end = std::min(n, tiles * (part + 1) / parts * nr);
+    if (begin < end) body(begin, end);
+  }
+}
+
+/// The x·Wᵀ contract as a plain loop (fp32 sums in K order): the kernels' fallback where no SIMD
+/// level runs; Cpu::gemm takes the BLAS there instead (gemm_nt_applies is false).
+inline void gemm_nt_f32_loop(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                             const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      float sum = 0.0f;
+      for (int64_t p = 0; p < k; ++p) sum += a[i * lda + p] * b[j * ldb + p];
+      float& out = c[i * ldc + j];
+      out = beta == 0.0f ? alpha * sum : alpha * sum + beta * out;  // beta == 0 ignores C (it may hold NaN)
+    }
+}
+
 #if BINDERY_HOST_SIMD_X86
 inline namespace simd_x86 {
 
-/// Whether this CPU runs the AVX-512 kernel (checked once).
+/// The highest kernel level this CPU has (checked once), before the cap of cpu_isa_limit.
+inline CpuIsa gemm_nt_cpu_isa() {
+  static const CpuIsa isa =
+      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") ? CpuIsa::kAvx512
+      : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")       ? CpuIsa::kAvx2
+                                                                              : CpuIsa::kPortable;
+  return isa;
+}
+
+/// The fp32 kernel gemm_nt_f32 runs now: the CPU's level capped by cpu_isa_limit().
+inline CpuIsa gemm_nt_isa() {
+  return std::min(gemm_nt_cpu_isa(), cpu_isa_limit());
+}
+
+/// Whether gemm_nt_f32 has a kernel here (AVX-512 or AVX2) under the current cap.
 inline bool gemm_nt_supported() {
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-  return ok;
+  return gemm_nt_isa() != CpuIsa::kPortable;
 }
 
 // (The intrinsics below are the zero-masked forms with full masks: g++ 12 reports the unmasked
@@ -215,9 +307,9 @@ inline void gemm_nt_columns(int64_t m, int64_t n_begin, int64_t n_end, int64_t k
   }
 }
 
-/// C(M,N) = alpha·A·Bᵀ + beta·C on `threads` threads (1 inside a parallel region).
-inline void gemm_nt_f32(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-                        const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int threads) {
+/// C(M,N) = alpha·A·Bᵀ + beta·C on `threads` threads (1 inside a parallel region): AVX-512.
+inline void gemm_nt_f32_avx512(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                               const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int threads) {
   if (m <= 0 || n <= 0) return;
   constexpr int64_t nr = kGemmNtNr;
   // K slices: an A tile (MR·KC floats) stays in L1 across a block's B tiles. A block of B (NB·KC
@@ -251,8 +343,166 @@ inline void gemm_nt_f32(int64_t m, int64_t n, int64_t k, float alpha, const floa
   }
 }
 
+// ---- AVX2 + FMA: the same dot-product kernel with 8-float lanes ----
+
+inline constexpr int kGemmNtAvx2Mr = 3;  // rows of A per tile
+inline constexpr int kGemmNtAvx2Nr = 4;  // rows of B per tile: 12 accumulators + 3 A + 1 B = 16 ymm
+
+/// The sum of one vector's 8 lanes (the edge tiles' path).
+__attribute__((target("avx2"))) inline float reduce1_avx2(__m256 v) {
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, v);
+  float sum = 0.0f;
+  for (float x : lanes) sum += x;
+  return sum;
+}
+
+/// The 8-lane sums of 4 vectors, as one vector of 4 (three horizontal adds and one add).
+__attribute__((target("avx2"))) inline __m128 reduce4_avx2(const __m256* v) {
+  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+/// One MR × NR tile of C over the full K, 8 floats per step; a masked load for the K tail.
+template <int MR, int NR>
+__attribute__((target("avx2,fma"))) inline void gemm_nt_tile_avx2(int64_t k, const float* a, int64_t lda,
+                                                                  const float* b, int64_t ldb, float* c,
+                                                                  int64_t ldc, float alpha, float beta) {
+  __m256 acc[MR][NR];
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NR; ++j) acc[i][j] = _mm256_setzero_ps();
+  int64_t p = 0;
+  for (; p + 8 <= k; p += 8) {
+    __m256 av[MR];
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; ++i) av[i] = _mm256_loadu_ps(a + i * lda + p);
+#pragma GCC unroll 4
+    for (int j = 0; j < NR; ++j) {
+      __m256 bv = _mm256_loadu_ps(b + j * ldb + p);
+      asm("" : "+x"(bv));  // one load per B row, as in the AVX-512 tile
+#pragma GCC unroll 4
+      for (int i = 0; i < MR; ++i) acc[i][j] = _mm256_fmadd_ps(av[i], bv, acc[i][j]);
+    }
+  }
+  if (p < k) {
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(k - p)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 av[MR];
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; ++i) av[i] = _mm256_maskload_ps(a + i * lda + p, mask);
+#pragma GCC unroll 4
+    for (int j = 0; j < NR; ++j) {
+      const __m256 bv = _mm256_maskload_ps(b + j * ldb + p, mask);
+#pragma GCC unroll 4
+      for (int i = 0; i < MR; ++i) acc[i][j] = _mm256_fmadd_ps(av[i], bv, acc[i][j]);
+    }
+  }
+  if constexpr (NR == 4) {
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; ++i) {
+      const __m128 sums = _mm_mul_ps(_mm_set1_ps(alpha), reduce4_avx2(acc[i]));
+      float* out = c + i * ldc;
+      _mm_storeu_ps(out, beta == 0.0f ? sums : _mm_fmadd_ps(_mm_set1_ps(beta), _mm_loadu_ps(out), sums));
+    }
+  } else {
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 4
+      for (int j = 0; j < NR; ++j) {
+        const float s = alpha * reduce1_avx2(acc[i][j]);
+        float& out = c[i * ldc + j];
+        out = beta == 0.0f ? s : s + beta * out;  // beta == 0 ignores C (it may hold NaN)
+      }
+    }
+  }
+}
+
+/// An edge tile of `rows` ≤ MR and `cols` ≤ NR (the instantiation of exactly that size).
+template <int MR = kGemmNtAvx2Mr, int NR = kGemmNtAvx2Nr>
+inline void gemm_nt_any_tile_avx2(int rows, int cols, int64_t k, const float* a, int64_t lda, const float* b,
+                                  int64_t ldb, float* c, int64_t ldc, float alpha, float beta) {
+  if constexpr (MR > 1) {
+    if (rows < MR)
+      return gemm_nt_any_tile_avx2<MR - 1, NR>(rows, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+  }
+  if constexpr (NR > 1) {
+    if (cols < NR)
+      return gemm_nt_any_tile_avx2<MR, NR - 1>(rows, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+  }
+  gemm_nt_tile_avx2<MR, NR>(k, a, lda, b, ldb, c, ldc, alpha, beta);
+}
+
+/// Columns [n_begin, n_end) of C, every row: the blocking of gemm_nt_columns with AVX2 tiles.
+inline void gemm_nt_columns_avx2(int64_t m, int64_t n_begin, int64_t n_end, int64_t k, float alpha,
+                                 const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+                                 float* c, int64_t ldc, int64_t block_rows, int64_t k_block,
+                                 int64_t m_block) {
+  constexpr int64_t mr = kGemmNtAvx2Mr, nr = kGemmNtAvx2Nr;
+  for (int64_t p = 0; p < std::max<int64_t>(k, 1); p += k_block) {
+    const int64_t kc = std::min(k_block, k - p);
+    const float beta_p = p == 0 ? beta : 1.0f;
+    for (int64_t mb = 0; mb < m; mb += m_block) {
+      const int64_t mb_end = std::min(m, mb + m_block);
+      const int64_t ld_pack = (kc + 7) / 8 * 8 + ((kc * 4) % 4096 == 0 ? 8 : 0);  // off 4 KiB (see above)
+      thread_local std::vector<float> packed;
+      if (packed.size() < static_cast<size_t>((mb_end - mb) * ld_pack))
+        packed.resize((mb_end - mb) * ld_pack);
+      for (int64_t i = mb; i < mb_end; ++i)
+        std::copy_n(a + i * lda + p, kc, packed.data() + (i - mb) * ld_pack);
+      for (int64_t nb = n_begin; nb < n_end; nb += block_rows) {
+        const int64_t nb_end = std::min(n_end, nb + block_rows);
+        for (int64_t i = mb; i < mb_end; i += mr) {
+          const int rows = static_cast<int>(std::min(mr, mb_end - i));
+          for (int64_t j = nb; j < nb_end; j += nr) {
+            const int cols = static_cast<int>(std::min(nr, nb_end - j));
+            gemm_nt_any_tile_avx2(rows, cols, kc, packed.data() + (i - mb) * ld_pack, ld_pack,
+                                  b + j * ldb + p, ldb, c + i * ldc + j, ldc, alpha, beta_p);
+          }
+        }
+      }
+    }
+  }
+}
+
+/// C(M,N) = alpha·A·Bᵀ + beta·C on `threads` threads: AVX2 + FMA, the same blocking as AVX-512.
+inline void gemm_nt_f32_avx2(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                             const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int threads) {
+  if (m <= 0 || n <= 0) return;
+  const int64_t slices = (k + kGemmNtKBlock - 1) / kGemmNtKBlock;
+  const int64_t k_block = k <= kGemmNtKBlock ? std::max<int64_t>(k, 1) : (k + slices - 1) / slices;
+  const int64_t block_rows = std::max<int64_t>(
+      kGemmNtAvx2Nr, kGemmNtBBytes / (k_block * int64_t(sizeof(float))) / kGemmNtAvx2Nr * kGemmNtAvx2Nr);
+  const int64_t m_block = std::max<int64_t>(
+      kGemmNtAvx2Mr, kGemmNtABytes / (k_block * int64_t(sizeof(float))) / kGemmNtAvx2Mr * kGemmNtAvx2Mr);
+  gemm_nt_split_n(m, n, k, kGemmNtAvx2Nr, threads, 4e6, [&](int64_t begin, int64_t end) {
+    gemm_nt_columns_avx2(m, begin, end, k, alpha, a, lda, b, ldb, beta, c, ldc, block_rows, k_block, m_block);
+  });
+}
+
+/// C(M,N) = alpha·A·Bᵀ + beta·C with the kernel of gemm_nt_isa() (AVX-512 or AVX2); a plain loop
+/// where neither runs (Cpu::gemm then takes the BLAS instead: gemm_nt_applies is false).
+inline void gemm_nt_f32(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                        const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int threads) {
+  switch (gemm_nt_isa()) {
+    case CpuIsa::kAvx512:
+      return gemm_nt_f32_avx512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads);
+    case CpuIsa::kAvx2:
+      return gemm_nt_f32_avx2(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads);
+    case CpuIsa::kPortable:
+      break;
+  }
+  gemm_nt_f32_loop(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 #else
 inline namespace simd_portable {
+
+/// No kernel in this translation unit (no x86 SIMD, or nvcc).
+inline CpuIsa gemm_nt_isa() {
+  return CpuIsa::kPortable;
+}
 
 /// No kernel in this translation unit (no x86 SIMD, or nvcc): Cpu::gemm never takes this path.
 inline bool gemm_nt_supported() {
@@ -263,13 +513,7 @@ inline bool gemm_nt_supported() {
 /// correct (not a no-op) if called directly.
 inline void gemm_nt_f32(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                         const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int /*threads*/) {
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j) {
-      float sum = 0.0f;
-      for (int64_t p = 0; p < k; ++p) sum += a[i * lda + p] * b[j * ldb + p];
-      float& out = c[i * ldc + j];
-      out = beta == 0.0f ? alpha * sum : alpha * sum + beta * out;  // beta == 0 ignores C (it may hold NaN)
-    }
+  gemm_nt_f32_loop(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 #endif

@@ -1,0 +1,539 @@
+// bindery/backend/cpu_gemm_lowp.hpp — x·Wᵀ with bf16 or int8 weights: C = alpha·A·Wᵀ + beta·C + bias.
+//
+// The low-precision twins of cpu_gemm_nt.hpp, for inference. A weight in PyTorch's (out, in) layout
+// is converted once (Bf16Weight, Int8Weight: no fp32 copy is kept) and the activations A stay fp32
+// in memory; each call rounds or quantizes A once (not once per thread) into a scratch buffer.
+//
+// bf16: W rounded to bfloat16 (nearest even), A rounded the same way, products summed in fp32 by
+//   AVX512_BF16 `vdpbf16ps` (two exact products per lane per instruction: 2× the fp32 FMA's work).
+//   The product of two bf16 values is exact in fp32, so the result differs from the exact sum of
+//   the rounded operands' products only by fp32 summation: |error| ≤ 2(K+2)·2⁻²⁴·Σ|a·w|, the fp32
+//   kernel's bound. Like every BF16 instruction, vdpbf16ps treats bf16 subnormals (|x| < 2⁻¹²⁶) as
+//   zero; the fallback does not, a difference far below that bound's scale.
+// int8: W quantized symmetrically per output row (scale s_w = max|w|/127, q in [-127, 127]); each
+//   row of A quantized the same way on the fly (s_a = max|a|/127). AVX512-VNNI `vpdpbusd` multiplies
+//   unsigned × signed bytes, so A is stored as u = q + 128 ∈ [1, 255] and the 128·Σq_w of each
+//   weight row (kept with the weight) is subtracted from the int32 sum: the integer dot product is
+//   exact (K ≤ kGemmI8MaxK keeps it within int32). Then C = fma(float(dot), (alpha·s_a)·s_w,
+//   beta·C + bias), the same operations in the kernel and the fallback, so the two agree bit for bit.
+//   No outlier handling: per-row activation scales and per-channel weight scales bound the error by
+//   Σ(|a|·s_w/2 + |w|·s_a/2 + s_a·s_w/4) (tested); whether a model needs more is measured where the
+//   encoders use it.
+//
+// Dispatch at run time, capped by cpu_isa_limit() (BINDERY_CPU_ISA): the AVX-512 kernels where the
+// CPU has AVX512F/DQ/BW plus BF16 (resp. VNNI), else plain loops with the same arithmetic. Threads
+// split N in whole tiles, so results do not depend on the thread count. Translation units compiled
+// by nvcc get only the loops (inline namespace simd_portable, as in cpu_gemm_nt.hpp).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "bindery/backend/cpu_gemm_nt.hpp"
+#include "bindery/core/error.hpp"
+#include "bindery/core/float16.hpp"
+
+namespace bindery {
+
+/// A weight W (rows = out features, cols = in features) stored as bfloat16, row-major: half the
+/// bytes of fp32, for gemm_nt_bf16. Built once from fp32; keeps no fp32 copy.
+class Bf16Weight {
+ public:
+  Bf16Weight() = default;
+  /// Rounds `w` (rows × cols, row stride ld ≥ cols) to bfloat16, nearest even.
+  Bf16Weight(const float* w, int64_t rows, int64_t cols, int64_t ld) : rows_(rows), cols_(cols) {
+    BINDERY_CHECK(rows >= 0 && cols >= 0 && ld >= cols, ShapeError, "Bf16Weight: bad shape (", rows, ", ",
+                  cols, ") with row stride ", ld);
+    data_.resize(static_cast<size_t>(rows * cols));
+    for (int64_t j = 0; j < rows; ++j)
+      for (int64_t p = 0; p < cols; ++p) data_[j * cols + p] = bfloat16(w[j * ld + p]);
+  }
+  int64_t rows() const { return rows_; }
+  int64_t cols() const { return cols_; }
+  /// rows × cols bfloat16 values, row stride cols.
+  const bfloat16* data() const { return data_.data(); }
+  size_t bytes() const { return data_.size() * sizeof(bfloat16); }
+
+ private:
+  int64_t rows_ = 0, cols_ = 0;
+  std::vector<bfloat16> data_;
+};
+
+namespace detail {
+
+/// Longest K for int8 products: K·255·127 stays below 2³¹ (the unsigned × signed int32 sums).
+inline constexpr int64_t kGemmI8MaxK = 65536;
+
+/// Quantizes x[0, k) symmetrically: out[p] = q + 128 with q = round(x·127/max|x|) in [-127, 127]
+/// (nearest even), and returns the scale max|x|/127 (x ≈ scale·q). An all-zero row gives scale 0;
+/// a row with a NaN or infinity gives scale NaN (its outputs become NaN, as in fp32).
+inline float quantize_row_u8(const float* x, int64_t k, uint8_t* out) {
+  float max_abs = 0.0f;
+  bool finite = true;
+  for (int64_t p = 0; p < k; ++p) {
+    const float v = std::fabs(x[p]);
+    finite &= v <= std::numeric_limits<float>::max();
+    max_abs = std::max(max_abs, v);
+  }
+  if (!finite || max_abs == 0.0f) {
+    std::fill_n(out, k, uint8_t(128));
+    return finite ? 0.0f : std::numeric_limits<float>::quiet_NaN();
+  }
+  const float inv = 127.0f / max_abs;
+  for (int64_t p = 0; p < k; ++p) {
+    const float q = std::min(127.0f, std::max(-127.0f, std::nearbyint(x[p] * inv)));
+    out[p] = static_cast<uint8_t>(static_cast<int>(q) + 128);
+  }
+  return max_abs / 127.0f;
+}
+
+}  // namespace detail
+
+/// A weight W (rows = out features, cols = in features) quantized to int8 per output row
+/// (symmetric, W[j] ≈ scale[j]·q[j]), for gemm_nt_i8: a quarter of fp32's bytes plus two numbers
+/// per row. Built once from fp32; keeps no fp32 copy.
+class Int8Weight {
+ public:
+  Int8Weight() = default;
+  /// Quantizes `w` (rows × cols, row stride ld ≥ cols). Throws ValueError on a NaN or infinity (a
+  /// weight has no meaningful int8 scale then) and for cols > detail::kGemmI8MaxK.
+  Int8Weight(const float* w, int64_t rows, int64_t cols, int64_t ld) : rows_(rows), cols_(cols) {
+    BINDERY_CHECK(rows >= 0 && cols >= 0 && ld >= cols, ShapeError, "Int8Weight: bad shape (", rows, ", ",
+                  cols, ") with row stride ", ld);
+    BINDERY_CHECK(cols <= detail::kGemmI8MaxK, ValueError, "Int8Weight: ", cols,
+                  " input features exceed the int8 kernel's limit of ", detail::kGemmI8MaxK,
+                  " (int32 sums could overflow); keep this weight in bf16 or fp32");
+    data_.resize(static_cast<size_t>(rows * cols));
+    scales_.resize(static_cast<size_t>(rows));
+    shift_sums_.resize(static_cast<size_t>(rows));
+    std::vector<uint8_t> shifted(static_cast<size_t>(cols));
+    for (int64_t j = 0; j < rows; ++j) {
+      const float scale = detail::quantize_row_u8(w + j * ld, cols, shifted.data());
+      BINDERY_CHECK(!std::isnan(scale), ValueError, "Int8Weight: row ", j,
+                    " holds a NaN or infinity; int8 quantization needs finite weights");
+      int32_t sum = 0;
+      for (int64_t p = 0; p < cols; ++p) {
+        const int q = int(shifted[p]) - 128;
+        data_[j * cols + p] = static_cast<int8_t>(q);
+        sum += q;
+      }
+      scales_[j] = scale;
+      shift_sums_[j] = 128 * sum;
+    }
+  }
+  int64_t rows() const { return rows_; }
+  int64_t cols() const { return cols_; }
+  /// rows × cols int8 values in [-127, 127], row stride cols.
+  const int8_t* data() const { return data_.data(); }
+  /// Per-row scales: W[j][p] ≈ scales()[j] · data()[j·cols + p].
+  const float* scales() const { return scales_.data(); }
+  /// 128 · Σ_p q[j][p] per row: what the unsigned (q_a + 128) activations add to each int32 sum.
+  const int32_t* shift_sums() const { return shift_sums_.data(); }
+  size_t bytes() const {
+    return data_.size() + scales_.size() * sizeof(float) + shift_sums_.size() * sizeof(int32_t);
+  }
+
+ private:
+  int64_t rows_ = 0, cols_ = 0;
+  std::vector<int8_t> data_;
+  std::vector<float> scales_;
+  std::vector<int32_t> shift_sums_;
+};
+
+namespace detail {
+
+inline constexpr int kGemmLowpMr = 3;                  // rows of A per tile
+inline constexpr int kGemmLowpNr = 8;                  // rows of W per tile (24 zmm accumulators)
+inline constexpr int64_t kGemmBf16KBlock = 2048;       // longest K slice of the bf16 kernel (4 KB per row)
+inline constexpr int64_t kGemmLowpBBytes = 256 << 10;  // block of W rows: a quarter of L2
+inline constexpr int64_t kGemmLowpABytes = 512 << 10;  // A rows of one M block
+
+/// A's rows prepared once per call: bf16 bits or shifted int8, padded to `ld` elements (a multiple
+/// of 64 bytes, not of 4 KiB: rows 4 KiB apart would share one L1 set).
+struct LowpA {
+  int64_t ld = 0;
+  std::vector<uint16_t> bf16;
+  std::vector<uint8_t> u8;
+  std::vector<float> row_scale;  // int8: alpha · s_a per row
+};
+
+inline int64_t lowp_row_stride(int64_t k, int64_t elem_bytes) {
+  const int64_t per_line = 64 / elem_bytes;
+  int64_t ld = (std::max<int64_t>(k, 1) + per_line - 1) / per_line * per_line;
+  if ((ld * elem_bytes) % 4096 == 0) ld += per_line;
+  return ld;
+}
+
+/// Rounds A (m × k) to bf16 bits into prep.bf16, row stride prep.ld (padding zero).
+inline void prepare_a_bf16(int64_t m, int64_t k, const float* a, int64_t lda, LowpA& prep) {
+  prep.ld = lowp_row_stride(k, 2);
+  prep.bf16.assign(static_cast<size_t>(m * prep.ld), uint16_t(0));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t p = 0; p < k; ++p) prep.bf16[i * prep.ld + p] = float_to_bfloat16_bits(a[i * lda + p]);
+}
+
+/// Quantizes A's rows (q + 128, padding 128 = zero) and keeps alpha · s_a per row.
+inline void prepare_a_u8(int64_t m, int64_t k, float alpha, const float* a, int64_t lda, LowpA& prep) {
+  prep.ld = lowp_row_stride(k, 1);
+  prep.u8.assign(static_cast<size_t>(m * prep.ld), uint8_t(128));
+  prep.row_scale.resize(static_cast<size_t>(m));
+  for (int64_t i = 0; i < m; ++i)
+    prep.row_scale[i] = alpha * quantize_row_u8(a + i * lda, k, prep.u8.data() + i * prep.ld);
+}
+
+/// The int8 epilogue, one element: fma(float(dot), row_scale·w_scale, beta·c + bias). The kernels
+/// run exactly these operations in vector form, so every path gives the same bits.
+inline float i8_epilogue(int32_t dot, float row_scale, float w_scale, float beta, float c,
+                         const float* bias) {
+  float t = bias != nullptr ? *bias : 0.0f;
+  if (beta != 0.0f) t = std::fma(beta, c, t);  // beta == 0 ignores C (it may hold NaN)
+  return std::fma(static_cast<float>(dot), row_scale * w_scale, t);
+}
+
+/// Columns [n_begin, n_end) of the bf16 product as plain loops: fp32 sums of exact products in K order.
+inline void gemm_bf16_columns_loop(int64_t m, int64_t n_begin, int64_t n_end, int64_t k, float alpha,
+                                   const LowpA& prep, const Bf16Weight& w, float beta, float* c, int64_t ldc,
+                                   const float* bias) {
+  const uint16_t* wb = reinterpret_cast<const uint16_t*>(w.data());
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = n_begin; j < n_end; ++j) {
+      const uint16_t* ar = prep.bf16.data() + i * prep.ld;
+      const uint16_t* br = wb + j * k;
+      float sum = 0.0f;
+      for (int64_t p = 0; p < k; ++p) sum += bfloat16_bits_to_float(ar[p]) * bfloat16_bits_to_float(br[p]);
+      float& out = c[i * ldc + j];
+      float v = alpha * sum;
+      if (beta != 0.0f) v += beta * out;
+      if (bias != nullptr) v += bias[j];
+      out = v;
+    }
+}
+
+/// Columns [n_begin, n_end) of the int8 product as plain loops (exact int32 dot products).
+inline void gemm_i8_columns_loop(int64_t m, int64_t n_begin, int64_t n_end, int64_t k, const LowpA& prep,
+                                 const Int8Weight& w, float beta, float* c, int64_t ldc, const float* bias) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = n_begin; j < n_end; ++j) {
+      const uint8_t* ar = prep.u8.data() + i * prep.ld;
+      const int8_t* br = w.data() + j * k;
+      int32_t dot = 0;
+      for (int64_t p = 0; p < k; ++p) dot += (int32_t(ar[p]) - 128) * int32_t(br[p]);
+      float& out = c[i * ldc + j];
+      out =
+          i8_epilogue(dot, prep.row_scale[i], w.scales()[j], beta, out, bias != nullptr ? bias + j : nullptr);
+    }
+}
+
+#if BINDERY_HOST_SIMD_X86
+inline namespace simd_x86 {
+
+/// Whether the AVX512_BF16 kernel runs now (CPU support, checked once, and cpu_isa_limit()).
+inline bool gemm_bf16_kernel_supported() {
+  static const bool cpu = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
+  return cpu && cpu_isa_limit() >= CpuIsa::kAvx512;
+}
+
+/// Whether the AVX512-VNNI kernel runs now.
+inline bool gemm_i8_kernel_supported() {
+  static const bool cpu = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
+  return cpu && cpu_isa_limit() >= CpuIsa::kAvx512;
+}
+
+/// 64-bit interleave of two pair sums (reduce_quad with integer adds).
+__attribute__((target("avx512f"))) inline __m512i reduce_quad_epi32(__m512i x, __m512i y) {
+  return _mm512_add_epi32(_mm512_maskz_unpacklo_epi64(0xFF, x, y), _mm512_maskz_unpackhi_epi64(0xFF, x, y));
+}
+
+/// The 16-lane int32 sums of 8 vectors, as one vector of 8: reduce8's tree with integer adds
+/// (exact, so any order gives the same sums).
+__attribute__((target("avx512f,avx512dq"))) inline __m256i reduce8_epi32(const __m512i* v) {
+  __m512i p[4];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i)
+    p[i] = _mm512_add_epi32(_mm512_maskz_unpacklo_epi32(0xFFFF, v[2 * i], v[2 * i + 1]),
+                            _mm512_maskz_unpackhi_epi32(0xFFFF, v[2 * i], v[2 * i + 1]));
+  const __m512i q0 = reduce_quad_epi32(p[0], p[1]), q1 = reduce_quad_epi32(p[2], p[3]);
+  const __m512i h = _mm512_add_epi32(_mm512_maskz_shuffle_i32x4(0xFFFF, q0, q1, 0x88),
+                                     _mm512_maskz_shuffle_i32x4(0xFFFF, q0, q1, 0xDD));
+  const __m512i r = _mm512_maskz_shuffle_i32x4(0xFFFF, h, h, 0xD8);
+  return _mm256_add_epi32(_mm512_maskz_extracti32x8_epi32(0xFF, r, 0),
+                          _mm512_maskz_extracti32x8_epi32(0xFF, r, 1));
+}
+
+/// One MR × NR tile of the bf16 product over a K slice: 32 bf16 (16 pairs) per step.
+template <int MR, int NR>
+__attribute__((target("avx512f,avx512dq,avx512bw,avx512bf16,fma"))) inline void gemm_bf16_tile(
+    int64_t k, const uint16_t* a, int64_t lda, const uint16_t* b, int64_t ldb, float* c, int64_t ldc,
+    float alpha, float beta, const float* bias) {
+  __m512 acc[MR][NR];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_setzero_ps();
+  int64_t p = 0;
+  for (; p + 32 <= k; p += 32) {
+    __m512i av[MR];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) av[i] = _mm512_loadu_si512(a + i * lda + p);
+#pragma GCC unroll 8
+    for (int j = 0; j < NR; ++j) {
+      __m512i bv = _mm512_loadu_si512(b + j * ldb + p);
+      asm("" : "+v"(bv));  // one load per W row (see gemm_nt_tile)
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], (__m512bh)av[i], (__m512bh)bv);
+    }
+  }
+  if (p < k) {
+    const __mmask32 mask = static_cast<__mmask32>((uint64_t(1) << (k - p)) - 1u);
+    __m512i av[MR];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) av[i] = _mm512_maskz_loadu_epi16(mask, a + i * lda + p);
+#pragma GCC unroll 8
+    for (int j = 0; j < NR; ++j) {
+      const __m512i bv = _mm512_maskz_loadu_epi16(mask, b + j * ldb + p);
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], (__m512bh)av[i], (__m512bh)bv);
+    }
+  }
+  if constexpr (NR == 8) {
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      __m256 v = _mm256_mul_ps(_mm256_set1_ps(alpha), reduce8(acc[i]));
+      float* out = c + i * ldc;
+      if (beta != 0.0f) v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(out)));
+      if (bias != nullptr) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
+      _mm256_storeu_ps(out, v);
+    }
+  } else {
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 8
+      for (int j = 0; j < NR; ++j) {
+        float& out = c[i * ldc + j];
+        float v = alpha * reduce1(acc[i][j]);
+        if (beta != 0.0f) v += beta * out;
+        if (bias != nullptr) v += bias[j];
+        out = v;
+      }
+    }
+  }
+}
+
+/// One MR × NR tile of the int8 product over the full K: 64 bytes per step, int32 sums.
+template <int MR, int NR>
+__attribute__((target("avx512f,avx512dq,avx512bw,avx512vnni,fma"))) inline void gemm_i8_tile(
+    int64_t k, const uint8_t* a, int64_t lda, const int8_t* b, int64_t ldb, float* c, int64_t ldc,
+    const float* row_scale, const float* w_scale, const int32_t* shift_sums, float beta, const float* bias) {
+  __m512i acc[MR][NR];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_setzero_si512();
+  int64_t p = 0;
+  for (; p + 64 <= k; p += 64) {
+    __m512i av[MR];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) av[i] = _mm512_loadu_si512(a + i * lda + p);
+#pragma GCC unroll 8
+    for (int j = 0; j < NR; ++j) {
+      __m512i bv = _mm512_loadu_si512(b + j * ldb + p);
+      asm("" : "+v"(bv));
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], av[i], bv);
+    }
+  }
+  if (p < k) {
+    const __mmask64 mask =
+        static_cast<__mmask64>((k - p) >= 64 ? ~uint64_t(0) : (uint64_t(1) << (k - p)) - 1u);
+    __m512i av[MR];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) av[i] = _mm512_maskz_loadu_epi8(mask, a + i * lda + p);
+#pragma GCC unroll 8
+    for (int j = 0; j < NR; ++j) {
+      const __m512i bv = _mm512_maskz_loadu_epi8(mask, b + j * ldb + p);  // zero weights: the tail adds 0
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], av[i], bv);
+    }
+  }
+  if constexpr (NR == 8) {
+    const __m256i shift = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(shift_sums));
+    const __m256 ws = _mm256_loadu_ps(w_scale);
+    const __m256 bias_v = bias != nullptr ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const __m256 dot = _mm256_cvtepi32_ps(_mm256_sub_epi32(reduce8_epi32(acc[i]), shift));
+      float* out = c + i * ldc;
+      const __m256 t =
+          beta != 0.0f ? _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(out), bias_v) : bias_v;
+      _mm256_storeu_ps(out, _mm256_fmadd_ps(dot, _mm256_mul_ps(_mm256_set1_ps(row_scale[i]), ws), t));
+    }
+  } else {
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 8
+      for (int j = 0; j < NR; ++j) {
+        alignas(64) int32_t lanes[16];
+        _mm512_store_si512(lanes, acc[i][j]);
+        int32_t dot = 0;
+        for (int32_t x : lanes) dot += x;
+        float& out = c[i * ldc + j];
+        out = i8_epilogue(dot - shift_sums[j], row_scale[i], w_scale[j], beta, out,
+                          bias != nullptr ? bias + j : nullptr);
+      }
+    }
+  }
+}
+
+/// An edge tile of `rows` ≤ MR and `cols` ≤ NR for either kernel (Tile<MR, NR>::run).
+template <template <int, int> class Tile, int MR = kGemmLowpMr, int NR = kGemmLowpNr, class... Args>
+inline void gemm_lowp_any_tile(int rows, int cols, Args... args) {
+  if constexpr (MR > 1) {
+    if (rows < MR) return gemm_lowp_any_tile<Tile, MR - 1, NR>(rows, cols, args...);
+  }
+  if constexpr (NR > 1) {
+    if (cols < NR) return gemm_lowp_any_tile<Tile, MR, NR - 1>(rows, cols, args...);
+  }
+  Tile<MR, NR>::run(args...);
+}
+
+template <int MR, int NR>
+struct Bf16Tile {
+  template <class... Args>
+  static void run(Args... args) {
+    gemm_bf16_tile<MR, NR>(args...);
+  }
+};
+
+template <int MR, int NR>
+struct I8Tile {
+  template <class... Args>
+  static void run(Args... args) {
+    gemm_i8_tile<MR, NR>(args...);
+  }
+};
+
+/// Columns [n_begin, n_end) of the bf16 product: K slices of ≤ kGemmBf16KBlock (the first applies
+/// beta and the bias), blocks of W rows in L2, A tiles in L1.
+inline void gemm_bf16_columns(int64_t m, int64_t n_begin, int64_t n_end, int64_t k, float alpha,
+                              const LowpA& prep, const Bf16Weight& w, float beta, float* c, int64_t ldc,
+                              const float* bias) {
+  constexpr int64_t mr = kGemmLowpMr, nr = kGemmLowpNr;
+  const int64_t slices = (k + kGemmBf16KBlock - 1) / kGemmBf16KBlock;
+  const int64_t k_block =
+      k <= kGemmBf16KBlock ? std::max<int64_t>(k, 1) : ((k + slices - 1) / slices + 31) / 32 * 32;
+  const int64_t block_rows = std::max<int64_t>(nr, kGemmLowpBBytes / (k_block * 2) / nr * nr);
+  const int64_t m_block = std::max<int64_t>(mr, kGemmLowpABytes / (k_block * 2) / mr * mr);
+  const uint16_t* wb = reinterpret_cast<const uint16_t*>(w.data());
+  for (int64_t p = 0; p < std::max<int64_t>(k, 1); p += k_block) {
+    const int64_t kc = std::min(k_block, k - p);
+    const float beta_p = p == 0 ? beta : 1.0f;
+    for (int64_t mb = 0; mb < m; mb += m_block) {
+      const int64_t mb_end = std::min(m, mb + m_block);
+      for (int64_t nb = n_begin; nb < n_end; nb += block_rows) {
+        const int64_t nb_end = std::min(n_end, nb + block_rows);
+        for (int64_t i = mb; i < mb_end; i += mr) {
+          const int rows = static_cast<int>(std::min(mr, mb_end - i));
+          for (int64_t j = nb; j < nb_end; j += nr) {
+            const int cols = static_cast<int>(std::min(nr, nb_end - j));
+            const float* bias_j = p == 0 && bias != nullptr ? bias + j : nullptr;
+            gemm_lowp_any_tile<Bf16Tile>(rows, cols, kc, prep.bf16.data() + i * prep.ld + p, prep.ld,
+                                         wb + j * k + p, k, c + i * ldc + j, ldc, alpha, beta_p, bias_j);
+          }
+        }
+      }
+    }
+  }
+}
+
+/// Columns [n_begin, n_end) of the int8 product (no K slices: the int32 sums run over all of K).
+inline void gemm_i8_columns(int64_t m, int64_t n_begin, int64_t n_end, int64_t k, const LowpA& prep,
+                            const Int8Weight& w, float beta, float* c, int64_t ldc, const float* bias) {
+  constexpr int64_t mr = kGemmLowpMr, nr = kGemmLowpNr;
+  const int64_t block_rows = std::max<int64_t>(nr, kGemmLowpBBytes / std::max<int64_t>(k, 1) / nr * nr);
+  const int64_t m_block = std::max<int64_t>(mr, kGemmLowpABytes / prep.ld / mr * mr);
+  for (int64_t mb = 0; mb < m; mb += m_block) {
+    const int64_t mb_end = std::min(m, mb + m_block);
+    for (int64_t nb = n_begin; nb < n_end; nb += block_rows) {
+      const int64_t nb_end = std::min(n_end, nb + block_rows);
+      for (int64_t i = mb; i < mb_end; i += mr) {
+        const int rows = static_cast<int>(std::min(mr, mb_end - i));
+        for (int64_t j = nb; j < nb_end; j += nr) {
+          const int cols = static_cast<int>(std::min(nr, nb_end - j));
+          gemm_lowp_any_tile<I8Tile>(rows, cols, k, prep.u8.data() + i * prep.ld, prep.ld, w.data() + j * k,
+                                     k, c + i * ldc + j, ldc, prep.row_scale.data() + i, w.scales() + j,
+                                     w.shift_sums() + j, beta, bias != nullptr ? bias + j : nullptr);
+        }
+      }
+    }
+  }
+}
+
+#else
+inline namespace simd_portable {
+
+/// No kernel in this translation unit (no x86 SIMD, or nvcc): the loops run.
+inline bool gemm_bf16_kernel_supported() {
+  return false;
+}
+inline bool gemm_i8_kernel_supported() {
+  return false;
+}
+
+#endif
+
+/// C(M, N) = alpha·A·Wᵀ + beta·C + bias with W in bf16 (N = w.rows(), K = w.cols()): A (M × K,
+/// row stride lda) rounded to bf16, fp32 sums. beta = 0 ignores C; bias (N floats) may be null.
+/// Runs on `threads` threads (1 inside a parallel region); the result does not depend on them.
+inline void gemm_nt_bf16(int64_t m, float alpha, const float* a, int64_t lda, const Bf16Weight& w, float beta,
+                         float* c, int64_t ldc, const float* bias, int threads) {
+  const int64_t n = w.rows(), k = w.cols();
+  BINDERY_CHECK(m >= 0 && lda >= k && ldc >= n, ShapeError, "gemm_nt_bf16: A (", m, ", ", k,
+                ") with row stride ", lda, " and C (", m, ", ", n, ") with row stride ", ldc,
+                " do not fit the weight");
+  if (m == 0 || n == 0) return;
+  thread_local LowpA scratch;  // the caller's: the lambda below runs on other threads too
+  LowpA& prep = scratch;
+  prepare_a_bf16(m, k, a, lda, prep);
+  const bool kernel = gemm_bf16_kernel_supported();
+  gemm_nt_split_n(m, n, k, kGemmLowpNr, threads, 4e6, [&](int64_t begin, int64_t end) {
+#if BINDERY_HOST_SIMD_X86
+    if (kernel) return gemm_bf16_columns(m, begin, end, k, alpha, prep, w, beta, c, ldc, bias);
+#endif
+    gemm_bf16_columns_loop(m, begin, end, k, alpha, prep, w, beta, c, ldc, bias);
+  });
+  (void)kernel;
+}
+
+/// C(M, N) = alpha·A·Wᵀ + beta·C + bias with W in int8 (N = w.rows(), K = w.cols()): each row of A
+/// (M × K, row stride lda) quantized to int8 on the fly, exact int32 dot products, fp32 rescale.
+/// beta = 0 ignores C; bias (N floats) may be null. Same bits on every path and thread count.
+inline void gemm_nt_i8(int64_t m, float alpha, const float* a, int64_t lda, const Int8Weight& w, float beta,
+                       float* c, int64_t ldc, const float* bias, int threads) {
+  const int64_t n = w.rows(), k = w.cols();
+  BINDERY_CHECK(m >= 0 && lda >= k && ldc >= n, ShapeError, "gemm_nt_i8: A (", m, ", ", k,
+                ") with row stride ", lda, " and C (", m, ", ", n, ") with row stride ", ldc,
+                " do not fit the weight");
+  if (m == 0 || n == 0) return;
+  thread_local LowpA scratch;  // the caller's: the lambda below runs on other threads too
+  LowpA& prep = scratch;
+  prepare_a_u8(m, k, alpha, a, lda, prep);
+  const bool kernel = gemm_i8_kernel_supported();
+  gemm_nt_split_n(m, n, k, kGemmLowpNr, threads, 4e6, [&](int64_t begin, int64_t end) {
+#if BINDERY_HOST_SIMD_X86
+    if (kernel) return gemm_i8_columns(m, begin, end, k, prep, w, beta, c, ldc, bias);
+#endif
+    gemm_i8_columns_loop(m, begin, end, k, prep, w, beta, c, ldc, bias);
+  });
+  (void)kernel;
+}
+
+}  // namespace simd_x86 or simd_portable
+
+}  // namespace detail
+
+}  // namespace bindery
