@@ -36,7 +36,9 @@ const std::vector<std::string> kDecodeCases = {"png_gray1.png",
                                                "jpeg_420_progressive.jpg",
                                                "jpeg_444_progressive.jpg",
                                                "jpeg_gray.jpg",
-                                               "jpeg_420_narrow.jpg"};
+                                               "jpeg_420_narrow.jpg",
+                                               "jpeg_cmyk.jpg",
+                                               "jpeg_420_restart.jpg"};
 
 std::string stem(const std::string& file) {
   return file.substr(0, file.rfind('.'));
@@ -207,15 +209,56 @@ TEST_CASE("decode: bad files are refused with a FormatError or IoError naming th
     BINDERY_REQUIRE_THROWS_WITH_ALL(data::decode_image(bytes, "bomb.png"), FormatError, "bomb.png",
                                     "outofmem");
   }
-  SECTION("a Huffman table with more than 256 codes (overflows stb 2.27's tables)") {
+  SECTION("a Huffman table with more than 256 codes (overflowed stb 2.27's tables)") {
     auto bytes = file_bytes(image_fixture("decode_jpeg_444.jpg"));
     std::vector<uint8_t> dht = {0xFF, 0xC4, 0x00, 0x13, 0x00};   // DC table 0: 16 counts, no symbols
     for (int k = 0; k < 16; ++k) dht.push_back(k < 2 ? 0 : 20);  // 280 codes
     bytes.insert(bytes.begin() + 2, dht.begin(), dht.end());
     BINDERY_REQUIRE_THROWS_WITH_ALL(data::decode_image(bytes, "dht.jpg"), FormatError, "dht.jpg",
-                                    "280 codes");
+                                    "Bogus Huffman table");
     BINDERY_REQUIRE_THROWS_WITH_ALL(data::inspect_image(bytes, "dht.jpg"), FormatError, "dht.jpg",
-                                    "at most 256");
+                                    "cannot read the JPEG header");
+  }
+  SECTION("a DHT segment running past the end of the file (issue 18, 3: stb wrote out of bounds)") {
+    // SOI, then a DHT whose declared length (0x00F0) is longer than the 52 bytes left, with code
+    // counts that sum past 256: stb built the table from the counts before noticing the truncation.
+    std::vector<uint8_t> bytes = {0xFF, 0xD8, 0xFF, 0xC4, 0x00, 0xF0, 0x00};
+    for (int k = 0; k < 16; ++k) bytes.push_back(0x40);
+    while (bytes.size() < 56) bytes.push_back(0x11);
+    BINDERY_REQUIRE_THROWS_WITH_ALL(data::decode_image(bytes, "cut_dht.jpg"), FormatError, "cut_dht.jpg",
+                                    "JPEG");
+  }
+  SECTION("a small file declaring a huge image stops where its data ends (issue 18, 9)") {
+    // The 29 x 37 fixtures with the frame header patched to 10000 x 10000 (exactly the default
+    // max_pixels): the baseline file is refused when its entropy-coded data runs out (after a few
+    // blocks, not 100 megapixels of grey); the progressive one would need a ~300 MB coefficient
+    // buffer, over the working-memory budget a 2 KB file gets (64 MiB).
+    for (const char* file : {"decode_jpeg_420.jpg", "decode_jpeg_420_progressive.jpg"}) {
+      auto bytes = file_bytes(image_fixture(file));
+      bool patched = false;
+      for (size_t i = 2; i + 9 < bytes.size() && !patched; ++i) {
+        if (bytes[i] == 0xFF && (bytes[i + 1] == 0xC0 || bytes[i + 1] == 0xC2)) {
+          bytes[i + 5] = 0x27, bytes[i + 6] = 0x10, bytes[i + 7] = 0x27, bytes[i + 8] = 0x10;  // 10000
+          patched = true;
+        }
+      }
+      REQUIRE(patched);
+      INFO(file);
+      const bool progressive = std::string(file).find("progressive") != std::string::npos;
+      BINDERY_REQUIRE_THROWS_WITH_ALL(
+          data::decode_image(bytes, "huge.jpg"), FormatError, "huge.jpg",
+          progressive ? "ImageLimits::max_jpeg_work_per_file_byte" : "premature end of data segment");
+      const data::ImageInfo info = data::inspect_image(bytes, "huge.jpg");
+      CHECK((info.width == 10000 && info.height == 10000));
+    }
+  }
+  SECTION("progressive scans are bounded (ImageLimits::max_jpeg_scans)") {
+    const auto bytes = file_bytes(image_fixture("decode_jpeg_420_progressive.jpg"));
+    data::ImageLimits few;
+    few.max_jpeg_scans = 2;
+    BINDERY_REQUIRE_THROWS_WITH_ALL(data::decode_image(bytes, "scans.jpg", few), FormatError, "scans.jpg",
+                                    "more than 2 scans", "ImageLimits::max_jpeg_scans");
+    CHECK(data::decode_image(bytes, "scans.jpg").width == 37);  // the default allows it
   }
   SECTION("a raw 16-bit read of a colour file") {
     const auto bytes = file_bytes(image_fixture("decode_png_rgb16.png"));

@@ -188,6 +188,21 @@ def make_decode_fixtures():
     buffer = io.BytesIO()  # chroma 2 samples wide: libjpeg replicates instead of interpolating
     Image.fromarray(procedural(9, 3, 3, 23)).save(buffer, "JPEG", quality=87, subsampling=2)
     modes["jpeg_420_narrow"] = decode_fixture("jpeg_420_narrow", "jpg", buffer.getvalue())
+    modes.update(make_jpeg_cmyk_restart_fixtures())
+    return modes
+
+
+def make_jpeg_cmyk_restart_fixtures():
+    """A CMYK JPEG (Pillow reads it as Adobe-inverted "CMYK;I" and converts it itself) and a JPEG with
+    restart markers every 2 MCUs and optimized Huffman tables."""
+    modes = {}
+    buffer = io.BytesIO()
+    Image.fromarray(procedural(21, 27, 4, 24), "CMYK").save(buffer, "JPEG", quality=90)
+    modes["jpeg_cmyk"] = decode_fixture("jpeg_cmyk", "jpg", buffer.getvalue())
+    buffer = io.BytesIO()
+    Image.fromarray(procedural(29, 37, 3, 25)).save(buffer, "JPEG", quality=80, subsampling=2, optimize=True,
+                                                    restart_marker_blocks=2)
+    modes["jpeg_420_restart"] = decode_fixture("jpeg_420_restart", "jpg", buffer.getvalue())
     return modes
 
 

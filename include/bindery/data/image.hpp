@@ -31,6 +31,7 @@
 #include "bindery/core/error.hpp"
 #include "bindery/core/shape.hpp"
 #include "bindery/core/tensor.hpp"
+#include "bindery/data/jpeg.hpp"
 #include "bindery/data/resize.hpp"
 #include "bindery/data/stb_image.hpp"
 #include "bindery/io/file.hpp"
@@ -59,10 +60,16 @@ struct Image16 {
   std::vector<uint16_t> pixels;
 };
 
-/// What a decode may cost. Sizes come from the file's header and are checked before stb allocates.
+/// What a decode may cost. Sizes come from the file's header and are checked before the decoder
+/// allocates; a JPEG's working memory and scans are bounded too (data/jpeg.hpp).
 struct ImageLimits {
   int64_t max_pixels = 100'000'000;           // width * height (overflow-checked: raw 32-bit header values)
   int64_t max_file_bytes = int64_t{1} << 30;  // stb takes an int length
+  /// libjpeg's working memory (a progressive file's whole-image coefficient buffer, about 3 bytes
+  /// per pixel in 4:2:0) may be at most max(64 MiB, this many times the file's size): a file must
+  /// carry data in proportion to the memory it makes the decoder hold.
+  int64_t max_jpeg_work_per_file_byte = 1024;
+  int max_jpeg_scans = 256;  // progressive scans (real files have about 10; each walks the whole image)
 };
 
 enum class ImageFormat { kPng, kJpeg };
@@ -106,55 +113,36 @@ inline uint32_t read_be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
-/// A JPEG whose data stops before its end-of-image marker is truncated: Pillow refuses it
-/// ("image file is truncated") while stb would fill the missing blocks with grey. Entropy-coded data
-/// never contains FF DA or FF D9 (0xFF is stuffed), so the last start-of-scan must be followed by EOI.
-inline bool jpeg_has_end_marker(std::span<const uint8_t> b) {
-  int64_t last_sos = -1, last_eoi = -1;
-  for (size_t i = 0; i + 1 < b.size(); ++i) {
-    if (b[i] != 0xFF) continue;
-    if (b[i + 1] == 0xDA) last_sos = static_cast<int64_t>(i);
-    if (b[i + 1] == 0xD9) last_eoi = static_cast<int64_t>(i);
+/// Runs libjpeg-turbo on `bytes` (data/jpeg.hpp); throws FormatError naming `name` on failure.
+inline JpegJob run_jpeg(std::span<const uint8_t> bytes, std::string_view name, const ImageLimits& limits,
+                        bool header_only) {
+  JpegJob job;
+  job.bytes = bytes;
+  job.header_only = header_only;
+  job.max_pixels = header_only ? 0 : limits.max_pixels;
+  job.max_scans = limits.max_jpeg_scans;
+  int64_t work = 0;
+  if (__builtin_mul_overflow(static_cast<int64_t>(bytes.size()), limits.max_jpeg_work_per_file_byte, &work))
+    work = INT64_MAX;
+  job.max_work_bytes = std::max<int64_t>(work, int64_t{64} << 20);
+  if (job.max_work_bytes > int64_t{LONG_MAX}) job.max_work_bytes = LONG_MAX;
+  decode_jpeg_into(job);
+  if (job.failed && !job.too_large) {
+    const std::string at = job.offset >= 0 ? ::bindery::detail::concat(" (noticed at byte ", job.offset,
+                                                                       " of ", bytes.size(), ")")
+                                           : std::string();
+    const std::string text = job.message;
+    const bool memory = text.find("Backing store") != std::string::npos;
+    throw FormatError(::bindery::detail::concat(
+        name, ": cannot ", header_only ? "read the JPEG header" : "decode the JPEG", ": ",
+        memory ? ::bindery::detail::concat("its working memory would exceed ", job.max_work_bytes,
+                                           " bytes (ImageLimits::max_jpeg_work_per_file_byte = ",
+                                           limits.max_jpeg_work_per_file_byte, " x the file's ", bytes.size(),
+                                           " bytes, at least 64 MiB)")
+               : text,
+        at));
   }
-  return last_sos >= 0 && last_eoi > last_sos;
-}
-
-/// Walks a JPEG's marker segments (and over entropy-coded data) and checks every Huffman table
-/// (DHT) before stb sees it: stb 2.27 writes past its 257-entry size table when a table declares
-/// more than 256 codes (found by tests/data's corrupted-file test under AddressSanitizer; fixed
-/// upstream after the Debian snapshot). Returns the problem, or an empty string.
-inline std::string jpeg_table_problem(std::span<const uint8_t> b) {
-  size_t i = 2;  // after SOI
-  while (i + 4 <= b.size()) {
-    if (b[i] != 0xFF) {
-      ++i;  // entropy-coded data (or garbage): look for the next marker
-      continue;
-    }
-    const uint8_t marker = b[i + 1];
-    if (marker == 0xFF || marker == 0x00 || (marker >= 0xD0 && marker <= 0xD7)) {
-      ++i;  // fill byte, stuffed 0xFF, restart marker
-      continue;
-    }
-    if (marker == 0xD9) return {};  // EOI
-    const size_t length = (size_t{b[i + 2]} << 8) | b[i + 3];
-    if (length < 2 || i + 2 + length > b.size()) return {};  // truncated: stb reports it
-    if (marker == 0xC4) {
-      size_t at = i + 4;
-      const size_t end = i + 2 + length;
-      while (at < end) {
-        if (at + 17 > end)
-          return ::bindery::detail::concat("DHT segment at byte ", i, " is cut inside a table header");
-        size_t codes = 0;
-        for (size_t k = 1; k <= 16; ++k) codes += b[at + k];
-        if (codes > 256)
-          return ::bindery::detail::concat("Huffman table at byte ", at, " declares ", codes,
-                                           " codes (at most 256)");
-        at += 17 + codes;
-      }
-    }
-    i += 2 + length;
-  }
-  return {};
+  return job;
 }
 
 /// Width and height come raw from the header (up to 2^32 - 1 each for a PNG): their product is
@@ -228,22 +216,10 @@ inline ImageInfo inspect_image(std::span<const uint8_t> bytes, std::string_view 
     info.channels = kChannels[info.png_color_type];
     return info;
   }
-  // Before stb reads any marker (its header parse handles tables too).
-  const std::string problem = detail::jpeg_table_problem(bytes);
-  BINDERY_CHECK(problem.empty(), FormatError, name, ": corrupt JPEG: ", problem);
-  int width = 0, height = 0, components = 0;
-  detail::StbArena arena(int64_t{64} << 20);  // header parsing allocates small tables only
-  detail::StbArenaScope scope(arena);
-  const int ok = detail::stb::bindery_stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()),
-                                                            &width, &height, &components);
-  if (!ok) {
-    const char* reason = detail::stb::bindery_stbi_failure_reason();
-    throw FormatError(
-        ::bindery::detail::concat(name, ": cannot read the JPEG header: ", reason ? reason : "?"));
-  }
-  info.width = width;
-  info.height = height;
-  info.channels = components;
+  const detail::JpegJob header = detail::run_jpeg(bytes, name, ImageLimits{}, /*header_only=*/true);
+  info.width = header.width;
+  info.height = header.height;
+  info.channels = header.channels;
   return info;
 }
 
@@ -256,8 +232,11 @@ inline Image decode_image(std::span<const uint8_t> bytes, std::string_view name,
   const ImageInfo info = inspect_image(bytes, name);
   detail::check_decodable_size(name, info.width, info.height, limits);
   if (info.format == ImageFormat::kJpeg) {
-    BINDERY_CHECK(detail::jpeg_has_end_marker(bytes), FormatError, name,
-                  ": JPEG is truncated (no end-of-image marker after the last scan)");
+    // Gray -> 1 channel, YCbCr/RGB -> 3, CMYK -> 3 through Pillow's convert("RGB") (the decoded
+    // Image holds no CMYK mode; the reference converts every image to RGB anyway).
+    detail::JpegJob job = detail::run_jpeg(bytes, name, limits, /*header_only=*/false);
+    if (job.channels == 4) detail::jpeg_cmyk_to_rgb(job.pixels, job.inverted);
+    return Image{job.height, job.width, job.channels == 1 ? 1 : 3, std::move(job.pixels)};
   }
   // stb holds at most: the compressed stream inflated, one 16-bit working copy and the output.
   const int64_t budget = detail::stb_budget_bytes(info.width, info.height);
@@ -286,8 +265,7 @@ inline Image decode_image(std::span<const uint8_t> bytes, std::string_view name,
     return detail::stb::bindery_stbi_load_from_memory(bytes.data(), length, &w, &h, &stored, channels);
   };
   int channels = static_cast<int>(info.channels);
-  if (info.format == ImageFormat::kPng && info.png_color_type == 3) channels = 3;
-  if (info.format == ImageFormat::kJpeg) channels = info.channels >= 3 ? 3 : 1;
+  if (info.png_color_type == 3) channels = 3;
   image.channels = channels;
   image.pixels = detail::stb_decode<uint8_t>(
       name, budget, [&] { return probe(channels); }, info.width * info.height * channels);
