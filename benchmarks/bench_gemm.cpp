@@ -9,6 +9,10 @@
 // i.e. trans_b. Counter GFLOP/s = 2 M N K / wall time. Also: one ViT MLP block (fc1, GELU through
 // Cpu::for_each, fc2) to see how each GEMM's threads share the cores with OpenMP loops,
 // Cpu::gemm_batched on attention-score shapes, and GEMMs called from inside Cpu::for_each.
+// gemm_nt_kernels/: the x·Wᵀ kernels side by side on the transformer shapes (issue 16): fp32 AVX-512
+// (detail::gemm_nt_f32_avx512), fp32 AVX2 (gemm_nt_f32_avx2), OpenBLAS, bf16 weights
+// (gemm_nt_bf16, vdpbf16ps) and int8 weights (gemm_nt_i8, vpdpbusd; the activations' quantization
+// is timed, the weights' conversion is not: it happens once at load). GFLOP/s counts 2 M N K for all.
 //
 //   bench_gemm --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //   benchmarks/run_gemm_compare.sh      # the markdown table of medians
@@ -23,6 +27,7 @@
 #include <vector>
 
 #include "bindery/backend/cpu.hpp"
+#include "bindery/backend/cpu_gemm_lowp.hpp"
 #include "bindery/ops/functors.hpp"
 
 namespace {
@@ -163,6 +168,66 @@ void run_nested(benchmark::State& state, Impl impl, int64_t tasks, int64_t rows,
                          benchmark::Counter::kIsIterationInvariantRate);
 }
 
+enum class NtImpl { kAvx512, kAvx2, kOpenBlas, kBf16, kInt8 };
+const char* nt_impl_name(NtImpl impl) {
+  switch (impl) {
+    case NtImpl::kAvx512:
+      return "f32_avx512";
+    case NtImpl::kAvx2:
+      return "f32_avx2";
+    case NtImpl::kOpenBlas:
+      return "openblas";
+    case NtImpl::kBf16:
+      return "bf16";
+    case NtImpl::kInt8:
+      return "int8";
+  }
+  return "?";
+}
+
+/// y = x·Wᵀ (M x K times (N x K)ᵀ) through one of the x·Wᵀ kernels, on Cpu::num_threads() threads.
+void run_nt(benchmark::State& state, NtImpl impl, GemmShape s) {
+  namespace d = bindery::detail;
+  const bool runs = impl == NtImpl::kAvx512 ? d::gemm_nt_cpu_isa() >= d::CpuIsa::kAvx512
+                    : impl == NtImpl::kAvx2 ? d::gemm_nt_cpu_isa() >= d::CpuIsa::kAvx2
+                    : impl == NtImpl::kBf16 ? d::gemm_bf16_kernel_supported()
+                    : impl == NtImpl::kInt8 ? d::gemm_i8_kernel_supported()
+                                            : true;
+  if (!runs) {
+    state.SkipWithError("this CPU lacks the instructions (the fallback loops are not benchmarked)");
+    return;
+  }
+  const Buffer a(s.m * s.k, 1), b(s.k * s.n, 2), c(s.m * s.n, 3);
+  const int threads = Cpu::num_threads();
+  bindery::Bf16Weight w16;
+  bindery::Int8Weight w8;
+  if (impl == NtImpl::kBf16) w16 = bindery::Bf16Weight(b.get(), s.n, s.k, s.k);
+  if (impl == NtImpl::kInt8) w8 = bindery::Int8Weight(b.get(), s.n, s.k, s.k);
+  for (auto _ : state) {
+    switch (impl) {
+      case NtImpl::kAvx512:
+        d::gemm_nt_f32_avx512(s.m, s.n, s.k, 1.0f, a.get(), s.k, b.get(), s.k, 0.0f, c.get(), s.n, threads);
+        break;
+      case NtImpl::kAvx2:
+        d::gemm_nt_f32_avx2(s.m, s.n, s.k, 1.0f, a.get(), s.k, b.get(), s.k, 0.0f, c.get(), s.n, threads);
+        break;
+      case NtImpl::kOpenBlas:
+        gemm(Impl::kOpenBlas, false, true, s.m, s.n, s.k, a.get(), s.k, b.get(), s.k, c.get(), s.n);
+        break;
+      case NtImpl::kBf16:
+        d::gemm_nt_bf16(s.m, 1.0f, a.get(), s.k, w16, 0.0f, c.get(), s.n, nullptr, threads);
+        break;
+      case NtImpl::kInt8:
+        d::gemm_nt_i8(s.m, 1.0f, a.get(), s.k, w8, 0.0f, c.get(), s.n, nullptr, threads);
+        break;
+    }
+    benchmark::DoNotOptimize(c.get());
+    benchmark::ClobberMemory();
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2e-9 * double(s.m) * double(s.n) * double(s.k),
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
 const std::vector<GemmShape>& gemm_shapes() {
   static const std::vector<GemmShape> shapes = {
       {"square_256", 256, 256, 256, false},
@@ -221,6 +286,13 @@ int main(int argc, char** argv) {
     for (Impl impl : impls) {
       const std::string name = std::string("gemm_f32/") + s.name + "/" + impl_name(impl);
       benchmark::RegisterBenchmark(name.c_str(), run_gemm, impl, s)->Apply(configure);
+    }
+  }
+  for (const GemmShape& s : gemm_shapes()) {
+    if (!s.trans_b) continue;
+    for (NtImpl impl : {NtImpl::kAvx512, NtImpl::kAvx2, NtImpl::kOpenBlas, NtImpl::kBf16, NtImpl::kInt8}) {
+      const std::string name = std::string("gemm_nt_kernels/") + s.name + "/" + nt_impl_name(impl);
+      benchmark::RegisterBenchmark(name.c_str(), run_nt, impl, s)->Apply(configure);
     }
   }
   for (int64_t rows : {int64_t(257), int64_t(2056)}) {

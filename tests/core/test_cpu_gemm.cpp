@@ -4,6 +4,7 @@
 #include "test_util.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 
@@ -246,7 +247,7 @@ std::vector<float> check_i8(const LowpProblem& p, const LowpData& d, int threads
       int64_t dot = 0;
       double exact = 0, quant_bound = 0, magnitude = 0;
       for (int64_t q = 0; q < p.k; ++q) {
-        REQUIRE(int(qw[q]) - 128 == int(w.data()[j * p.k + q]));
+        REQUIRE(int(qw[q]) - 128 == int(w.at(j, q)));
         dot += (int64_t(qa[q]) - 128) * (int64_t(qw[q]) - 128);
         const double x = d.a[i * p.lda + q], y = d.w[j * p.k + q];
         exact += x * y;
@@ -371,6 +372,17 @@ TEST_CASE(
     for (size_t i = 0; i < fast.size(); ++i)
       REQUIRE((fast[i] == loops[i] || (std::isnan(fast[i]) && std::isnan(loops[i]))));
   }
+  // the int8 kernel's own tile edges: 6 rows, 16-column groups, 64-column tiles, K not a multiple of 4
+  for (int64_t m : {5, 6, 13})
+    for (int64_t n : {15, 16, 17, 64, 65, 130})
+      for (int64_t k : {3, 102}) {
+        const LowpProblem p{m, n, k, k + 1, n + 3, 0.75f, n % 2 == 0 ? 0.0f : 0.5f, n % 3 != 0};
+        const LowpData d = lowp_data(p, seed++);
+        const auto fast = check_i8(p, d, 1);
+        IsaLimit portable(detail::CpuIsa::kAvx2);
+        const auto loops = check_i8(p, d, 1);
+        REQUIRE(std::memcmp(fast.data(), loops.data(), fast.size() * sizeof(float)) == 0);  // NaN padding too
+      }
   {  // 1 vs 2 threads bit for bit
     const LowpProblem p{77, 200, 384, 384, 200, 1.0f, 0.0f, true};
     const LowpData d = lowp_data(p, 10);

@@ -14,7 +14,9 @@
 //   row of A quantized the same way on the fly (s_a = max|a|/127). AVX512-VNNI `vpdpbusd` multiplies
 //   unsigned × signed bytes, so A is stored as u = q + 128 ∈ [1, 255] and the 128·Σq_w of each
 //   weight row (kept with the weight) is subtracted from the int32 sum: the integer dot product is
-//   exact (K ≤ kGemmI8MaxK keeps it within int32). Then C = fma(float(dot), (alpha·s_a)·s_w,
+//   exact (K ≤ kGemmI8MaxK keeps it within int32). W is kept in vpdpbusd's layout (16 output rows ×
+//   4 inputs per 64 bytes, Int8Weight), so the kernel accumulates whole output vectors (6 rows × 64
+//   columns per tile) without horizontal sums. Then C = fma(float(dot), (alpha·s_a)·s_w,
 //   beta·C + bias), the same operations in the kernel and the fallback, so the two agree bit for bit.
 //   No outlier handling: per-row activation scales and per-channel weight scales bound the error by
 //   Σ(|a|·s_w/2 + |w|·s_a/2 + s_a·s_w/4) (tested); whether a model needs more is measured where the
@@ -29,6 +31,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -95,8 +98,17 @@ inline float quantize_row_u8(const float* x, int64_t k, uint8_t* out) {
 /// A weight W (rows = out features, cols = in features) quantized to int8 per output row
 /// (symmetric, W[j] ≈ scale[j]·q[j]), for gemm_nt_i8: a quarter of fp32's bytes plus two numbers
 /// per row. Built once from fp32; keeps no fp32 copy.
+///
+/// Stored in vpdpbusd's layout, not (out, in): groups of 16 output rows, and within a group, for
+/// each 4 consecutive inputs, 16 × 4 bytes (row-major within the 64). One 64-byte load then feeds
+/// 16 output columns × 4 products, so the kernel accumulates whole output vectors and needs no
+/// horizontal sums (with the (out, in) layout those cost a quarter of the time at K = 1024).
+/// Rows are padded to a multiple of 16 and inputs to a multiple of 4 with zeros.
 class Int8Weight {
  public:
+  static constexpr int64_t kGroup = 16;  ///< output rows per group
+  static constexpr int64_t kQuad = 4;    ///< inputs per 32-bit lane
+
   Int8Weight() = default;
   /// Quantizes `w` (rows × cols, row stride ld ≥ cols). Throws ValueError on a NaN or infinity (a
   /// weight has no meaningful int8 scale then) and for cols > detail::kGemmI8MaxK.
@@ -106,9 +118,11 @@ class Int8Weight {
     BINDERY_CHECK(cols <= detail::kGemmI8MaxK, ValueError, "Int8Weight: ", cols,
                   " input features exceed the int8 kernel's limit of ", detail::kGemmI8MaxK,
                   " (int32 sums could overflow); keep this weight in bf16 or fp32");
-    data_.resize(static_cast<size_t>(rows * cols));
-    scales_.resize(static_cast<size_t>(rows));
-    shift_sums_.resize(static_cast<size_t>(rows));
+    groups_ = (rows + kGroup - 1) / kGroup;
+    quads_ = (cols + kQuad - 1) / kQuad;
+    data_.assign(static_cast<size_t>(groups_ * quads_ * kGroup * kQuad), int8_t(0));
+    scales_.assign(static_cast<size_t>(groups_ * kGroup), 0.0f);
+    shift_sums_.assign(static_cast<size_t>(groups_ * kGroup), 0);
     std::vector<uint8_t> shifted(static_cast<size_t>(cols));
     for (int64_t j = 0; j < rows; ++j) {
       const float scale = detail::quantize_row_u8(w + j * ld, cols, shifted.data());
@@ -117,7 +131,7 @@ class Int8Weight {
       int32_t sum = 0;
       for (int64_t p = 0; p < cols; ++p) {
         const int q = int(shifted[p]) - 128;
-        data_[j * cols + p] = static_cast<int8_t>(q);
+        data_[index(j, p)] = static_cast<int8_t>(q);
         sum += q;
       }
       scales_[j] = scale;
@@ -126,9 +140,14 @@ class Int8Weight {
   }
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
-  /// rows × cols int8 values in [-127, 127], row stride cols.
-  const int8_t* data() const { return data_.data(); }
-  /// Per-row scales: W[j][p] ≈ scales()[j] · data()[j·cols + p].
+  /// Groups of 16 rows, and 4-input steps per row (cols rounded up).
+  int64_t groups() const { return groups_; }
+  int64_t quads() const { return quads_; }
+  /// The packed values (see the class comment): group g starts at packed() + g·quads()·64.
+  const int8_t* packed() const { return data_.data(); }
+  /// The quantized value q[row][col] in [-127, 127].
+  int8_t at(int64_t row, int64_t col) const { return data_[index(row, col)]; }
+  /// Per-row scales, W[j][p] ≈ scales()[j] · at(j, p); zero past rows() up to groups()·16.
   const float* scales() const { return scales_.data(); }
   /// 128 · Σ_p q[j][p] per row: what the unsigned (q_a + 128) activations add to each int32 sum.
   const int32_t* shift_sums() const { return shift_sums_.data(); }
@@ -137,7 +156,11 @@ class Int8Weight {
   }
 
  private:
-  int64_t rows_ = 0, cols_ = 0;
+  size_t index(int64_t row, int64_t col) const {
+    return static_cast<size_t>((((row / kGroup) * quads_ + col / kQuad) * kGroup + row % kGroup) * kQuad +
+                               col % kQuad);
+  }
+  int64_t rows_ = 0, cols_ = 0, groups_ = 0, quads_ = 0;
   std::vector<int8_t> data_;
   std::vector<float> scales_;
   std::vector<int32_t> shift_sums_;
@@ -150,6 +173,8 @@ inline constexpr int kGemmLowpNr = 8;                  // rows of W per tile (24
 inline constexpr int64_t kGemmBf16KBlock = 2048;       // longest K slice of the bf16 kernel (4 KB per row)
 inline constexpr int64_t kGemmLowpBBytes = 256 << 10;  // block of W rows: a quarter of L2
 inline constexpr int64_t kGemmLowpABytes = 512 << 10;  // A rows of one M block
+inline constexpr int kGemmI8Mr = 6;                    // rows of A per int8 tile
+inline constexpr int kGemmI8Nv = 4;  // 16-column groups per int8 tile: 24 accumulators + 4 W + 1 A
 
 /// A's rows prepared once per call: bf16 bits or shifted int8, padded to `ld` elements (a multiple
 /// of 64 bytes, not of 4 KiB: rows 4 KiB apart would share one L1 set).
@@ -218,9 +243,8 @@ inline void gemm_i8_columns_loop(int64_t m, int64_t n_begin, int64_t n_end, int6
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = n_begin; j < n_end; ++j) {
       const uint8_t* ar = prep.u8.data() + i * prep.ld;
-      const int8_t* br = w.data() + j * k;
       int32_t dot = 0;
-      for (int64_t p = 0; p < k; ++p) dot += (int32_t(ar[p]) - 128) * int32_t(br[p]);
+      for (int64_t p = 0; p < k; ++p) dot += (int32_t(ar[p]) - 128) * int32_t(w.at(j, p));
       float& out = c[i * ldc + j];
       out =
           i8_epilogue(dot, prep.row_scale[i], w.scales()[j], beta, out, bias != nullptr ? bias + j : nullptr);
@@ -242,27 +266,6 @@ inline bool gemm_i8_kernel_supported() {
   static const bool cpu = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
                           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
   return cpu && cpu_isa_limit() >= CpuIsa::kAvx512;
-}
-
-/// 64-bit interleave of two pair sums (reduce_quad with integer adds).
-__attribute__((target("avx512f"))) inline __m512i reduce_quad_epi32(__m512i x, __m512i y) {
-  return _mm512_add_epi32(_mm512_maskz_unpacklo_epi64(0xFF, x, y), _mm512_maskz_unpackhi_epi64(0xFF, x, y));
-}
-
-/// The 16-lane int32 sums of 8 vectors, as one vector of 8: reduce8's tree with integer adds
-/// (exact, so any order gives the same sums).
-__attribute__((target("avx512f,avx512dq"))) inline __m256i reduce8_epi32(const __m512i* v) {
-  __m512i p[4];
-#pragma GCC unroll 4
-  for (int i = 0; i < 4; ++i)
-    p[i] = _mm512_add_epi32(_mm512_maskz_unpacklo_epi32(0xFFFF, v[2 * i], v[2 * i + 1]),
-                            _mm512_maskz_unpackhi_epi32(0xFFFF, v[2 * i], v[2 * i + 1]));
-  const __m512i q0 = reduce_quad_epi32(p[0], p[1]), q1 = reduce_quad_epi32(p[2], p[3]);
-  const __m512i h = _mm512_add_epi32(_mm512_maskz_shuffle_i32x4(0xFFFF, q0, q1, 0x88),
-                                     _mm512_maskz_shuffle_i32x4(0xFFFF, q0, q1, 0xDD));
-  const __m512i r = _mm512_maskz_shuffle_i32x4(0xFFFF, h, h, 0xD8);
-  return _mm256_add_epi32(_mm512_maskz_extracti32x8_epi32(0xFF, r, 0),
-                          _mm512_maskz_extracti32x8_epi32(0xFF, r, 1));
 }
 
 /// One MR × NR tile of the bf16 product over a K slice: 32 bf16 (16 pairs) per step.
@@ -324,67 +327,48 @@ __attribute__((target("avx512f,avx512dq,avx512bw,avx512bf16,fma"))) inline void 
   }
 }
 
-/// One MR × NR tile of the int8 product over the full K: 64 bytes per step, int32 sums.
-template <int MR, int NR>
-__attribute__((target("avx512f,avx512dq,avx512bw,avx512vnni,fma"))) inline void gemm_i8_tile(
-    int64_t k, const uint8_t* a, int64_t lda, const int8_t* b, int64_t ldb, float* c, int64_t ldc,
-    const float* row_scale, const float* w_scale, const int32_t* shift_sums, float beta, const float* bias) {
-  __m512i acc[MR][NR];
+/// One MR × (NV·16) tile of the int8 product over the full K (packed W, see Int8Weight): per 4
+/// inputs, one broadcast of each A row's 4 bytes and one 64-byte load per 16 columns. `cols` ≤
+/// NV·16 columns are stored (the weight's padding rows are zero).
+template <int MR, int NV>
+__attribute__((target("avx512f,avx512bw,avx512vnni,fma"))) inline void gemm_i8_tile(
+    int64_t quads, const uint8_t* a, int64_t lda, const int8_t* b, int64_t group_bytes, float* c, int64_t ldc,
+    int cols, const float* row_scale, const float* w_scale, const int32_t* shift_sums, float beta,
+    const float* bias) {
+  __m512i acc[MR][NV];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 8
-    for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_setzero_si512();
-  int64_t p = 0;
-  for (; p + 64 <= k; p += 64) {
-    __m512i av[MR];
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) av[i] = _mm512_loadu_si512(a + i * lda + p);
-#pragma GCC unroll 8
-    for (int j = 0; j < NR; ++j) {
-      __m512i bv = _mm512_loadu_si512(b + j * ldb + p);
-      asm("" : "+v"(bv));
-#pragma GCC unroll 8
-      for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], av[i], bv);
-    }
-  }
-  if (p < k) {
-    const __mmask64 mask =
-        static_cast<__mmask64>((k - p) >= 64 ? ~uint64_t(0) : (uint64_t(1) << (k - p)) - 1u);
-    __m512i av[MR];
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) av[i] = _mm512_maskz_loadu_epi8(mask, a + i * lda + p);
-#pragma GCC unroll 8
-    for (int j = 0; j < NR; ++j) {
-      const __m512i bv = _mm512_maskz_loadu_epi8(mask, b + j * ldb + p);  // zero weights: the tail adds 0
-#pragma GCC unroll 8
-      for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], av[i], bv);
-    }
-  }
-  if constexpr (NR == 8) {
-    const __m256i shift = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(shift_sums));
-    const __m256 ws = _mm256_loadu_ps(w_scale);
-    const __m256 bias_v = bias != nullptr ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_si512();
+  for (int64_t q = 0; q < quads; ++q) {
+    __m512i bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_si512(b + v * group_bytes + q * 64);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
-      const __m256 dot = _mm256_cvtepi32_ps(_mm256_sub_epi32(reduce8_epi32(acc[i]), shift));
-      float* out = c + i * ldc;
-      const __m256 t =
-          beta != 0.0f ? _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(out), bias_v) : bias_v;
-      _mm256_storeu_ps(out, _mm256_fmadd_ps(dot, _mm256_mul_ps(_mm256_set1_ps(row_scale[i]), ws), t));
+      int32_t four;
+      std::memcpy(&four, a + i * lda + q * 4, sizeof(four));
+      const __m512i av = _mm512_set1_epi32(four);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], av, bv[v]);
     }
-  } else {
+  }
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) {
+    const int left = cols - 16 * v;
+    const __mmask16 mask = left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
+    const __m512i shift = _mm512_loadu_si512(shift_sums + 16 * v);  // padded to whole groups
+    const __m512 ws = _mm512_loadu_ps(w_scale + 16 * v);
+    const __m512 bias_v = bias != nullptr ? _mm512_maskz_loadu_ps(mask, bias + 16 * v) : _mm512_setzero_ps();
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
-#pragma GCC unroll 8
-      for (int j = 0; j < NR; ++j) {
-        alignas(64) int32_t lanes[16];
-        _mm512_store_si512(lanes, acc[i][j]);
-        int32_t dot = 0;
-        for (int32_t x : lanes) dot += x;
-        float& out = c[i * ldc + j];
-        out = i8_epilogue(dot - shift_sums[j], row_scale[i], w_scale[j], beta, out,
-                          bias != nullptr ? bias + j : nullptr);
-      }
+      float* out = c + i * ldc + 16 * v;
+      const __m512 dot = _mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_sub_epi32(acc[i][v], shift));
+      const __m512 t = beta != 0.0f
+                           ? _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(mask, out), bias_v)
+                           : bias_v;
+      _mm512_mask_storeu_ps(out, mask,
+                            _mm512_fmadd_ps(dot, _mm512_mul_ps(_mm512_set1_ps(row_scale[i]), ws), t));
     }
   }
 }
@@ -450,23 +434,29 @@ inline void gemm_bf16_columns(int64_t m, int64_t n_begin, int64_t n_end, int64_t
   }
 }
 
-/// Columns [n_begin, n_end) of the int8 product (no K slices: the int32 sums run over all of K).
-inline void gemm_i8_columns(int64_t m, int64_t n_begin, int64_t n_end, int64_t k, const LowpA& prep,
-                            const Int8Weight& w, float beta, float* c, int64_t ldc, const float* bias) {
-  constexpr int64_t mr = kGemmLowpMr, nr = kGemmLowpNr;
-  const int64_t block_rows = std::max<int64_t>(nr, kGemmLowpBBytes / std::max<int64_t>(k, 1) / nr * nr);
+/// Columns [n_begin, n_end) of the int8 product (n_begin a multiple of 16; no K slices: the int32
+/// sums run over all of K). Blocks of W columns stay in L2 while every A tile of an M block passes.
+inline void gemm_i8_columns(int64_t m, int64_t n_begin, int64_t n_end, const LowpA& prep, const Int8Weight& w,
+                            float beta, float* c, int64_t ldc, const float* bias) {
+  constexpr int64_t mr = kGemmI8Mr, tile_cols = kGemmI8Nv * Int8Weight::kGroup;
+  const int64_t group_bytes = w.quads() * Int8Weight::kQuad * Int8Weight::kGroup;
+  const int64_t block_cols =
+      std::max<int64_t>(tile_cols, kGemmLowpBBytes / (w.quads() * Int8Weight::kQuad) / tile_cols * tile_cols);
   const int64_t m_block = std::max<int64_t>(mr, kGemmLowpABytes / prep.ld / mr * mr);
   for (int64_t mb = 0; mb < m; mb += m_block) {
     const int64_t mb_end = std::min(m, mb + m_block);
-    for (int64_t nb = n_begin; nb < n_end; nb += block_rows) {
-      const int64_t nb_end = std::min(n_end, nb + block_rows);
+    for (int64_t nb = n_begin; nb < n_end; nb += block_cols) {
+      const int64_t nb_end = std::min(n_end, nb + block_cols);
       for (int64_t i = mb; i < mb_end; i += mr) {
         const int rows = static_cast<int>(std::min(mr, mb_end - i));
-        for (int64_t j = nb; j < nb_end; j += nr) {
-          const int cols = static_cast<int>(std::min(nr, nb_end - j));
-          gemm_lowp_any_tile<I8Tile>(rows, cols, k, prep.u8.data() + i * prep.ld, prep.ld, w.data() + j * k,
-                                     k, c + i * ldc + j, ldc, prep.row_scale.data() + i, w.scales() + j,
-                                     w.shift_sums() + j, beta, bias != nullptr ? bias + j : nullptr);
+        for (int64_t j = nb; j < nb_end; j += tile_cols) {
+          const int cols = static_cast<int>(std::min(tile_cols, nb_end - j));
+          const int groups = (cols + 15) / 16;
+          gemm_lowp_any_tile<I8Tile, kGemmI8Mr, kGemmI8Nv>(
+              rows, groups, w.quads(), prep.u8.data() + i * prep.ld, prep.ld,
+              w.packed() + (j / Int8Weight::kGroup) * group_bytes, group_bytes, c + i * ldc + j, ldc, cols,
+              prep.row_scale.data() + i, w.scales() + j, w.shift_sums() + j, beta,
+              bias != nullptr ? bias + j : nullptr);
         }
       }
     }
@@ -523,9 +513,10 @@ inline void gemm_nt_i8(int64_t m, float alpha, const float* a, int64_t lda, cons
   LowpA& prep = scratch;
   prepare_a_u8(m, k, alpha, a, lda, prep);
   const bool kernel = gemm_i8_kernel_supported();
-  gemm_nt_split_n(m, n, k, kGemmLowpNr, threads, 4e6, [&](int64_t begin, int64_t end) {
+  const int64_t nr = kernel ? kGemmI8Nv * Int8Weight::kGroup : kGemmLowpNr;  // whole tiles per thread
+  gemm_nt_split_n(m, n, k, nr, threads, 4e6, [&](int64_t begin, int64_t end) {
 #if BINDERY_HOST_SIMD_X86
-    if (kernel) return gemm_i8_columns(m, begin, end, k, prep, w, beta, c, ldc, bias);
+    if (kernel) return gemm_i8_columns(m, begin, end, prep, w, beta, c, ldc, bias);
 #endif
     gemm_i8_columns_loop(m, begin, end, k, prep, w, beta, c, ldc, bias);
   });
