@@ -256,9 +256,9 @@ struct Cpu {
   /// OpenBLAS when bindery is built with BINDERY_BLAS (the default), Eigen otherwise. Called from
   /// inside an OpenMP team (a for_each body) with the pthreads OpenBLAS, it runs single-threaded
   /// Eigen instead: that OpenBLAS would start its own threads on cores the team already uses.
-  /// fp32 A·Bᵀ with K >= 128 (every Linear: x·Wᵀ) takes bindery's own AVX-512 kernel where the CPU
-  /// has it (backend/cpu_gemm_nt.hpp: no packing of the weight; set_gemm_nt_kernel(false) or
-  /// BINDERY_GEMM_NT=0 turns it off).
+  /// fp32 A·Bᵀ with K >= 128 (every Linear: x·Wᵀ) takes bindery's own AVX-512 or AVX2 kernel where
+  /// the CPU has one (backend/cpu_gemm_nt.hpp: no packing of the weight; set_gemm_nt_kernel(false) or
+  /// BINDERY_GEMM_NT=0 turns it off, BINDERY_CPU_ISA=avx2 caps it at AVX2).
   /// For T = bfloat16 or float16 (16-bit storage) the operands are widened to float, multiplied with
   /// float accumulation, and C is rounded back: gemm_batched's 16-bit path.
   template <class T>
@@ -335,7 +335,7 @@ struct Cpu {
     deallocate(rb);
   }
 
-  /// Turns bindery's own fp32 x·Wᵀ kernel on or off (on by default on CPUs with AVX-512F/DQ);
+  /// Turns bindery's own fp32 x·Wᵀ kernel on or off (on by default on CPUs with AVX-512F/DQ or AVX2);
   /// returns whether it is now on. Off, every GEMM goes to the BLAS (or Eigen).
   static bool set_gemm_nt_kernel(bool on) {
     detail::gemm_nt_requested().store(on);

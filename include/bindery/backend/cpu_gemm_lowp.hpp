@@ -9,7 +9,8 @@
 //   The product of two bf16 values is exact in fp32, so the result differs from the exact sum of
 //   the rounded operands' products only by fp32 summation: |error| ≤ 2(K+2)·2⁻²⁴·Σ|a·w|, the fp32
 //   kernel's bound. Like every BF16 instruction, vdpbf16ps treats bf16 subnormals (|x| < 2⁻¹²⁶) as
-//   zero; the fallback does not, a difference far below that bound's scale.
+//   zero; the fallback does not, so the two paths differ beyond that bound only where an operand is
+//   that small.
 // int8: W quantized symmetrically per output row (scale s_w = max|w|/127, q in [-127, 127]); each
 //   row of A quantized the same way on the fly (s_a = max|a|/127). AVX512-VNNI `vpdpbusd` multiplies
 //   unsigned × signed bytes, so A is stored as u = q + 128 ∈ [1, 255] and the 128·Σq_w of each
