@@ -30,6 +30,7 @@
 #include <set>
 #include <sstream>
 
+#include "../common/fsdd_inputs.hpp"
 #include "recipe.hpp"
 #include "report.hpp"
 
@@ -78,38 +79,6 @@ std::vector<std::string> captions_for(const std::vector<int64_t>& labels, uint64
   return out;
 }
 
-/// FSDD log-mel inputs (N, 1, 32, 64): mel bands up to 4 kHz (the recordings are 8 kHz: nothing
-/// lies above), then per-utterance mean and variance normalization of each band over the frames the
-/// recording fills (CMVN: removes the speaker's and the microphone's spectral tilt), padding at 0.
-TensorT fsdd_inputs(const std::vector<data::FsddRecording>& recordings) {
-  data::FsddOptions options;
-  options.high_freq = 4000.0;
-  options.normalize = false;  // raw log energies; padded frames hold options.mean exactly
-  TensorT x = data::fsdd_batch<T>(recordings, options);
-  const int64_t n = x.shape()[0], mels = x.shape()[2], frames = x.shape()[3];
-  T* v = x.data();
-  const T pad = static_cast<T>(options.mean);
-  for (int64_t i = 0; i < n; ++i) {
-    T* u = v + i * mels * frames;
-    std::vector<bool> filled(static_cast<size_t>(frames), false);
-    for (int64_t f = 0; f < frames; ++f)
-      for (int64_t m = 0; m < mels; ++m)
-        filled[static_cast<size_t>(f)] = filled[static_cast<size_t>(f)] || u[m * frames + f] != pad;
-    for (int64_t m = 0; m < mels; ++m) {
-      double sum = 0, sq = 0, count = 0;
-      for (int64_t f = 0; f < frames; ++f)
-        if (filled[static_cast<size_t>(f)])
-          sum += u[m * frames + f], sq += double(u[m * frames + f]) * u[m * frames + f], ++count;
-      const double mean = count > 0 ? sum / count : 0.0;
-      const double std = count > 1 ? std::sqrt(std::max(sq / count - mean * mean, 1e-6)) : 1.0;
-      for (int64_t f = 0; f < frames; ++f)
-        u[m * frames + f] =
-            filled[static_cast<size_t>(f)] ? static_cast<T>((u[m * frames + f] - mean) / std) : T(0);
-    }
-  }
-  return x;
-}
-
 Dataset real_dataset(const std::string& mnist_dir, const std::string& fsdd_dir,
                      const std::set<std::string>& held_out, uint64_t seed) {
   Dataset d;
@@ -146,8 +115,8 @@ Dataset real_dataset(const std::string& mnist_dir, const std::string& fsdd_dir,
     by_digit[static_cast<size_t>(d.image_labels[static_cast<size_t>(i)])].push_back(i);
   Philox rng(seed ^ 0xf5dd);
   BoundSet train, test;
-  train.values = fsdd_inputs(train_rec);
-  test.values = fsdd_inputs(test_rec);
+  train.values = digits_run::fsdd_cmvn_inputs(train_rec);
+  test.values = digits_run::fsdd_cmvn_inputs(test_rec);
   train.pair_by_label = true;
   train.max_time_shift = 8;
   for (const auto& r : train_rec) {

@@ -41,7 +41,7 @@
 #include <set>
 #include <sstream>
 
-#include "../02_imagebind_digits/vocab.hpp"
+#include "../common/digits_run.hpp"
 
 using namespace bindery;
 namespace ib = bindery::models::imagebind;
@@ -54,12 +54,6 @@ using Ids = Tensor<int64_t, Device>;
 using Indices = std::vector<int64_t>;
 
 namespace {
-
-const std::vector<std::string> kClassNames = {"zero", "one", "two",   "three", "four",
-                                              "five", "six", "seven", "eight", "nine"};
-// 02's zero-shot prompt ensemble (recipe.hpp kPromptTemplates): k = 0 is measured exactly as there.
-const std::vector<std::string> kPromptTemplates = {"a handwritten {}", "the digit {}", "someone writes a {}",
-                                                   "a {} written by hand", "the number {}"};
 
 struct Options {
   std::string run, out, modalities = "audio,depth,thermal,imu";
@@ -294,13 +288,9 @@ int main(int argc, char** argv) {
     BINDERY_CHECK(o.pool <= o.n_train, ValueError, "--pool ", o.pool, " exceeds --train ", o.n_train);
 
     // ---- the frozen model ---------------------------------------------------------------------
-    const ib::ImageBindConfig config = ib::load_config(o.run + "/config.json");
-    std::vector<Modality> load = {Modality::kText};
-    load.insert(load.end(), modalities.begin(), modalities.end());
-    auto model = ib::ImageBindModel<T, Device>::from_checkpoint(o.run + "/model.safetensors", config, load);
-    model->set_requires_grad(false);
-    const digits::WordVocab vocab = digits::WordVocab::load(o.run + "/vocab.txt");
-    const int64_t context = config.at(Modality::kText).context_length();
+    const digits_run::DigitsRun run = digits_run::load_digits_run(o.run, modalities);
+    const ib::ImageBindConfig& config = run.config;
+    auto& model = run.model;
 
     // ---- the data: 02's built-in split (same generator, seed and indices) -----------------------
     data::synth::SynthConfig synth;
@@ -324,12 +314,8 @@ int main(int argc, char** argv) {
     };
 
     NoGrad no_grad_outer;  // embeddings are frozen; fit() re-enables what it needs below
-    const eval::Matrix prototypes = eval::prompt_prototypes(
-        [&](const std::vector<std::string>& p) {
-          return eval::normalize_rows(
-              eval::to_matrix(model->encode(Modality::kText, vocab.encode(p, context)).value()));
-        },
-        kClassNames, kPromptTemplates);
+    // 02's zero-shot prompt ensemble: k = 0 is measured exactly as there.
+    const eval::Matrix prototypes = digits_run::text_prototypes(run);
 
     std::map<Modality, ModalityResult> results;
     for (const Modality m : modalities) {
