@@ -274,6 +274,12 @@ double mean_cosine(const TensorT& a, const TensorT& b) {
   return sum / static_cast<double>(std::max<int64_t>(n, 1));
 }
 
+std::string fixed2(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f", v);
+  return buf;
+}
+
 std::string percent(double v) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.1f%%", 100 * v);
@@ -595,13 +601,19 @@ int main(int argc, char** argv) {
       return a;
     };
     const Generated alone = generate(*decoder, sound), summed = generate(*decoder, query);
-    const std::map<std::string, Arith> arith = {{"sound alone, direct", score(alone.direct)},
-                                                {"sound alone, prior", score(alone.prior)},
-                                                {"sound + colour, direct", score(summed.direct)},
-                                                {"sound + colour, prior", score(summed.prior)}};
-    for (const auto& [name, a] : arith)
-      std::printf("arithmetic %-23s digit %s, asked colour %s, both %s\n", name.c_str(),
-                  percent(a.digit).c_str(), percent(a.colour).c_str(), percent(a.both).c_str());
+    struct ArithRow {
+      std::string key, query, path;
+      Arith a;
+    };
+    const std::string sum_text = "normalize(sound + text(\"written in <colour> ink\"))";
+    const std::vector<ArithRow> arith = {
+        {"sound_alone_direct", "the sound alone", "decoder", score(alone.direct)},
+        {"sound_alone_prior", "the sound alone", "prior -> decoder", score(alone.prior)},
+        {"sum_direct", sum_text, "decoder", score(summed.direct)},
+        {"sum_prior", sum_text, "prior -> decoder", score(summed.prior)}};
+    for (const ArithRow& r : arith)
+      std::printf("arithmetic %-19s digit %s, asked colour %s, both %s\n", r.key.c_str(),
+                  percent(r.a.digit).c_str(), percent(r.a.colour).c_str(), percent(r.a.both).c_str());
     const double seconds_generate = seconds_since(t_generate);
 
     // ---- the contact sheet: the first test event of each digit -----------------------------------
@@ -664,8 +676,8 @@ int main(int argc, char** argv) {
         if (events[static_cast<size_t>(d)] >= 0 && events[static_cast<size_t>(d)] < n_arith)
           arith_events[static_cast<size_t>(d)] = events[static_cast<size_t>(d)];
       for (const auto& [label, images] :
-           {std::pair{std::string("sound + colour -> dec."), summed.direct.contiguous()},
-            std::pair{std::string("sound + colour -> prior"), summed.prior.contiguous()}}) {
+           {std::pair{std::string("sound+colour -> decoder"), summed.direct.contiguous()},
+            std::pair{std::string("sound+colour -> prior ->"), summed.prior.contiguous()}}) {
         sheet.text(gap, y_of(row) + cell / 2 - 10, label);
         draw_images(images, arith_events);
         for (int64_t d = 0; d < 10; ++d)
@@ -691,6 +703,9 @@ int main(int argc, char** argv) {
     j["augment"] = o.augment;
     j["classifier_real_test"] = {{"digit", classifier_digit}, {"ink", classifier_ink}};
     j["prior_test_cosine"] = prior_test_cosine;
+    j["parameters"] = {{"decoder", decoder->num_parameters()},
+                       {"prior", prior.num_parameters()},
+                       {"classifier", classifier.num_parameters()}};
     for (const Row& r : rows) {
       j["generated"][r.name] = {
           {"direct", r.direct}, {"prior", r.prior}, {"cosine_to_image", r.cosine_to_image}};
@@ -699,8 +714,12 @@ int main(int argc, char** argv) {
         j["generated"][r.name]["prior_no_augment"] = r.prior_plain;
       }
     }
-    for (const auto& [name, a] : arith)
-      j["arithmetic"][name] = {{"digit", a.digit}, {"colour", a.colour}, {"both", a.both}};
+    for (const ArithRow& r : arith)
+      j["arithmetic"][r.key] = {{"query", r.query},
+                                {"path", r.path},
+                                {"digit", r.a.digit},
+                                {"colour", r.a.colour},
+                                {"both", r.a.both}};
     j["arithmetic_queries"] = n_arith;
     j["seconds"] = {{"data_and_embeddings", seconds_since(t_data) - seconds_since(t_embed) + seconds_embed},
                     {"classifier", seconds_classifier},
@@ -713,12 +732,12 @@ int main(int argc, char** argv) {
     md << "# Images generated from other modalities' embeddings (paper Figure 1, in miniature)\n\n"
        << "Model: `" << o.run << "` (frozen). Trained here on the first " << o.pool
        << " training samples: a decoder (unit image embedding -> 3 x " << side << " x " << side << ", "
-       << o.decoder_steps << " steps, conditioning augmentation " << o.augment
-       << "), a prior (caption embedding -> image "
-       << "embedding, " << o.prior_steps
-       << " steps; mean cosine to the true image embedding on test captions "
-       << percent(prior_test_cosine).substr(0, percent(prior_test_cosine).size() - 1)
-       << " / 100) and a judging CNN (" << o.classifier_steps << " steps: digit " << percent(classifier_digit)
+       << decoder->num_parameters() << " parameters, " << o.decoder_steps
+       << " steps, conditioning augmentation " << o.augment
+       << "), a prior (caption embedding -> image embedding, " << prior.num_parameters() << " parameters, "
+       << o.prior_steps << " steps; mean cosine to the true image embedding on test captions "
+       << fixed2(prior_test_cosine) << ") and a judging CNN (" << classifier.num_parameters()
+       << " parameters, " << o.classifier_steps << " steps: digit " << percent(classifier_digit)
        << ", ink colour " << percent(classifier_ink) << " on the " << o.n_test << " real test images).\n\n"
        << "Share of the " << o.n_test
        << " generated test images in which the judge sees the driving sample's digit (chance 10%):\n\n";
@@ -726,24 +745,17 @@ int main(int argc, char** argv) {
        << (plain ? " decoder, no augmentation | prior -> decoder, no augmentation |" : "")
        << "\n|---|---|---|---|" << (plain ? "---|---|" : "") << "\n";
     for (const Row& r : rows) {
-      char cos[16];
-      std::snprintf(cos, sizeof(cos), "%.2f", r.cosine_to_image);
-      md << "| " << r.name << (r.name == "image" ? " (its own embedding)" : "") << " | " << cos << " | "
-         << percent(r.direct) << " | " << percent(r.prior) << " |";
+      md << "| " << r.name << (r.name == "image" ? " (its own embedding)" : "") << " | "
+         << fixed2(r.cosine_to_image) << " | " << percent(r.direct) << " | " << percent(r.prior) << " |";
       if (plain) md << " " << percent(r.direct_plain) << " | " << percent(r.prior_plain) << " |";
       md << "\n";
     }
     md << "\nArithmetic: " << n_arith << " test sounds, sound i asked with ink colour i mod " << inks
        << " (chance: digit 10%, colour " << percent(1.0 / static_cast<double>(inks)) << "):\n\n"
        << "| query | path | shows the digit | shows the asked colour | both |\n|---|---|---|---|---|\n";
-    for (const auto& [name, a] : arith) {
-      const auto comma = name.find(", ");
-      md << "| "
-         << (name.substr(0, comma) == "sound alone" ? "the sound alone"
-                                                    : "normalize(sound + text \"written in <colour> ink\")")
-         << " | " << (name.substr(comma + 2) == "direct" ? "decoder" : "prior -> decoder") << " | "
-         << percent(a.digit) << " | " << percent(a.colour) << " | " << percent(a.both) << " |\n";
-    }
+    for (const ArithRow& r : arith)
+      md << "| " << r.query << " | " << r.path << " | " << percent(r.a.digit) << " | " << percent(r.a.colour)
+         << " | " << percent(r.a.both) << " |\n";
     char secs[64];
     std::snprintf(secs, sizeof(secs), "%.0f s on %d thread%s", total, o.threads, o.threads == 1 ? "" : "s");
     md << "\nRun time: " << secs << " (classifier " << static_cast<int>(seconds_classifier + 0.5)
