@@ -93,3 +93,44 @@ TEST_CASE("json: a metrics log line nested too deep is a FormatError", "[io][jso
   write_bytes(path, "{\"step\": 1}\n{\"step\": 2, \"loss\": [[0.5]]}\n{\"torn");
   REQUIRE(train::read_metrics(path).size() == 2);
 }
+
+TEST_CASE("json: integers read from a file are range-checked, never cast from any number",
+          "[io][json][hardening]") {
+  using nlohmann::json;
+  CHECK(io::json_int64(json(42)) == 42);
+  CHECK(io::json_int64(json(-7)) == -7);
+  CHECK(io::json_int64(json::parse("2.0")) == 2);  // a whole float, as some writers print it
+  CHECK(io::json_int64(json::parse("9223372036854775807")) == INT64_MAX);
+  CHECK(io::json_int64(json::parse("-9223372036854775808")) == INT64_MIN);
+  CHECK_FALSE(io::json_int64(json::parse("9223372036854775808")).has_value());  // unsigned past INT64_MAX
+  CHECK_FALSE(io::json_int64(json::parse("9.3e18")).has_value());
+  CHECK_FALSE(io::json_int64(json::parse("2.2e79")).has_value());
+  CHECK_FALSE(io::json_int64(json::parse("2.5")).has_value());
+  CHECK_FALSE(io::json_int64(json("7")).has_value());
+  CHECK_FALSE(io::json_int64(json(true)).has_value());
+}
+
+TEST_CASE("json: a model config with an integer field out of range is a ValueError (fuzz_config finding)",
+          "[io][json][hardening]") {
+  // fuzz/regressions/config/: "input_shape": [3, 2, 224, 2.2e79] reached nlohmann's float -> int64
+  // cast, undefined behaviour (UBSan: "outside the range of representable values").
+  const auto spec = [](const std::string& field) {
+    return nlohmann::ordered_json::parse("{\"model\": \"imagebind\", \"encoders\": {\"vision\": {" + field +
+                                         "}}}");
+  };
+  using models::imagebind::imagebind_config_from_json;
+  BINDERY_REQUIRE_THROWS_WITH_ALL(imagebind_config_from_json(spec("\"input_shape\": [3, 2, 224, 2.2e79]")),
+                                  ValueError, "encoders.vision.input_shape", "in int64 range", "2.2e+79");
+  BINDERY_REQUIRE_THROWS_WITH_ALL(imagebind_config_from_json(spec("\"embed_dim\": 1e300")), ValueError,
+                                  "encoders.vision.embed_dim");
+  BINDERY_REQUIRE_THROWS_WITH_ALL(imagebind_config_from_json(spec("\"num_heads\": 18446744073709551615")),
+                                  ValueError, "encoders.vision.num_heads");
+  BINDERY_REQUIRE_THROWS_WITH_ALL(imagebind_config_from_json(spec("\"kernel\": 3")), ValueError,
+                                  "expected an array of integers");
+  // Whole floats are still read as before.
+  const auto tiny = models::imagebind::to_json(models::imagebind::ImageBindConfig::tiny());
+  auto floats = tiny;
+  floats["encoders"]["vision"]["embed_dim"] =
+      static_cast<double>(tiny["encoders"]["vision"]["embed_dim"].get<int64_t>());
+  REQUIRE(models::imagebind::to_json(imagebind_config_from_json(floats)) == tiny);
+}

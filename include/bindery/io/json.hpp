@@ -9,7 +9,9 @@
 // safetensors header keeps its own, tighter check (io/safetensors.hpp: 8 levels, duplicate keys).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -79,6 +81,28 @@ Json parse_json(std::string_view text, std::string_view where, int max_depth = k
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(::bindery::detail::concat(where, ": invalid JSON: ", e.what()));
   }
+}
+
+/// `value` as an int64_t when it is an integer that fits, or a float holding a whole number that
+/// fits (a writer may print 2.0); otherwise nullopt. nlohmann's get<int64_t>() casts any number,
+/// which is undefined behaviour for a float such as 2.2e79 (found by fuzz/fuzz_config.cpp) and
+/// wraps an unsigned value past INT64_MAX: read integers from files through this instead.
+template <class Json>
+std::optional<int64_t> json_int64(const Json& value) {
+  if (value.is_number_unsigned()) {
+    const auto u = value.template get<uint64_t>();
+    if (u > static_cast<uint64_t>(INT64_MAX)) return std::nullopt;
+    return static_cast<int64_t>(u);
+  }
+  if (value.is_number_integer()) return value.template get<int64_t>();
+  if (value.is_number_float()) {
+    const double d = value.template get<double>();
+    // [-2^63, 2^63): both bounds are exact doubles; NaN and infinities fail the comparisons.
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0) || std::trunc(d) != d)
+      return std::nullopt;
+    return static_cast<int64_t>(d);
+  }
+  return std::nullopt;
 }
 
 /// `value` as compact JSON for an error message, cut to about `max_chars` characters ("..." marks

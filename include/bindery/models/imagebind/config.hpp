@@ -16,6 +16,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 #include <string>
@@ -489,6 +490,24 @@ inline void field_from_json(const nlohmann::ordered_json& j, StemKind& kind, con
 }
 inline void field_from_json(const nlohmann::ordered_json& j, HeadKind& kind, const std::string& where) {
   kind = head_kind_from_name(j.get<std::string>(), where);
+}
+inline void field_from_json(const nlohmann::ordered_json& j, int64_t& value, const std::string& where) {
+  const std::optional<int64_t> v = io::json_int64(j);
+  BINDERY_CHECK(v.has_value(), ValueError, where, ": expected an integer in int64 range, got ",
+                io::json_excerpt(j));
+  value = *v;
+}
+inline void field_from_json(const nlohmann::ordered_json& j, std::vector<int64_t>& values,
+                            const std::string& where) {
+  BINDERY_CHECK(j.is_array(), ValueError, where, ": expected an array of integers, got ",
+                io::json_excerpt(j));
+  std::vector<int64_t> out;
+  for (const auto& item : j) {
+    int64_t v = 0;
+    field_from_json(item, v, where);
+    out.push_back(v);
+  }
+  values = std::move(out);
 }
 template <class V>
 void field_from_json(const nlohmann::ordered_json& j, V& value, const std::string&) {
