@@ -6,7 +6,7 @@ set -euo pipefail
 # decode when found); installed here so that CI builds and tests the video-file path. OpenMPI
 # likewise (BINDERY_MPI=AUTO): the distributed tests run under mpirun on this machine.
 packages=(build-essential cmake ccache libeigen3-dev catch2 libbenchmark-dev libopenblas-dev
-          libopenmpi-dev openmpi-bin nlohmann-json3-dev xtensor-dev libstb-dev libjpeg62-turbo-dev zlib1g-dev libutf8proc-dev libcli11-dev python3
+          libopenmpi-dev openmpi-bin nlohmann-json3-dev xtensor-dev libstb-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev libutf8proc-dev libcli11-dev python3
           pkg-config libavformat-dev libavcodec-dev libswscale-dev libavutil-dev "$@")
 missing=()
 for p in "${packages[@]}"; do

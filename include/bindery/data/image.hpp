@@ -4,9 +4,10 @@
 //   Image.open(f).convert("RGB") -> Resize(224, BICUBIC) -> CenterCrop(224) -> ToTensor()
 //   -> Normalize(CLIP mean, CLIP std)                                         -> (3, 224, 224)
 // bindery reproduces each step:
-//   - decode: stb_image for parsing, libjpeg-turbo-exact JPEG reconstruction (data/stb_image.hpp),
-//     so decoded pixels equal Pillow's; PNG 1/2/4/8/16-bit gray, gray+alpha, RGB, RGBA, palette
-//     (with or without tRNS), interlaced or not; JPEG baseline and progressive, gray or YCbCr.
+//   - decode: libjpeg-turbo (data/jpeg.hpp: the library Pillow decodes JPEGs with, same defaults, so
+//     the pixels are Pillow's bit for bit) and libpng (data/png.hpp); PNG 1/2/4/8/16-bit gray,
+//     gray+alpha, RGB, RGBA, palette (with or without tRNS), interlaced or not; JPEG baseline and
+//     progressive, gray, YCbCr, RGB or CMYK (converted as Pillow's convert("RGB") does).
 //   - the file's values as Pillow opens them: 16-bit RGB(A) and gray+alpha keep the high byte
 //     (Pillow's "RGB;16B" unpacking); 16-bit gray opens as "I;16", whose conversion to L or RGB
 //     CLIPS to 255 (values 256..65535 become white: a Pillow quirk the reference inherits).
@@ -15,8 +16,9 @@
 //   - resize: Pillow's antialiased resample (data/resize.hpp), torchvision's size and crop rounding.
 //   - ToTensor + Normalize in float32 exactly as torch does: (x / 255 - mean) / std, so a pixel equal
 //     to Pillow's gives the reference's float bits. For T = double the float32 values are widened.
-// Not bit-exact with Pillow (decoded, but different numbers): CMYK/YCCK JPEGs, progressive JPEGs
-// whose refinement scans stop early (libjpeg then smooths blocks), 12-bit JPEGs (refused by stb).
+// Refused where Pillow would open them: JPEGs whose entropy-coded data ends early (Pillow shows grey
+// blocks; bindery refuses, so a small file cannot make it decode a huge grey image), 12-bit JPEGs
+// (Debian's libjpeg-turbo is 8-bit).
 #pragma once
 
 #include <array>
@@ -32,8 +34,8 @@
 #include "bindery/core/shape.hpp"
 #include "bindery/core/tensor.hpp"
 #include "bindery/data/jpeg.hpp"
+#include "bindery/data/png.hpp"
 #include "bindery/data/resize.hpp"
-#include "bindery/data/stb_image.hpp"
 #include "bindery/io/file.hpp"
 
 namespace bindery::data {
@@ -64,7 +66,7 @@ struct Image16 {
 /// allocates; a JPEG's working memory and scans are bounded too (data/jpeg.hpp).
 struct ImageLimits {
   int64_t max_pixels = 100'000'000;           // width * height (overflow-checked: raw 32-bit header values)
-  int64_t max_file_bytes = int64_t{1} << 30;  // stb takes an int length
+  int64_t max_file_bytes = int64_t{1} << 30;  // the whole file is read into memory first
   /// libjpeg's working memory (a progressive file's whole-image coefficient buffer, about 3 bytes
   /// per pixel in 4:2:0) may be at most max(64 MiB, this many times the file's size): a file must
   /// carry data in proportion to the memory it makes the decoder hold.
@@ -159,36 +161,24 @@ inline void check_decodable_size(std::string_view name, int64_t width, int64_t h
                 ") exceeds the decode limit of ", limits.max_pixels, " pixels (ImageLimits::max_pixels)");
 }
 
-/// The arena budget of one stb decode: the compressed stream inflated, one 16-bit working copy and
-/// the output (width * height * 4 channels * 2 bytes * 4), plus 64 MB for tables. Saturates at
-/// INT64_MAX instead of overflowing (ImageLimits::max_pixels may be raised up to INT64_MAX).
-inline int64_t stb_budget_bytes(int64_t width, int64_t height) {
-  int64_t bytes = 0;
-  if (__builtin_mul_overflow(width, height, &bytes) || __builtin_mul_overflow(bytes, int64_t{32}, &bytes) ||
-      __builtin_add_overflow(bytes, int64_t{64} << 20, &bytes))
-    return INT64_MAX;
-  return bytes;
-}
-
-/// Runs one stb call inside a budgeted arena; throws FormatError naming `name` on failure.
-template <class Pixel, class F>
-std::vector<Pixel> stb_decode(std::string_view name, int64_t budget_bytes, F&& call,
-                              int64_t expected_values) {
-  StbArena arena(budget_bytes);
-  StbArenaScope scope(arena);
-  Pixel* raw = nullptr;
-  try {
-    raw = call();
-  } catch (const StbAssertFailure& failure) {
-    throw FormatError(::bindery::detail::concat(name, ": cannot decode image: ", failure.what()));
-  }
-  if (raw == nullptr) {
-    const char* reason = stb::bindery_stbi_failure_reason();
+/// Runs libpng on `bytes` (data/png.hpp); throws FormatError naming `name` on failure.
+inline PngJob run_png(std::span<const uint8_t> bytes, std::string_view name, const ImageLimits& limits,
+                      bool keep_16, bool gray_only) {
+  PngJob job;
+  job.bytes = bytes;
+  job.max_pixels = limits.max_pixels;
+  job.keep_16 = keep_16;
+  job.gray_only = gray_only;
+  decode_png_into(job);
+  if (job.impossible)
     throw FormatError(::bindery::detail::concat(
-        name, ": cannot decode image: ", reason != nullptr ? reason : "unknown error"));
-  }
-  std::vector<Pixel> out(raw, raw + expected_values);
-  return out;  // the arena frees stb's buffers
+        name, ": cannot decode the PNG: it declares ", job.width, " x ", job.height, " pixels (",
+        job.needed_bytes, " bytes of filtered rows) but ", bytes.size(), " bytes inflate to at most ",
+        kPngMaxInflation, " times as many: truncated, or a header that lies about the size"));
+  if (job.failed && !job.too_large)
+    throw FormatError(::bindery::detail::concat(name, ": cannot decode the PNG: ", job.message,
+                                                " (near byte ", job.at, " of ", bytes.size(), ")"));
+  return job;
 }
 
 }  // namespace detail
@@ -238,39 +228,27 @@ inline Image decode_image(std::span<const uint8_t> bytes, std::string_view name,
     if (job.channels == 4) detail::jpeg_cmyk_to_rgb(job.pixels, job.inverted);
     return Image{job.height, job.width, job.channels == 1 ? 1 : 3, std::move(job.pixels)};
   }
-  // stb holds at most: the compressed stream inflated, one 16-bit working copy and the output.
-  const int64_t budget = detail::stb_budget_bytes(info.width, info.height);
-  Image image;
-  image.width = info.width;
-  image.height = info.height;
-  const int length = static_cast<int>(bytes.size());
-  int w = 0, h = 0, stored = 0;
-  if (info.format == ImageFormat::kPng && info.bit_depth == 16 && (info.png_color_type == 0)) {
-    // Pillow: mode "I;16"; convert("L"/"RGB") clips each value to 255.
-    image.channels = 1;
-    const auto wide = detail::stb_decode<uint16_t>(
-        name, budget,
-        [&] {
-          return detail::stb::bindery_stbi_load_16_from_memory(bytes.data(), length, &w, &h, &stored, 1);
-        },
-        info.width * info.height);
-    image.pixels.resize(wide.size());
-    for (size_t i = 0; i < wide.size(); ++i)
-      image.pixels[i] = static_cast<uint8_t>(std::min<uint16_t>(wide[i], 255));
-    return image;
+  // Pillow's modes: 16-bit gray opens as "I;16", whose convert("L"/"RGB") clips each value to 255;
+  // every other kind keeps its channels (palettes as RGB, tRNS dropped), 16-bit samples cut to the
+  // high byte.
+  const bool gray16 = info.bit_depth == 16 && info.png_color_type == 0;
+  detail::PngJob job = detail::run_png(bytes, name, limits, /*keep_16=*/gray16, /*gray_only=*/false);
+  Image image{job.height, job.width, job.channels, {}};
+  const size_t n = static_cast<size_t>(job.width * job.height);
+  if (gray16) {
+    image.pixels.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      uint16_t v = 0;
+      std::memcpy(&v, job.pixels.data() + 2 * i, 2);
+      image.pixels[i] = static_cast<uint8_t>(std::min<uint16_t>(v, 255));
+    }
+  } else if (info.png_color_type == 3 && job.channels == 4) {  // tRNS made an alpha channel: drop it
+    image.channels = 3;
+    image.pixels.resize(n * 3);
+    for (size_t i = 0; i < n; ++i) std::memcpy(image.pixels.data() + 3 * i, job.pixels.data() + 4 * i, 3);
+  } else {
+    image.pixels = std::move(job.pixels);
   }
-  // Ask stb for the stored channel count: gray 1, gray+alpha 2, RGB 3, RGBA 4 (tRNS alpha is
-  // dropped by the request); palettes as RGB; JPEG gray 1, else 3. 16-bit samples -> high byte.
-  const auto probe = [&](int channels) {
-    return detail::stb::bindery_stbi_load_from_memory(bytes.data(), length, &w, &h, &stored, channels);
-  };
-  int channels = static_cast<int>(info.channels);
-  if (info.png_color_type == 3) channels = 3;
-  image.channels = channels;
-  image.pixels = detail::stb_decode<uint8_t>(
-      name, budget, [&] { return probe(channels); }, info.width * info.height * channels);
-  BINDERY_CHECK(w == info.width && h == info.height, FormatError, name, ": decoded ", w, " x ", h,
-                " pixels but the header declares ", info.width, " x ", info.height);
   return image;
 }
 
@@ -283,23 +261,13 @@ inline Image16 decode_image_u16(std::span<const uint8_t> bytes, std::string_view
                 FormatError, name, ": expected a single-channel (gray) PNG for raw 16-bit values, got ",
                 info.format == ImageFormat::kJpeg ? "a JPEG" : "PNG colour type ", info.png_color_type);
   detail::check_decodable_size(name, info.width, info.height, limits);
-  const int64_t budget = detail::stb_budget_bytes(info.width, info.height);
-  const int length = static_cast<int>(bytes.size());
-  int w = 0, h = 0, stored = 0;
-  Image16 image{info.height, info.width, 1, {}};
-  if (info.bit_depth == 16) {
-    image.pixels = detail::stb_decode<uint16_t>(
-        name, budget,
-        [&] {
-          return detail::stb::bindery_stbi_load_16_from_memory(bytes.data(), length, &w, &h, &stored, 1);
-        },
-        info.width * info.height);
+  detail::PngJob job = detail::run_png(bytes, name, limits, /*keep_16=*/true, /*gray_only=*/true);
+  Image16 image{job.height, job.width, 1, std::vector<uint16_t>(static_cast<size_t>(job.width * job.height))};
+  if (job.bytes_per_sample == 2) {
+    std::memcpy(image.pixels.data(), job.pixels.data(), image.pixels.size() * 2);
   } else {
-    const auto narrow = detail::stb_decode<uint8_t>(
-        name, budget,
-        [&] { return detail::stb::bindery_stbi_load_from_memory(bytes.data(), length, &w, &h, &stored, 1); },
-        info.width * info.height);
-    image.pixels.assign(narrow.begin(), narrow.end());
+    std::copy(job.pixels.begin(), job.pixels.begin() + static_cast<std::ptrdiff_t>(image.pixels.size()),
+              image.pixels.begin());
   }
   return image;
 }
