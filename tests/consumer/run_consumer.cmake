@@ -4,7 +4,7 @@
 #   tests/consumer       find_package(bindery), bindery::bindery: the README's usage example
 #   tests/consumer/core  find_package(bindery COMPONENTS core), bindery::core: a Linear + backward,
 #                        configured with nlohmann_json and ZLIB disabled; no compile or link command
-#                        line may name zlib, utf8proc, stb or nlohmann_json
+#                        line may name zlib, libjpeg, libpng, utf8proc, stb or nlohmann_json
 # and checks that the installed CMake files hold no absolute path of the build machine, and that a
 # required component whose dependency is missing fails find_package with a message naming it.
 # Any failing step fails the CTest case.
@@ -66,7 +66,7 @@ foreach(file IN LISTS link_files)
   file(READ ${file} link)
   string(APPEND commands "\n${link}")
 endforeach()
-string(REGEX MATCH "[^ \"]*(zlib|libz\\.|-lz( |$)|utf8proc|nlohmann|stb)[^ \"]*" leaked "${commands}")
+string(REGEX MATCH "[^ \"]*(zlib|libz\\.|-lz( |$)|jpeg|png|utf8proc|nlohmann|stb)[^ \"]*" leaked "${commands}")
 if(leaked)
   message(FATAL_ERROR "the core consumer's command lines name '${leaked}', a dependency of another "
                       "component:\n${commands}")
