@@ -299,9 +299,10 @@ struct Canvas {
     p[1] = static_cast<uint8_t>(std::clamp(g, 0.0, 1.0) * 255.0 + 0.5);
     p[2] = static_cast<uint8_t>(std::clamp(b, 0.0, 1.0) * 255.0 + 0.5);
   }
-  void text(int64_t x, int64_t y, const std::string& s) {
-    const uint8_t white[3] = {230, 230, 230};
-    data::detail::draw_text_rgb(rgb, width, height, x, y, s, white);
+  /// `s` in light grey, or in dark grey over light pixels (`dark`).
+  void text(int64_t x, int64_t y, const std::string& s, bool dark = false) {
+    const uint8_t light[3] = {230, 230, 230}, grey[3] = {40, 40, 40};
+    data::detail::draw_text_rgb(rgb, width, height, x, y, s, dark ? grey : light);
   }
   /// An RGB image (3, S, S) in [0, 1] scaled to `cell` pixels.
   void image(const T* v, int64_t side, int64_t x0, int64_t y0, int64_t cell) {
@@ -676,14 +677,15 @@ int main(int argc, char** argv) {
         if (events[static_cast<size_t>(d)] >= 0 && events[static_cast<size_t>(d)] < n_arith)
           arith_events[static_cast<size_t>(d)] = events[static_cast<size_t>(d)];
       for (const auto& [label, images] :
-           {std::pair{std::string("sound+colour -> decoder"), summed.direct.contiguous()},
-            std::pair{std::string("sound+colour -> prior ->"), summed.prior.contiguous()}}) {
+           {std::pair{std::string("sound+colour->decoder"), summed.direct.contiguous()},
+            std::pair{std::string("sound+colour->prior->dec."), summed.prior.contiguous()}}) {
         sheet.text(gap, y_of(row) + cell / 2 - 10, label);
         draw_images(images, arith_events);
         for (int64_t d = 0; d < 10; ++d)
           if (arith_events[static_cast<size_t>(d)] >= 0)
             sheet.text(label_w + d * (cell + gap) + 2, y_of(row) + cell - 10,
-                       synth::ink_name(asked[static_cast<size_t>(arith_events[static_cast<size_t>(d)])]));
+                       synth::ink_name(asked[static_cast<size_t>(arith_events[static_cast<size_t>(d)])]),
+                       true);
         ++row;
       }
       data::write_png(o.out + "/contact_sheet.png", sheet.rgb.data(), sheet.width, sheet.height, 3);
