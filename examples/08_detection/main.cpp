@@ -452,6 +452,8 @@ int main(int argc, char** argv) {
   app.add_option("--held-out", o.held_out, "comma-separated FSDD speakers whose recordings prompt")
       ->capture_default_str();
   app.add_option("--mnist", o.mnist, "MNIST folder: a second scene set of recoloured MNIST digits");
+  app.add_option("--train", o.n_train,
+                 "02's training samples (the generator's test split starts after them)");
   app.add_option("--seed", o.seed, "02's --seed (the generator's data), the scenes' and the detector's seed");
   app.add_option("--steps", o.steps, "training steps")->check(CLI::PositiveNumber);
   app.add_option("--batch", o.batch, "scenes per step")->check(CLI::PositiveNumber);
