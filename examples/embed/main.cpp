@@ -58,15 +58,26 @@
 #include <bindery/models/imagebind/imagebind.hpp>
 #include <bindery/ops/matmul.hpp>
 #include <bindery/ops/softmax.hpp>
+#include <bindery/io/file.hpp>
+#include <bindery/train/progress.hpp>
+
+#include <nlohmann/json.hpp>
 
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -332,6 +343,424 @@ int run_embed(const EmbedOptions& options) {
   return 0;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Batch mode (--input-dir / --input-list): thousands of files, decoded on a thread pool ahead of
+// the model, embedded in batches, written in shards that a rerun skips when complete.
+
+struct BatchOptions {
+  std::vector<std::string> dirs, lists;
+  std::string modality;  // empty: by extension
+  int64_t batch = 64, shard_size = 1024;
+  int decode_threads = 0;  // 0: hardware threads
+  bool fail_fast = false, progress = true;
+};
+
+/// One input of a batch run: its modality and path.
+struct BatchItem {
+  ib::Modality modality;
+  std::string path;
+};
+
+std::string lower_extension(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
+/// The extension map of --input-dir: images and video files -> vision, .wav -> audio, .txt -> text
+/// (the file's contents, one caption), .csv -> IMU; anything else is not an input (nullopt).
+/// Depth and thermal PNGs look like images: give them with --modality or a list's "modality<TAB>".
+std::optional<ib::Modality> modality_of_extension(const std::string& path) {
+  const std::string ext = lower_extension(path);
+  if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || data::is_video_file_name(path))
+    return ib::Modality::kVision;
+  if (ext == ".wav") return ib::Modality::kAudio;
+  if (ext == ".txt") return ib::Modality::kText;
+  if (ext == ".csv") return ib::Modality::kImu;
+  return std::nullopt;
+}
+
+/// Every input of the run, sorted by (modality name, path), duplicates dropped: the order of the
+/// shards' rows, whatever order the folder listing or the threads give.
+std::vector<BatchItem> collect_batch_items(const BatchOptions& batch, const ib::ImageBindConfig& config,
+                                           int64_t* ignored) {
+  std::vector<BatchItem> items;
+  const auto add = [&](const std::string& path, std::optional<ib::Modality> m) {
+    if (!m && !batch.modality.empty()) m = ib::Modality(batch.modality);
+    if (!m) m = modality_of_extension(path);
+    if (!m) {
+      ++*ignored;
+      return;
+    }
+    if (!config.has(*m)) {
+      std::string names;
+      for (const auto& [have, spec] : config.encoders)
+        names += (names.empty() ? "" : ", ") + std::string(have.name());
+      throw ValueError(
+          bindery::concat(path, ": modality '", m->name(), "' is not in the model's config (", names, ")"));
+    }
+    items.push_back({*m, path});
+  };
+  for (const std::string& dir : batch.dirs) {
+    BINDERY_CHECK(std::filesystem::is_directory(dir), IoError, "--input-dir ", dir, ": not a folder");
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(
+             dir, std::filesystem::directory_options::follow_directory_symlink)) {
+      if (entry.is_regular_file()) add(entry.path().string(), std::nullopt);
+    }
+  }
+  for (const std::string& list : batch.lists) {
+    std::ifstream in(list);
+    BINDERY_CHECK(in.good(), IoError, "--input-list ", list, ": cannot open");
+    std::string line;
+    int64_t number = 0;
+    while (std::getline(in, line)) {
+      ++number;
+      while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+      if (line.empty() || line[0] == '#') continue;
+      const size_t tab = line.find('\t');
+      if (tab == std::string::npos) {
+        add(line, std::nullopt);
+        continue;
+      }
+      const std::string name = line.substr(0, tab);
+      BINDERY_CHECK(ib::Modality::is_valid_name(name) && tab + 1 < line.size(), ValueError, "--input-list ",
+                    list, ":", number, ": expected PATH or MODALITY<TAB>PATH, got '", line, "'");
+      add(line.substr(tab + 1), ib::Modality(name));
+    }
+  }
+  std::sort(items.begin(), items.end(), [](const BatchItem& a, const BatchItem& b) {
+    return a.modality != b.modality ? a.modality < b.modality : a.path < b.path;
+  });
+  items.erase(std::unique(items.begin(), items.end(),
+                          [](const BatchItem& a, const BatchItem& b) {
+                            return a.modality == b.modality && a.path == b.path;
+                          }),
+              items.end());
+  return items;
+}
+
+/// One file -> a batch of one sample. Text files hold one caption (trailing whitespace dropped).
+template <class T>
+ib::ModalityInput<T> decode_file(const BatchItem& item, const ib::ImageBindConfig& config,
+                                 const EmbedOptions& options) {
+  BINDERY_CHECK(std::filesystem::is_regular_file(item.path), IoError, item.path, ": no such file");
+  ib::ModalityInput<T> input;
+  if (item.modality == ib::Modality::kText && !is_npy(item.path)) {
+    std::ifstream in(item.path, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    BINDERY_CHECK(!in.bad(), IoError, item.path, ": cannot read");
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+    input = data::tokenize({text}, options.bpe, config.at(item.modality).input_shape[0]);
+  } else {
+    input = read_input<T>(item.modality, {item.path}, config, options);
+  }
+  BINDERY_CHECK(input.shape()[0] == 1, ShapeError, item.path, ": holds ", input.shape()[0],
+                " samples; batch mode embeds one sample per file (give batches with --", item.modality.name(),
+                ")");
+  return input;
+}
+
+/// A decoded file, or why it failed.
+template <class T>
+struct Decoded {
+  ib::ModalityInput<T> input;
+  std::string error;  // empty: decoded
+};
+
+/// Decodes jobs[0..n) on `threads` threads ahead of the consumer, at most `capacity` results ahead
+/// of it (memory stays bounded); take(i) hands them back in job order whatever the timing.
+template <class T>
+class DecodePool {
+ public:
+  DecodePool(std::vector<const BatchItem*> jobs, int threads, size_t capacity,
+             std::function<ib::ModalityInput<T>(const BatchItem&)> decode)
+      : jobs_(std::move(jobs)), results_(jobs_.size()), capacity_(capacity), decode_(std::move(decode)) {
+    for (int t = 0; t < threads; ++t) workers_.emplace_back([this] { work(); });
+  }
+  ~DecodePool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    room_.notify_all();
+    for (std::thread& worker : workers_) worker.join();
+  }
+  DecodePool(const DecodePool&) = delete;
+  DecodePool& operator=(const DecodePool&) = delete;
+
+  /// Job i's result (call with i = 0, 1, 2, ... in order); blocks until it is decoded.
+  Decoded<T> take(size_t i) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    ready_.wait(lock, [&] { return results_[i].has_value(); });
+    Decoded<T> out = std::move(*results_[i]);
+    results_[i].reset();
+    taken_ = i + 1;
+    lock.unlock();
+    room_.notify_all();
+    return out;
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      size_t i = 0;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        room_.wait(lock, [&] { return stop_ || next_ >= jobs_.size() || next_ < taken_ + capacity_; });
+        if (stop_ || next_ >= jobs_.size()) return;
+        i = next_++;
+      }
+      Decoded<T> result;
+      try {
+        result.input = decode_(*jobs_[i]);
+      } catch (const std::exception& e) {  // bindery::Error and std::filesystem / allocation errors
+        result.error = e.what();
+      }
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        results_[i] = std::move(result);
+      }
+      ready_.notify_all();
+    }
+  }
+
+  std::vector<const BatchItem*> jobs_;
+  std::vector<std::optional<Decoded<T>>> results_;
+  size_t capacity_, next_ = 0, taken_ = 0;
+  bool stop_ = false;
+  std::function<ib::ModalityInput<T>(const BatchItem&)> decode_;
+  std::mutex mutex_;
+  std::condition_variable ready_, room_;
+  std::vector<std::thread> workers_;
+};
+
+/// A shard: up to --shard-size consecutive inputs of one modality.
+struct Shard {
+  std::string name;  // "vision-00000"
+  ib::Modality modality;
+  std::vector<const BatchItem*> items;
+};
+
+int64_t file_size_or(const std::string& path, int64_t missing) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  return ec ? missing : static_cast<int64_t>(size);
+}
+
+/// What a shard's record must say for it to be reused: the model, and its inputs with their sizes.
+nlohmann::json shard_key(const Shard& shard, const EmbedOptions& options) {
+  nlohmann::json inputs = nlohmann::json::array();
+  for (const BatchItem* item : shard.items) inputs.push_back({item->path, file_size_or(item->path, -1)});
+  return {{"modality", std::string(shard.modality.name())},
+          {"weights", options.weights},
+          {"weights_bytes", file_size_or(options.weights, -1)},
+          {"config", options.config},
+          {"dtype", options.dtype},
+          {"inputs", inputs}};
+}
+
+void write_text_atomically(const std::string& path, const std::string& text) {
+  io::AtomicFileWriter out(path);
+  out.write(text.data(), static_cast<int64_t>(text.size()));
+  out.commit();
+}
+
+/// The shard's record (<name>.json), if it is complete for `key`: same model and inputs, and its
+/// .npy / .txt of the recorded sizes; otherwise null.
+nlohmann::json complete_record(const std::filesystem::path& out, const Shard& shard,
+                               const nlohmann::json& key) {
+  const std::filesystem::path record_path = out / (shard.name + ".json");
+  if (!std::filesystem::exists(record_path)) return nullptr;
+  nlohmann::json record;
+  try {
+    std::ifstream in(record_path);
+    record = nlohmann::json::parse(in);
+  } catch (const std::exception&) {
+    return nullptr;  // torn or edited: recompute
+  }
+  if (!record.is_object() || record.value("key", nlohmann::json()) != key) return nullptr;
+  const int64_t rows = record.value("rows", int64_t{-1});
+  if (rows < 0) return nullptr;
+  if (rows > 0) {
+    for (const char* ext : {".npy", ".txt"}) {
+      const std::string field = std::string(ext + 1) + "_bytes";
+      if (file_size_or((out / (shard.name + ext)).string(), -2) != record.value(field, int64_t{-1}))
+        return nullptr;
+    }
+  }
+  return record;
+}
+
+template <class T>
+int run_batch(const EmbedOptions& options, const BatchOptions& batch) {
+  const auto start = std::chrono::steady_clock::now();
+  const ib::ImageBindConfig config = config_named(options.config);
+  int64_t ignored = 0;
+  const std::vector<BatchItem> items = collect_batch_items(batch, config, &ignored);
+  BINDERY_CHECK(!items.empty(), ValueError, "no inputs found",
+                ignored > 0 ? " (every file has an extension without a modality: give --modality)" : "");
+  std::printf(
+      "%zu input files%s\n", items.size(),
+      ignored > 0
+          ? bindery::concat(" (", ignored, " other files ignored: no modality for their extension)").c_str()
+          : "");
+  const std::filesystem::path out(options.out);
+  std::filesystem::create_directories(out);
+
+  // Shards: per modality, consecutive runs of --shard-size inputs.
+  std::vector<Shard> shards;
+  for (size_t i = 0; i < items.size();) {
+    const ib::Modality m = items[i].modality;
+    for (int64_t k = 0; i < items.size() && items[i].modality == m; ++k) {
+      char name[64];
+      std::snprintf(name, sizeof(name), "%s-%05lld", m.c_str(), static_cast<long long>(k));
+      Shard shard{name, m, {}};
+      for (; i < items.size() && items[i].modality == m &&
+             static_cast<int64_t>(shard.items.size()) < batch.shard_size;
+           ++i)
+        shard.items.push_back(&items[i]);
+      shards.push_back(std::move(shard));
+    }
+  }
+  std::vector<nlohmann::json> keys, records(shards.size());
+  std::vector<const Shard*> pending;
+  std::vector<const BatchItem*> jobs;
+  std::vector<ib::Modality> modalities;
+  int64_t skipped_files = 0;
+  for (size_t s = 0; s < shards.size(); ++s) {
+    keys.push_back(shard_key(shards[s], options));
+    records[s] = complete_record(out, shards[s], keys[s]);
+    if (!records[s].is_null()) {
+      std::printf("skip %s: complete (%zu files)\n", shards[s].name.c_str(), shards[s].items.size());
+      skipped_files += static_cast<int64_t>(shards[s].items.size());
+      continue;
+    }
+    pending.push_back(&shards[s]);
+    jobs.insert(jobs.end(), shards[s].items.begin(), shards[s].items.end());
+    if (std::find(modalities.begin(), modalities.end(), shards[s].modality) == modalities.end())
+      modalities.push_back(shards[s].modality);
+  }
+
+  double embed_seconds = 0;
+  int64_t new_errors = 0;
+  if (!jobs.empty()) {
+    auto load_start = std::chrono::steady_clock::now();
+    const auto model = ib::ImageBindModel<T>::from_checkpoint(options.weights, config, modalities);
+    std::printf("loaded %zu encoder(s), %.1f M parameters, from %s in %.2f s\n", modalities.size(),
+                static_cast<double>(model->num_parameters()) / 1e6, options.weights.c_str(),
+                seconds_since(load_start));
+    const int threads = batch.decode_threads > 0
+                            ? batch.decode_threads
+                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const auto pipeline_start = std::chrono::steady_clock::now();
+    DecodePool<T> pool(jobs, threads, static_cast<size_t>(2 * batch.batch + 2 * threads),
+                       [&](const BatchItem& item) { return decode_file<T>(item, config, options); });
+    std::optional<train::ProgressBar> bar;
+    if (batch.progress) bar.emplace("embed", static_cast<int64_t>(jobs.size()), "files");
+    NoGrad no_grad;
+    size_t next_job = 0;
+    for (const Shard* shard : pending) {
+      std::vector<T> rows;
+      int64_t width = 0;
+      std::string paths;
+      nlohmann::json errors = nlohmann::json::array();
+      std::vector<Part<T>> values;
+      std::vector<Part<int64_t>> ids;
+      std::vector<const BatchItem*> members;
+      const auto flush = [&] {
+        if (members.empty()) return;
+        const ib::ModalityInput<T> input = ids.empty()
+                                               ? ib::ModalityInput<T>(batch_of(shard->modality, values))
+                                               : ib::ModalityInput<T>(batch_of(shard->modality, ids));
+        const Tensor<T> embedding = model->encode(shard->modality, input).value();  // (n, out)
+        width = embedding.size(1);
+        const std::vector<T> more = embedding.to_vector();
+        rows.insert(rows.end(), more.begin(), more.end());
+        for (const BatchItem* item : members) paths += item->path + "\n";
+        values.clear();
+        ids.clear();
+        members.clear();
+      };
+      for (const BatchItem* item : shard->items) {
+        Decoded<T> decoded = pool.take(next_job++);
+        // The samples of one forward must agree in shape (an image among video files would not).
+        const Shape* first = !values.empty() ? &values[0].tensor.shape()
+                             : !ids.empty()  ? &ids[0].tensor.shape()
+                                             : nullptr;
+        if (decoded.error.empty() && first != nullptr && decoded.input.shape() != *first) {
+          std::ostringstream why;
+          why << item->path << ": gives " << decoded.input.shape() << " but the batch's first file gives "
+              << *first;
+          decoded.error = why.str();
+        }
+        if (!decoded.error.empty()) {
+          if (batch.fail_fast) throw ValueError(bindery::concat(decoded.error, " (--fail-fast)"));
+          errors.push_back({item->path, decoded.error});
+          ++new_errors;
+          if (bar) bar->message(bindery::concat("error: ", decoded.error));
+        } else {
+          members.push_back(item);
+          if (decoded.input.is_ids())
+            ids.push_back({item->path, decoded.input.ids});
+          else
+            values.push_back({item->path, decoded.input.values.value()});
+          if (static_cast<int64_t>(members.size()) >= batch.batch) flush();
+        }
+        if (bar) bar->update(static_cast<int64_t>(next_job), {}, 1);
+      }
+      flush();
+      // Write the shard: embeddings, paths, then the record that marks it complete (all atomic).
+      nlohmann::json record = {{"key", keys[static_cast<size_t>(shard - shards.data())]},
+                               {"rows", static_cast<int64_t>(rows.size()) / std::max<int64_t>(width, 1)},
+                               {"errors", errors}};
+      if (!rows.empty()) {
+        const int64_t n = static_cast<int64_t>(rows.size()) / width;
+        const std::string npy = (out / (shard->name + ".npy")).string(),
+                          txt = (out / (shard->name + ".txt")).string();
+        io::write_npy(npy, Tensor<T>::from_vector(rows, Shape({n, width})));
+        write_text_atomically(txt, paths);
+        record["npy_bytes"] = file_size_or(npy, -1);
+        record["txt_bytes"] = file_size_or(txt, -1);
+      }
+      write_text_atomically((out / (shard->name + ".json")).string(), record.dump(1) + "\n");
+      records[static_cast<size_t>(shard - shards.data())] = record;
+      if (bar)
+        bar->message(bindery::concat("wrote ", shard->name, ": ", record["rows"].get<int64_t>(), " rows, ",
+                                     errors.size(), " errors"));
+    }
+    if (bar) bar->finish();
+    embed_seconds = seconds_since(pipeline_start);
+  }
+
+  // The manifest and the errors of every shard (reused ones included).
+  nlohmann::json manifest = {{"files", items.size()}, {"shards", nlohmann::json::array()}};
+  std::string error_lines;
+  int64_t errors_total = 0;
+  for (size_t s = 0; s < shards.size(); ++s) {
+    const nlohmann::json& errors = records[s]["errors"];
+    manifest["shards"].push_back({{"name", shards[s].name},
+                                  {"modality", std::string(shards[s].modality.name())},
+                                  {"files", shards[s].items.size()},
+                                  {"rows", records[s]["rows"]},
+                                  {"errors", errors.size()}});
+    for (const auto& e : errors)
+      error_lines += e[0].get<std::string>() + "\t" + e[1].get<std::string>() + "\n";
+    errors_total += static_cast<int64_t>(errors.size());
+  }
+  manifest["errors"] = errors_total;
+  write_text_atomically((out / "manifest.json").string(), manifest.dump(1) + "\n");
+  write_text_atomically((out / "errors.txt").string(), error_lines);
+  const int64_t done = static_cast<int64_t>(jobs.size());
+  std::printf(
+      "embedded %lld files (%lld reused from %zu complete shards) in %.2f s: %.1f files/s, %lld errors "
+      "(%lld new; see %s), %.2f s total\n",
+      static_cast<long long>(done), static_cast<long long>(skipped_files), shards.size() - pending.size(),
+      embed_seconds, embed_seconds > 0 ? static_cast<double>(done) / embed_seconds : 0.0,
+      static_cast<long long>(errors_total), static_cast<long long>(new_errors),
+      (out / "errors.txt").string().c_str(), seconds_since(start));
+  return 0;
+}
+
 int run_convert(const std::string& in, const std::string& out) {
   const auto start = std::chrono::steady_clock::now();
   io::pth_to_safetensors(in, out);
@@ -392,6 +821,30 @@ int main(int argc, char** argv) {
   app.add_option("--dtype", options.dtype, "compute type")
       ->check(CLI::IsMember({"float", "double"}))
       ->capture_default_str();
+  BatchOptions batch;
+  bool no_progress = false;
+  app.add_option(
+      "--input-dir", batch.dirs,
+      "batch mode: embed every file under DIR (recursively); modality by extension: .png/.jpg/.jpeg "
+      "and video files vision, .wav audio, .txt text (one caption per file), .csv IMU; others ignored");
+  app.add_option(
+      "--input-list", batch.lists,
+      "batch mode: a file of inputs, one per line: PATH (modality by extension) or MODALITY<TAB>PATH");
+  app.add_option("--modality", batch.modality,
+                 "batch mode: the modality of every input without a MODALITY<TAB> (e.g. depth, thermal)");
+  app.add_option("--batch", batch.batch, "batch mode: samples per forward pass")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--shard-size", batch.shard_size, "batch mode: inputs per output shard (per modality)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option(
+         "--decode-threads", batch.decode_threads,
+         "batch mode: threads reading and preprocessing files ahead of the model (default: every core)")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--fail-fast", batch.fail_fast,
+               "batch mode: stop at the first file that fails (default: skip it)");
+  app.add_flag("--no-progress", no_progress, "batch mode: no progress bar on stderr");
   CLI::App* convert = app.add_subcommand("convert", "convert a .pth state_dict to .safetensors, streaming");
   convert->add_option("input", convert_in, "torch.save .pth file")->required()->check(CLI::ExistingFile);
   convert->add_option("output", convert_out, ".safetensors file to write")->required();
@@ -413,11 +866,31 @@ int main(int argc, char** argv) {
           throw CLI::ValidationError("--input", "'" + name + "' is not a modality name (a-z, 0-9, _)");
         options.inputs[ib::Modality(name)].push_back(named.substr(eq + 1));
       }
+      batch.progress = !no_progress;
+      const bool batch_mode = !batch.dirs.empty() || !batch.lists.empty();
+      if (batch_mode && !options.inputs.empty())
+        throw CLI::ValidationError("inputs",
+                                   "--input-dir / --input-list do not mix with the modality options");
+      if (!batch.modality.empty() && !ib::Modality::is_valid_name(batch.modality))
+        throw CLI::ValidationError("--modality",
+                                   "'" + batch.modality + "' is not a modality name (a-z, 0-9, _)");
+      if (batch_mode) {
+        Cpu::set_num_threads(options.threads > 0
+                                 ? options.threads
+                                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+        try {
+          return options.dtype == "double" ? run_batch<double>(options, batch)
+                                           : run_batch<float>(options, batch);
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "bindery-embed: %s\n", e.what());
+          return 2;
+        }
+      }
       if (options.inputs.empty())
         throw CLI::ValidationError(
             "inputs",
             "give at least one of --vision (--image, --video), --text, --audio, --depth, --thermal, --imu, "
-            "--input NAME=VALUE");
+            "--input NAME=VALUE, or --input-dir / --input-list");
     }
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
