@@ -16,11 +16,15 @@
 //   ./07_few_shot --run runs/digits --quick --require-gap 20   # the CTest: 2 draws, k in {1, 4}
 //   ./07_few_shot --run runs/digits --probe-init text --probe-lr 0.001 --probe-steps 100
 //       # the probe starts as the zero-shot classifier (scale x text prototypes) instead of at random
+//   ./07_few_shot --run runs/digits --fsdd DIR/recordings [--held-out theo,yweweler]
+//       # real speech: the k-shot sets are FSDD recordings of the training speakers, the test set the
+//       # held-out speakers' recordings, in 02's --mnist/--fsdd features (split and inputs as there)
 //
 // Writes into --out (default <run>/few_shot): report.md, results.json, few_shot_<modality>.svg.
 #include <CLI/CLI.hpp>
 
 #include <bindery/bindery.hpp>
+#include <bindery/datasets/fsdd.hpp>
 #include <bindery/datasets/synth_digits.hpp>
 #include <bindery/eval/zero_shot.hpp>
 #include <bindery/models/imagebind/model.hpp>
@@ -42,6 +46,7 @@
 #include <sstream>
 
 #include "../common/digits_run.hpp"
+#include "../common/fsdd_inputs.hpp"
 
 using namespace bindery;
 namespace ib = bindery::models::imagebind;
@@ -66,9 +71,12 @@ struct Options {
   uint64_t seed = 1;                      // the data's seed (02's --seed) and the draws'
   int64_t probe_steps = 300, scratch_steps = 150;
   double probe_lr = 0.05, probe_wd = 1e-3, scratch_lr = 1e-3, scratch_wd = 0.05;
-  double require_gap = -1;            // points; < 0: no requirement
-  std::string probe_init = "random";  // or "text": the probe starts as the zero-shot classifier
-  double text_scale = 1.0 / 0.07;     // logit scale of that start
+  double require_gap = -1;                       // points; < 0: no requirement
+  std::string probe_init = "random";             // or "text": the probe starts as the zero-shot classifier
+  double text_scale = 1.0 / 0.07;                // logit scale of that start
+  std::string fsdd, held_out = "theo,yweweler";  // FSDD recordings folder; 02's held-out speakers
+  std::string fsdd_features = "cmvn";            // 02's real-data inputs, or "builtin" (the generator's)
+  double require_fsdd = -1;                      // %; < 0: no requirement
 };
 
 TensorT rows_of(const TensorT& x, const Indices& idx) {
@@ -184,6 +192,8 @@ Stat stat(std::vector<double> v) {
 }
 
 struct ModalityResult {
+  std::string name;  // the modality's name, or "fsdd"
+  Modality modality = Modality::kAudio;
   double zero_shot = 0;
   std::map<int64_t, Stat> probe, scratch;
   double seconds = 0;
@@ -257,12 +267,25 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"random", "text"}))
       ->capture_default_str();
   app.add_option("--text-scale", o.text_scale, "--probe-init text: the logit scale of the start");
+  app.add_option("--fsdd", o.fsdd,
+                 "FSDD recordings folder: probe the audio encoder with the training speakers' recordings, "
+                 "test on the --held-out speakers' (alone unless --modalities is given too)");
+  app.add_option("--held-out", o.held_out, "comma-separated FSDD speakers kept for the test (02's default)")
+      ->capture_default_str();
+  app.add_option("--fsdd-features", o.fsdd_features,
+                 "FSDD inputs: cmvn (02's --mnist/--fsdd run) or builtin (the generator's audio format)")
+      ->check(CLI::IsMember({"cmvn", "builtin"}))
+      ->capture_default_str();
+  app.add_option("--require-fsdd", o.require_fsdd,
+                 "exit 1 unless the FSDD probe's mean top-1 at the largest k reaches this many %");
   app.add_flag("--quick", o.quick,
                "CTest size: 2 draws, k in {1, 4}, 300 test samples, fewer steps, 1 thread");
   app.add_option("--require-gap", o.require_gap,
                  "exit 1 unless at the smallest k the probe beats from-scratch by this many points on audio "
                  "and depth");
   CLI11_PARSE(app, argc, argv);
+  // With --fsdd, the built-in modalities run only when asked for by name.
+  const bool use_builtin = o.fsdd.empty() || app.count("--modalities") > 0;
   if (o.quick) {
     auto set = [&app](const char* name, auto& value, auto quick_value) {
       if (app.count(name) == 0) value = quick_value;
@@ -281,11 +304,13 @@ int main(int argc, char** argv) {
   Cpu::set_num_threads(o.threads);
   const auto t_start = std::chrono::steady_clock::now();
   try {
-    std::vector<Modality> modalities;
+    std::set<Modality> builtin;  // enum order: the report's order whatever the command line's
     std::stringstream ss(o.modalities);
     for (std::string s; std::getline(ss, s, ',');)
-      if (!s.empty()) modalities.push_back(ib::modality_from_name(s));
+      if (!s.empty() && use_builtin) builtin.insert(ib::modality_from_name(s));
     BINDERY_CHECK(o.pool <= o.n_train, ValueError, "--pool ", o.pool, " exceeds --train ", o.n_train);
+    std::vector<Modality> modalities(builtin.begin(), builtin.end());
+    if (!o.fsdd.empty() && !builtin.count(Modality::kAudio)) modalities.push_back(Modality::kAudio);
 
     // ---- the frozen model ---------------------------------------------------------------------
     const digits_run::DigitsRun run = digits_run::load_digits_run(o.run, modalities);
@@ -293,42 +318,96 @@ int main(int argc, char** argv) {
     auto& model = run.model;
 
     // ---- the data: 02's built-in split (same generator, seed and indices) -----------------------
+    /// One labelled pool (the k-shot sets are drawn from it) and its held-out test set.
+    struct ProbeSet {
+      std::string name;
+      Modality modality;
+      uint64_t key;  // the draws' Philox key
+      const TensorT *pool_x, *test_x;
+      std::vector<int64_t> pool_y, test_y;
+    };
+    std::vector<ProbeSet> sets;
     data::synth::SynthConfig synth;
     synth.seed = o.seed;
     synth.noise = 1.0;
     const auto t_data = std::chrono::steady_clock::now();
-    const data::synth::DigitBatch pool = data::synth::make_batch(synth, 0, o.pool);
-    const data::synth::DigitBatch test = data::synth::make_batch(synth, o.n_train, o.n_test);
-    const std::vector<int64_t> pool_y = pool.labels.to_vector(), test_y = test.labels.to_vector();
-    std::vector<Indices> by_class(10);
-    for (int64_t i = 0; i < o.pool; ++i)
-      by_class[static_cast<size_t>(pool_y[static_cast<size_t>(i)])].push_back(i);
-    std::fprintf(stderr, "data: %lld-sample pool (training split), %lld test samples (held out), %.1f s\n",
-                 static_cast<long long>(o.pool), static_cast<long long>(o.n_test), seconds_since(t_data));
-    auto values = [](const data::synth::DigitBatch& b, Modality m) -> const TensorT& {
-      if (m == Modality::kAudio) return b.audio;
-      if (m == Modality::kDepth) return b.depth;
-      if (m == Modality::kThermal) return b.thermal;
-      if (m == Modality::kImu) return b.imu;
+    data::synth::DigitBatch pool, test;
+    if (!builtin.empty()) {
+      pool = data::synth::make_batch(synth, 0, o.pool);
+      test = data::synth::make_batch(synth, o.n_train, o.n_test);
+      std::fprintf(stderr, "data: %lld-sample pool (training split), %lld test samples (held out), %.1f s\n",
+                   static_cast<long long>(o.pool), static_cast<long long>(o.n_test), seconds_since(t_data));
+    }
+    auto values = [](const data::synth::DigitBatch& b, Modality m) -> const TensorT* {
+      if (m == Modality::kAudio) return &b.audio;
+      if (m == Modality::kDepth) return &b.depth;
+      if (m == Modality::kThermal) return &b.thermal;
+      if (m == Modality::kImu) return &b.imu;
       throw ValueError("07_few_shot: the built-in data holds audio, depth, thermal and IMU");
     };
+    for (const Modality m : builtin)
+      sets.push_back({ib::modality_name(m), m,
+                      nn::init::derive_seed(o.seed ^ 0xf3u, ib::modality_seed_index(m)), values(pool, m),
+                      values(test, m), pool.labels.to_vector(), test.labels.to_vector()});
+    // FSDD: 02's --mnist/--fsdd split (data::split_by_speaker with its --held-out speakers) and inputs
+    // (digits_run::fsdd_cmvn_inputs), or the generator's audio format (data::fsdd_batch's defaults).
+    TensorT fsdd_pool, fsdd_test;
+    std::string fsdd_note;
+    if (!o.fsdd.empty()) {
+      std::vector<std::string> held;
+      std::stringstream hs(o.held_out);
+      for (std::string s; std::getline(hs, s, ',');)
+        if (!s.empty()) held.push_back(s);
+      const data::FsddSplit split = data::split_by_speaker(data::list_fsdd(o.fsdd), held);
+      BINDERY_CHECK(!split.train.empty() && !split.test.empty(), ValueError, "--held-out ", o.held_out,
+                    " leaves ", split.train.size(), " training and ", split.test.size(),
+                    " test recordings in ", o.fsdd);
+      auto inputs = [&](const std::vector<data::FsddRecording>& r) {
+        return o.fsdd_features == "cmvn" ? digits_run::fsdd_cmvn_inputs(r) : data::fsdd_batch<T>(r);
+      };
+      fsdd_pool = inputs(split.train);
+      fsdd_test = inputs(split.test);
+      ProbeSet s{"fsdd",     Modality::kAudio, nn::init::derive_seed(o.seed ^ 0xf5ddu, 1),
+                 &fsdd_pool, &fsdd_test,       {},
+                 {}};
+      std::set<std::string> train_speakers;
+      for (const auto& r : split.train) s.pool_y.push_back(r.digit), train_speakers.insert(r.speaker);
+      for (const auto& r : split.test) s.test_y.push_back(r.digit);
+      std::string speakers;
+      for (const auto& name : train_speakers) speakers += (speakers.empty() ? "" : ",") + name;
+      fsdd_note = "FSDD (`" + o.fsdd_features + "` inputs): the k-shot sets are drawn from " +
+                  std::to_string(split.train.size()) + " recordings of the training speakers (" + speakers +
+                  "), the test set is all " + std::to_string(split.test.size()) +
+                  " recordings of the held-out speakers (" + o.held_out + ").";
+      std::fprintf(stderr, "data: FSDD %zu training-speaker recordings (%s), %zu held-out (%s), %.1f s\n",
+                   split.train.size(), speakers.c_str(), split.test.size(), o.held_out.c_str(),
+                   seconds_since(t_data));
+      sets.push_back(std::move(s));
+    }
 
     NoGrad no_grad_outer;  // embeddings are frozen; fit() re-enables what it needs below
     // 02's zero-shot prompt ensemble: k = 0 is measured exactly as there.
     const eval::Matrix prototypes = digits_run::text_prototypes(run);
 
-    std::map<Modality, ModalityResult> results;
-    for (const Modality m : modalities) {
+    std::vector<ModalityResult> results;
+    for (const ProbeSet& set : sets) {
       const auto t0 = std::chrono::steady_clock::now();
-      ModalityResult& r = results[m];
-      const uint64_t key = nn::init::derive_seed(o.seed ^ 0xf3u, ib::modality_seed_index(m));
+      const Modality m = set.modality;
+      ModalityResult& r = results.emplace_back();
+      r.name = set.name;
+      r.modality = m;
+      const uint64_t key = set.key;
+      const std::vector<int64_t>&pool_y = set.pool_y, &test_y = set.test_y;
+      std::vector<Indices> by_class(10);
+      for (size_t i = 0; i < pool_y.size(); ++i)
+        by_class[static_cast<size_t>(pool_y[i])].push_back(static_cast<int64_t>(i));
       auto& encoder = model->encoder(m);
       auto embed = [&](const TensorT& x) {
         const TensorT e = train::cache_embeddings<T, Device>(
             x.shape()[0], 250, [&](const Indices& idx) { return encoder.encode(rows_of(x, idx)); });
         return eval::normalize_rows(eval::to_matrix(e));
       };
-      const eval::Matrix test_e = embed(values(test, m));
+      const eval::Matrix test_e = embed(*set.test_x);
       r.zero_shot = eval::zero_shot(test_e, prototypes, test_y).top1;
       // Every draw first; the pool samples any of them uses are embedded once.
       std::map<std::pair<int64_t, int64_t>, Indices> shots;
@@ -339,11 +418,11 @@ int main(int argc, char** argv) {
           used.insert(shots[{k, d}].begin(), shots[{k, d}].end());
         }
       const Indices used_rows(used.begin(), used.end());
-      const eval::Matrix used_e = embed(rows_of(values(pool, m), used_rows));
+      const eval::Matrix used_e = embed(rows_of(*set.pool_x, used_rows));
       std::map<int64_t, int64_t> row_of;
       for (size_t i = 0; i < used_rows.size(); ++i) row_of[used_rows[i]] = static_cast<int64_t>(i);
       r.params = Scratch(config.at(m), 0).num_parameters();
-      std::printf("%s: zero-shot (k = 0) %.1f%%\n", ib::modality_name(m), 100 * r.zero_shot);
+      std::printf("%s: zero-shot (k = 0) %.1f%%\n", set.name.c_str(), 100 * r.zero_shot);
       for (int64_t k : o.shots) {
         const auto t_k = std::chrono::steady_clock::now();
         std::vector<double> p, s;
@@ -361,8 +440,8 @@ int main(int argc, char** argv) {
           {
             EnableGrad enable;
             p.push_back(probe(x, y, test_e, test_y, prototypes, o, seed));
-            s.push_back(from_scratch(config.at(m), rows_of(values(pool, m), idx), y, values(test, m), test_y,
-                                     o, seed));
+            s.push_back(
+                from_scratch(config.at(m), rows_of(*set.pool_x, idx), y, *set.test_x, test_y, o, seed));
           }
         }
         r.probe[k] = stat(p);
@@ -391,10 +470,17 @@ int main(int argc, char** argv) {
                   {"text_scale", o.text_scale}};
     j["scratch"] = {{"steps", o.scratch_steps}, {"lr", o.scratch_lr}, {"weight_decay", o.scratch_wd}};
     j["seconds"] = total;
+    if (!o.fsdd.empty())
+      j["fsdd"] = {{"recordings", o.fsdd},
+                   {"held_out", o.held_out},
+                   {"features", o.fsdd_features},
+                   {"pool", sets.back().pool_y.size()},
+                   {"test_samples", sets.back().test_y.size()}};
     std::ostringstream md;
     md << "# Few-shot probes on frozen ImageBind embeddings (paper Figure 3)\n\n"
-       << "Model: `" << o.run << "`. Test: " << o.n_test
-       << " held-out built-in samples (chance 10%). Top-1 %, mean ± std over " << o.draws
+       << "Model: `" << o.run
+       << "`. Test: " << (builtin.empty() ? "" : std::to_string(o.n_test) + " held-out built-in samples; ")
+       << fsdd_note << " Chance 10%. Top-1 %, mean ± std over " << o.draws
        << " draws of k labelled samples per class from the training split. Probe: Linear(out_dim, 10) on "
           "frozen L2-normalized embeddings, "
        << o.probe_steps << " full-batch AdamW steps (lr " << o.probe_lr << ", weight decay " << o.probe_wd
@@ -404,8 +490,9 @@ int main(int argc, char** argv) {
        << ") on the same samples. k = 0: emergent zero-shot from text prompts.\n\n"
        << "| modality | k | probe on ImageBind | from scratch | gap (points) |\n|---|---|---|---|---|\n";
     bool ok = true;
-    for (const auto& [m, r] : results) {
-      const std::string name = ib::modality_name(m);
+    for (const ModalityResult& r : results) {
+      const std::string& name = r.name;
+      const Modality m = r.modality;
       char zs[32];
       std::snprintf(zs, sizeof(zs), "%.1f", 100 * r.zero_shot);
       md << "| " << name << " | 0 | " << zs << " (zero-shot, text) | — | — |\n";
@@ -422,8 +509,16 @@ int main(int argc, char** argv) {
                                       {"scratch", {{"mean", s.mean}, {"std", s.std}, {"draws", s.values}}}};
       }
       j["modalities"][name] = jm;
-      write_plot(o.out + "/few_shot_" + name + ".svg", name, r, o.shots, o.draws);
-      if (o.require_gap >= 0 && (m == Modality::kAudio || m == Modality::kDepth)) {
+      write_plot(o.out + "/few_shot_" + name + ".svg",
+                 name == "fsdd" ? "FSDD audio, held-out speakers" : name, r, o.shots, o.draws);
+      if (o.require_fsdd >= 0 && name == "fsdd") {
+        const int64_t k = o.shots.back();
+        const bool pass = 100 * r.probe.at(k).mean >= o.require_fsdd;
+        ok = ok && pass;
+        std::printf("fsdd: k = %lld probe %.1f%% (required %.1f%%): %s\n", static_cast<long long>(k),
+                    100 * r.probe.at(k).mean, o.require_fsdd, pass ? "ok" : "FAILED");
+      }
+      if (o.require_gap >= 0 && name != "fsdd" && (m == Modality::kAudio || m == Modality::kDepth)) {
         const int64_t k = o.shots.front();
         const double gap = 100 * (r.probe.at(k).mean - r.scratch.at(k).mean);
         const bool pass = gap >= o.require_gap;
@@ -432,17 +527,20 @@ int main(int argc, char** argv) {
                     static_cast<long long>(k), gap, o.require_gap, pass ? "ok" : "FAILED");
       }
     }
+    if (o.require_fsdd >= 0 && o.fsdd.empty()) {
+      std::printf("--require-fsdd: no --fsdd folder was given\n");
+      ok = false;
+    }
     if (o.require_gap >= 0)
       for (Modality m : {Modality::kAudio, Modality::kDepth})
-        if (!results.count(m)) {
+        if (!builtin.count(m)) {
           std::printf("--require-gap: %s was not run\n", ib::modality_name(m));
           ok = false;
         }
     char secs[64];
     std::snprintf(secs, sizeof(secs), "%.0f s on %d thread%s", total, o.threads, o.threads == 1 ? "" : "s");
     md << "\nRun time: " << secs << ".\n\n";
-    for (const auto& [m, r] : results)
-      md << "![" << ib::modality_name(m) << "](few_shot_" << ib::modality_name(m) << ".svg)\n";
+    for (const ModalityResult& r : results) md << "![" << r.name << "](few_shot_" << r.name << ".svg)\n";
     std::ofstream(o.out + "/report.md") << md.str();
     std::ofstream(o.out + "/results.json") << j.dump(2) << "\n";
     std::printf("wrote %s/report.md, results.json, few_shot_*.svg (%s)\n", o.out.c_str(), secs);
