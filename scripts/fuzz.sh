@@ -12,6 +12,7 @@
 #   TIMEOUT    seconds one input may take (default 10)
 #   MAX_LEN    longest generated input in bytes (default: libFuzzer's, from the corpus)
 #   MERGE=1    merge the work corpus into fuzz/corpus/<target>, keeping only inputs that add coverage
+#   TMPDIR     where file-reading targets write each input (default /dev/shm when writable)
 # Prints a table (target | seconds | executions | exec/s | new units | coverage | findings) and
 # appends it to $WORK/fuzz.log. Exit status 1 when any target had a finding.
 set -euo pipefail
@@ -54,6 +55,8 @@ cmake --build "$build" -j "$(nproc)" --target $build_targets
 
 mkdir -p "$work"
 log="$work/fuzz.log"
+# Targets whose reader takes a path write each input to a scratch file: in memory where possible.
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
 table="$(mktemp)"
 printf '%-12s | %7s | %12s | %8s | %9s | %8s | %8s\n' target seconds executions exec/s "new units" coverage findings >"$table"
 any_finding=0

@@ -15,10 +15,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -361,6 +363,29 @@ TEST_CASE("video file: rotation from the display matrix, as decord's transpose f
           REQUIRE(image.at(y, x, c) == expected);
         }
   }
+}
+
+TEST_CASE("video file: a degenerate display matrix or a non-finite rotate tag means no rotation",
+          "[data][video][ffmpeg][hardening]") {
+  // fuzz/regressions/video/nan_rotation_display_matrix.mp4: av_display_rotation_get of a matrix
+  // whose scale is zero is NaN, which the reader cast to int (undefined behaviour, UBSan).
+  const auto close = [](AVFormatContext* p) { avformat_free_context(p); };
+  std::unique_ptr<AVFormatContext, decltype(close)> context(avformat_alloc_context(), close);
+  REQUIRE(context != nullptr);
+  AVStream* stream = avformat_new_stream(context.get(), nullptr);
+  REQUIRE(stream != nullptr);
+  auto* matrix = av_stream_new_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, 9 * sizeof(int32_t));
+  REQUIRE(matrix != nullptr);
+  std::fill(matrix, matrix + 9 * sizeof(int32_t), uint8_t{0});
+  REQUIRE(std::isnan(av_display_rotation_get(reinterpret_cast<const int32_t*>(matrix))));
+  CHECK(data::detail::stream_rotation(stream) == 0.0);
+  for (const char* tag : {"inf", "-inf", "nan"}) {
+    INFO(tag);
+    REQUIRE(av_dict_set(&stream->metadata, "rotate", tag, 0) >= 0);
+    CHECK(data::detail::stream_rotation(stream) == 0.0);
+  }
+  REQUIRE(av_dict_set(&stream->metadata, "rotate", "-90", 0) >= 0);
+  CHECK(data::detail::stream_rotation(stream) == 270.0);
 }
 
 TEST_CASE("video file: errors are typed and name the file and FFmpeg's reason",

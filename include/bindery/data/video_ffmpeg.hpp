@@ -172,6 +172,10 @@ inline double stream_rotation(const AVStream* stream) {
 #endif
   if (matrix != nullptr && theta == 0.0)
     theta = -av_display_rotation_get(reinterpret_cast<const int32_t*>(matrix));
+  // A degenerate display matrix gives NaN (av_display_rotation_get divides by its scale), as does a
+  // "rotate" tag of "inf" or "nan": no usable rotation. (Cast to int, NaN was undefined behaviour;
+  // found by fuzz/fuzz_video.cpp.)
+  if (!std::isfinite(theta)) return 0.0;
   theta = std::fmod(theta, 360.0);
   if (theta < 0) theta += 360.0;
   return theta;
