@@ -12,5 +12,6 @@
 #include "bindery/nn/mlp.hpp"
 #include "bindery/nn/module.hpp"
 #include "bindery/nn/patch_embed.hpp"
+#include "bindery/nn/quantize.hpp"
 #include "bindery/nn/sequential.hpp"
 #include "bindery/nn/transformer.hpp"

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <type_traits>
 
 #include "bindery/nn/init.hpp"
 #include "bindery/nn/linear.hpp"
@@ -70,7 +71,8 @@ class MultiheadAttention : public Module<T, B> {
     Var<T, B> q, k, v;                                        // (B, H, L, hd) each: views, no copies
     if (query.node() == key.node() && key.node() == value.node()) {
       // Self-attention: one GEMM against the packed (3D, D) weight, then q | k | v as views.
-      const Var<T, B> qkv = ops::linear(query, in_proj_weight_, in_proj_bias_);  // (B, L, 3D)
+      const Var<T, B> qkv = lowp_in_[0] ? lowp_in_projection(query, 0, 3)
+                                        : ops::linear(query, in_proj_weight_, in_proj_bias_);  // (B, L, 3D)
       const Var<T, B> heads =
           ops::permute(ops::reshape(qkv, {batch, lq, 3, num_heads_, hd}), {2, 0, 3, 1, 4});
       q = ops::select(heads, 0, 0);
@@ -104,6 +106,37 @@ class MultiheadAttention : public Module<T, B> {
   /// Self-attention: forward(x, x, x, attn_mask).
   Var<T, B> forward(const Var<T, B>& x, const Var<T, B>& attn_mask = Var<T, B>()) {
     return forward(x, x, x, attn_mask);
+  }
+
+  /// Converts in_proj_weight (as three (D, D) blocks) and out_proj's weight to bf16 or int8 for
+  /// inference and frees the fp32 weights (Linear::quantize's rules: in_proj_weight stays
+  /// registered as (0, D), biases stay fp32, all frozen). fp32 is a no-op.
+  MultiheadAttention& quantize(WeightPrecision precision) {
+    if (precision == WeightPrecision::kFloat32) return *this;
+    BINDERY_CHECK(!lowp_in_[0], ValueError, "MultiheadAttention::quantize: already ",
+                  to_string(lowp_in_[0]->precision()), "; quantize an fp32 module to change the precision");
+    if constexpr (std::is_same_v<T, float> && std::is_same_v<B, Cpu>) {
+      out_proj_->quantize(precision);  // first: it throws for what this cannot run either
+      const Tensor<T, B> w = in_proj_weight_.value().contiguous();
+      const int64_t d = embed_dim_;
+      for (int64_t which = 0; which < 3; ++which)
+        lowp_in_[which] = std::make_shared<LowpWeight>(precision, w.data() + which * d * d, d, d, d);
+      in_proj_weight_.node()->value = Tensor<T, B>::empty(Shape{0, d});
+      in_proj_weight_.set_requires_grad(false);
+      if (in_proj_bias_.defined()) in_proj_bias_.set_requires_grad(false);
+    } else {
+      out_proj_->quantize(precision);  // throws: not Linear<float, Cpu>
+    }
+    return *this;
+  }
+  /// Bytes in_proj_weight holds: fp32, or what quantize() converted it to.
+  size_t in_proj_bytes() const {
+    if (!lowp_in_[0]) return static_cast<size_t>(in_proj_weight_.numel()) * sizeof(T);
+    return lowp_in_[0]->bytes() + lowp_in_[1]->bytes() + lowp_in_[2]->bytes();
+  }
+  /// fp32 unless quantize() converted the projections.
+  WeightPrecision precision() const {
+    return lowp_in_[0] ? lowp_in_[0]->precision() : WeightPrecision::kFloat32;
   }
 
   Var<T, B> in_proj_weight() const { return in_proj_weight_; }
@@ -157,6 +190,7 @@ class MultiheadAttention : public Module<T, B> {
 
   /// Rows [which*D, (which+1)*D) of the packed projection applied to x: (B, L, D) -> (B, L, D).
   Var<T, B> project(const Var<T, B>& x, int64_t which) const {
+    if (lowp_in_[0]) return lowp_in_projection(x, which, 1);
     const int64_t d = embed_dim_;
     const Var<T, B> w = ops::slice(in_proj_weight_, 0, which * d, (which + 1) * d);  // (D, D)
     const Var<T, B> b =
@@ -203,6 +237,32 @@ class MultiheadAttention : public Module<T, B> {
   Philox rng_;
   Var<T, B> in_proj_weight_, in_proj_bias_, bias_k_, bias_v_;
   std::shared_ptr<Linear<T, B>> out_proj_;
+  std::shared_ptr<const LowpWeight> lowp_in_[3];  // q, k, v blocks of in_proj, set by quantize()
+
+  /// Blocks [first, first + count) of the quantized in-projection applied to x: (B, L, D) ->
+  /// (B, L, count·D), each block's kernel writing its columns of one output.
+  Var<T, B> lowp_in_projection(const Var<T, B>& x, int64_t first, int64_t count) const {
+    BINDERY_CHECK(!needs_grad(x), ValueError, "MultiheadAttention: the projections are ",
+                  to_string(lowp_in_[0]->precision()),
+                  " (quantized for inference) and have no backward; run under NoGrad or on inputs that need ",
+                  "no gradient");
+    if constexpr (std::is_same_v<T, float> && std::is_same_v<B, Cpu>) {
+      const int64_t d = embed_dim_, rows = x.numel() / d, cols = count * d;
+      const Tensor<T, B> x_rows = x.value().contiguous();
+      const Tensor<T, B> bias = in_proj_bias_.defined() ? in_proj_bias_.value().contiguous() : Tensor<T, B>();
+      Tensor<T, B> y = Tensor<T, B>::empty(Shape{rows, cols});
+      for (int64_t i = 0; i < count; ++i) {
+        const int64_t which = first + i;
+        lowp_in_[which]->apply(rows, x_rows.data(), d, y.data() + i * d, cols,
+                               bias.defined() ? bias.data() + which * d : nullptr);
+      }
+      std::vector<int64_t> dims(x.shape().begin(), x.shape().end() - 1);
+      dims.push_back(cols);
+      return Var<T, B>(y.reshape(dims), false);
+    } else {
+      throw ValueError("MultiheadAttention: quantized projections run on the CPU in float only");
+    }
+  }
 };
 
 }  // namespace bindery::nn

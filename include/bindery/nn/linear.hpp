@@ -2,9 +2,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <type_traits>
 
 #include "bindery/nn/init.hpp"
+#include "bindery/nn/lowp_weight.hpp"
 #include "bindery/nn/module.hpp"
 #include "bindery/ops/linear.hpp"
 
@@ -46,8 +49,39 @@ class Linear : public Module<T, B> {
     BINDERY_CHECK(x.rank() >= 1 && x.size(-1) == in_features_, ShapeError, "Linear: input of shape ",
                   x.shape(), " does not end in in_features ", in_features_, " (weight of shape ",
                   weight_.shape(), ")");
+    if (lowp_) return lowp_forward(x);
     return ops::linear(x, weight_, bias_);
   }
+
+  /// Converts the weight to bf16 or int8 for inference (nn/lowp_weight.hpp) and frees the fp32
+  /// weight: `weight` stays registered with shape (0, in) and the bias stays fp32, both frozen.
+  /// Quantize after loading a checkpoint (loading into a quantized layer fails on the shape).
+  /// Forward then needs no gradient for its input (throws ValueError otherwise); fp32 is a no-op.
+  /// Only Linear<float, Cpu>; any other T or backend throws ValueError, as does a second call.
+  Linear& quantize(WeightPrecision precision) {
+    if (precision == WeightPrecision::kFloat32) return *this;
+    BINDERY_CHECK(!lowp_, ValueError, "Linear::quantize: the layer is already ",
+                  to_string(lowp_->precision()),
+                  "; quantize an fp32 layer (reload it) to change the precision");
+    if constexpr (std::is_same_v<T, float> && std::is_same_v<B, Cpu>) {
+      const Tensor<T, B> w = weight_.value().contiguous();
+      lowp_ = std::make_shared<LowpWeight>(precision, w.data(), out_features_, in_features_, in_features_);
+      weight_.node()->value = Tensor<T, B>::empty(Shape{0, in_features_});
+      weight_.set_requires_grad(false);
+      if (bias_.defined()) bias_.set_requires_grad(false);
+    } else {
+      throw ValueError(::bindery::detail::concat("Linear::quantize: ", to_string(precision),
+                                                 " weights run on the CPU in float only; this layer is not "
+                                                 "Linear<float, Cpu>"));
+    }
+    return *this;
+  }
+  /// Bytes the weight holds: fp32, or what quantize() converted it to.
+  size_t weight_bytes() const {
+    return lowp_ ? lowp_->bytes() : static_cast<size_t>(weight_.numel()) * sizeof(T);
+  }
+  /// fp32 unless quantize() converted the weight.
+  WeightPrecision precision() const { return lowp_ ? lowp_->precision() : WeightPrecision::kFloat32; }
 
   Var<T, B> weight() const { return weight_; }
   /// Undefined when the layer has no bias.
@@ -58,6 +92,25 @@ class Linear : public Module<T, B> {
  private:
   int64_t in_features_, out_features_;
   Var<T, B> weight_, bias_;
+  std::shared_ptr<const LowpWeight> lowp_;  // set by quantize()
+
+  Var<T, B> lowp_forward(const Var<T, B>& x) const {
+    BINDERY_CHECK(!needs_grad(x), ValueError, "Linear: this layer is ", to_string(lowp_->precision()),
+                  " (quantized for inference) and has no backward; run it under NoGrad or on inputs that ",
+                  "need no gradient");
+    if constexpr (std::is_same_v<T, float> && std::is_same_v<B, Cpu>) {
+      const int64_t rows = x.numel() / in_features_;
+      const Tensor<T, B> x_rows = x.value().contiguous();
+      Tensor<T, B> y = Tensor<T, B>::empty(Shape{rows, out_features_});
+      lowp_->apply(rows, x_rows.data(), in_features_, y.data(), out_features_,
+                   bias_.defined() ? bias_.value().contiguous().data() : nullptr);
+      std::vector<int64_t> dims(x.shape().begin(), x.shape().end() - 1);
+      dims.push_back(out_features_);
+      return Var<T, B>(y.reshape(dims), false);
+    } else {
+      throw ValueError("Linear: quantized layers run on the CPU in float only");
+    }
+  }
 };
 
 }  // namespace bindery::nn

@@ -1,0 +1,86 @@
+// bindery/nn/lowp_weight.hpp — an inference-only bf16 or int8 copy of a Linear-style weight.
+//
+// Linear::quantize and MultiheadAttention::quantize (nn/quantize.hpp does a whole module tree)
+// convert their fp32 (out, in) weights once into a LowpWeight and drop the fp32 storage; forward
+// then runs backend/cpu_gemm_lowp.hpp's x·Wᵀ kernels (bf16: bf16-rounded activations, fp32 sums;
+// int8: per-output-channel weight scales, per-row dynamic activation scales) with the bias in the
+// kernel's epilogue. Everything else in the model (layer norms, softmax, residuals, GELU) stays fp32.
+// CPU and float only: there are no gradients through it and no CUDA kernels for it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "bindery/backend/cpu.hpp"
+#include "bindery/backend/cpu_gemm_lowp.hpp"
+#include "bindery/core/error.hpp"
+#include "bindery/core/tensor.hpp"
+
+namespace bindery::nn {
+
+/// How an inference weight is stored: fp32 (unchanged), bf16 or int8 (backend/cpu_gemm_lowp.hpp).
+enum class WeightPrecision { kFloat32, kBFloat16, kInt8 };
+
+/// "fp32", "bf16" or "int8".
+inline const char* to_string(WeightPrecision precision) {
+  switch (precision) {
+    case WeightPrecision::kBFloat16:
+      return "bf16";
+    case WeightPrecision::kInt8:
+      return "int8";
+    default:
+      return "fp32";
+  }
+}
+
+/// Parses "fp32", "bf16" or "int8" (what to_string writes); throws ValueError naming the choices.
+inline WeightPrecision parse_weight_precision(std::string_view text) {
+  if (text == "fp32") return WeightPrecision::kFloat32;
+  if (text == "bf16") return WeightPrecision::kBFloat16;
+  if (text == "int8") return WeightPrecision::kInt8;
+  throw ValueError(::bindery::detail::concat("unknown weight precision '", std::string(text),
+                                             "': use fp32, bf16 or int8"));
+}
+
+/// A weight W (out, in) converted once to bf16 or int8 (no fp32 copy kept), applied as
+/// y = x·Wᵀ + bias by the low-precision CPU kernels.
+class LowpWeight {
+ public:
+  /// Converts rows × cols floats with row stride ld (PyTorch's (out, in) layout). `precision` must
+  /// be bf16 or int8; int8 throws ValueError for a non-finite weight.
+  LowpWeight(WeightPrecision precision, const float* w, int64_t rows, int64_t cols, int64_t ld)
+      : precision_(precision) {
+    BINDERY_CHECK(precision != WeightPrecision::kFloat32, ValueError,
+                  "LowpWeight: fp32 is not a low precision; keep the fp32 weight instead");
+    if (precision == WeightPrecision::kBFloat16) {
+      bf16_ = Bf16Weight(w, rows, cols, ld);
+    } else {
+      i8_ = Int8Weight(w, rows, cols, ld);
+    }
+  }
+
+  WeightPrecision precision() const { return precision_; }
+  int64_t rows() const { return precision_ == WeightPrecision::kBFloat16 ? bf16_.rows() : i8_.rows(); }
+  int64_t cols() const { return precision_ == WeightPrecision::kBFloat16 ? bf16_.cols() : i8_.cols(); }
+  /// Bytes held (the weight and, for int8, its per-row scales and sums).
+  size_t bytes() const { return precision_ == WeightPrecision::kBFloat16 ? bf16_.bytes() : i8_.bytes(); }
+
+  /// y[i, 0..rows()) = x[i, :]·Wᵀ + bias for m rows: x with row stride lda, y with row stride ldc
+  /// (so several weights can fill column blocks of one output); bias (rows() floats) may be null.
+  void apply(int64_t m, const float* x, int64_t lda, float* y, int64_t ldc, const float* bias) const {
+    const int threads = Cpu::num_threads();
+    if (precision_ == WeightPrecision::kBFloat16) {
+      ::bindery::detail::gemm_nt_bf16(m, 1.0f, x, lda, bf16_, 0.0f, y, ldc, bias, threads);
+    } else {
+      ::bindery::detail::gemm_nt_i8(m, 1.0f, x, lda, i8_, 0.0f, y, ldc, bias, threads);
+    }
+  }
+
+ private:
+  WeightPrecision precision_;
+  Bf16Weight bf16_;
+  Int8Weight i8_;
+};
+
+}  // namespace bindery::nn
