@@ -41,6 +41,8 @@
 // should not cost a 4.8 GB load). Writes <out>/<modality>.npy (N, 1024) and prints, for each pair
 // of modalities given, the reference README's softmax similarity matrix, e.g. "Vision x Text:" =
 // softmax(vision @ text.T, dim=-1): row i says which text matches sample i best.
+// --precision bf16 | int8 converts the fp32 checkpoint's Linear and attention-projection weights
+// at load (nn::quantize: bf16 or int8 x·Wᵀ kernels, everything else fp32; --dtype float only).
 // `convert` turns a torch.save state_dict into safetensors tensor by tensor (a few MiB of memory,
 // whatever the file's size); safetensors then loads with no unpickling at all.
 // Exit codes: 0 success, 2 usage errors and every bindery::Error (its message, which names the
@@ -56,6 +58,7 @@
 #include <bindery/io/convert.hpp>
 #include <bindery/io/npy.hpp>
 #include <bindery/models/imagebind/imagebind.hpp>
+#include <bindery/nn/quantize.hpp>
 #include <bindery/ops/matmul.hpp>
 #include <bindery/ops/softmax.hpp>
 #include <bindery/io/file.hpp>
@@ -64,6 +67,10 @@
 #include <nlohmann/json.hpp>
 
 #include <CLI/CLI.hpp>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 #include <algorithm>
 #include <array>
@@ -96,10 +103,30 @@ struct EmbedOptions {
   std::string bpe = BINDERY_DEFAULT_BPE;                    // text: the CLIP BPE merges
   double fps = 0;                                           // video: the frame folders' rate
   int threads = 0;                                          // 0: every core
+  std::string precision = "fp32";                           // Linear weights: fp32, bf16 or int8
+  /// Where the pipelines' warnings go (batch mode: a file, thread-safe); unset: stderr.
+  std::function<void(const std::string&)> warn;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+/// --precision: converts the loaded model's Linear and attention weights (nn::quantize).
+template <class T>
+void apply_precision(ib::ImageBindModel<T>& model, const EmbedOptions& options) {
+  const nn::WeightPrecision precision = nn::parse_weight_precision(options.precision);
+  if (precision == nn::WeightPrecision::kFloat32) return;
+  if constexpr (!std::is_same_v<T, float>) {
+    throw ValueError(bindery::concat("--precision ", options.precision, " needs --dtype float"));
+  } else {
+    const auto start = std::chrono::steady_clock::now();
+    const nn::QuantizeReport report = nn::quantize(model, precision);
+    std::printf("quantized %lld layers to %s: %.1f MB of fp32 weights -> %.1f MB, in %.2f s\n",
+                static_cast<long long>(report.layers), options.precision.c_str(),
+                static_cast<double>(report.weights) * 4e-6, static_cast<double>(report.bytes) * 1e-6,
+                seconds_since(start));
+  }
 }
 
 std::string capitalized(ib::Modality m) {
@@ -154,8 +181,13 @@ std::string batch_shape(const std::vector<int64_t>& input_shape) {
 }
 
 template <class Report>
-void print_warnings(const Report& report) {
-  for (const auto& warning : report.warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
+void print_warnings(const Report& report, const EmbedOptions& options) {
+  for (const auto& warning : report.warnings) {
+    if (options.warn)
+      options.warn(warning);
+    else
+      std::fprintf(stderr, "warning: %s\n", warning.c_str());
+  }
 }
 
 /// One raw file (or frame folder) through preprocess's pipeline for modality m -> (1, ...) float32,
@@ -185,7 +217,7 @@ Tensor<float> load_raw(ib::Modality m, const std::string& path, const std::vecto
     config.target_length = in[2];
     std::vector<data::AudioReport> reports;
     Tensor<float> clips = data::load_audio_batch<float>({path}, config, &reports);
-    for (const auto& report : reports) print_warnings(report);
+    for (const auto& report : reports) print_warnings(report, options);
     return clips;
   }
   if (m == ib::Modality::kDepth) {
@@ -203,7 +235,7 @@ Tensor<float> load_raw(ib::Modality m, const std::string& path, const std::vecto
     config.target_length = in[1];
     data::ImuReport report;
     Tensor<float> recording = data::load_imu<float>(path, config, &report).unsqueeze(0);
-    print_warnings(report);
+    print_warnings(report, options);
     return recording;
   }
   if (m != ib::Modality::kText) {
@@ -319,6 +351,7 @@ int run_embed(const EmbedOptions& options) {
   std::printf("loaded %zu encoder(s), %.1f M parameters, from %s in %.2f s\n", modalities.size(),
               static_cast<double>(model->num_parameters()) / 1e6, options.weights.c_str(),
               seconds_since(start));
+  apply_precision(*model, options);
 
   std::filesystem::create_directories(options.out);
   NoGrad no_grad;
@@ -502,6 +535,11 @@ class DecodePool {
 
  private:
   void work() {
+#if defined(_OPENMP)
+    // One file per thread: the pipelines' own OpenMP loops stay serial here (a new thread would
+    // otherwise start a team of every core, whose spinning starves the model and the other workers).
+    omp_set_num_threads(1);
+#endif
     for (;;) {
       size_t i = 0;
       {
@@ -556,6 +594,7 @@ nlohmann::json shard_key(const Shard& shard, const EmbedOptions& options) {
           {"weights_bytes", file_size_or(options.weights, -1)},
           {"config", options.config},
           {"dtype", options.dtype},
+          {"precision", options.precision},
           {"inputs", inputs}};
 }
 
@@ -592,8 +631,19 @@ nlohmann::json complete_record(const std::filesystem::path& out, const Shard& sh
 }
 
 template <class T>
-int run_batch(const EmbedOptions& options, const BatchOptions& batch) {
+int run_batch(const EmbedOptions& given, const BatchOptions& batch) {
   const auto start = std::chrono::steady_clock::now();
+  // The pipelines' warnings (short clips, ...) go to <out>/warnings.txt: thousands of files would
+  // bury the progress bar.
+  std::mutex warnings_mutex;
+  std::string warnings;
+  int64_t warning_count = 0;
+  EmbedOptions options = given;
+  options.warn = [&](const std::string& warning) {
+    std::lock_guard<std::mutex> lock(warnings_mutex);
+    warnings += warning + "\n";
+    ++warning_count;
+  };
   const ib::ImageBindConfig config = config_named(options.config);
   int64_t ignored = 0;
   const std::vector<BatchItem> items = collect_batch_items(batch, config, &ignored);
@@ -641,7 +691,7 @@ int run_batch(const EmbedOptions& options, const BatchOptions& batch) {
       modalities.push_back(shards[s].modality);
   }
 
-  double embed_seconds = 0;
+  double embed_seconds = 0, model_seconds = 0, wait_seconds = 0;
   int64_t new_errors = 0;
   if (!jobs.empty()) {
     auto load_start = std::chrono::steady_clock::now();
@@ -649,6 +699,7 @@ int run_batch(const EmbedOptions& options, const BatchOptions& batch) {
     std::printf("loaded %zu encoder(s), %.1f M parameters, from %s in %.2f s\n", modalities.size(),
                 static_cast<double>(model->num_parameters()) / 1e6, options.weights.c_str(),
                 seconds_since(load_start));
+    apply_precision(*model, options);
     const int threads = batch.decode_threads > 0
                             ? batch.decode_threads
                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -672,7 +723,9 @@ int run_batch(const EmbedOptions& options, const BatchOptions& batch) {
         const ib::ModalityInput<T> input = ids.empty()
                                                ? ib::ModalityInput<T>(batch_of(shard->modality, values))
                                                : ib::ModalityInput<T>(batch_of(shard->modality, ids));
+        const auto forward_start = std::chrono::steady_clock::now();
         const Tensor<T> embedding = model->encode(shard->modality, input).value();  // (n, out)
+        model_seconds += seconds_since(forward_start);
         width = embedding.size(1);
         const std::vector<T> more = embedding.to_vector();
         rows.insert(rows.end(), more.begin(), more.end());
@@ -682,7 +735,9 @@ int run_batch(const EmbedOptions& options, const BatchOptions& batch) {
         members.clear();
       };
       for (const BatchItem* item : shard->items) {
+        const auto wait_start = std::chrono::steady_clock::now();
         Decoded<T> decoded = pool.take(next_job++);
+        wait_seconds += seconds_since(wait_start);
         // The samples of one forward must agree in shape (an image among video files would not).
         const Shape* first = !values.empty() ? &values[0].tensor.shape()
                              : !ids.empty()  ? &ids[0].tensor.shape()
@@ -750,14 +805,23 @@ int run_batch(const EmbedOptions& options, const BatchOptions& batch) {
   manifest["errors"] = errors_total;
   write_text_atomically((out / "manifest.json").string(), manifest.dump(1) + "\n");
   write_text_atomically((out / "errors.txt").string(), error_lines);
+  write_text_atomically((out / "warnings.txt").string(), warnings);
   const int64_t done = static_cast<int64_t>(jobs.size());
   std::printf(
       "embedded %lld files (%lld reused from %zu complete shards) in %.2f s: %.1f files/s, %lld errors "
-      "(%lld new; see %s), %.2f s total\n",
+      "(%lld new; see %s), %lld preprocessing warnings, %.2f s total\n",
       static_cast<long long>(done), static_cast<long long>(skipped_files), shards.size() - pending.size(),
       embed_seconds, embed_seconds > 0 ? static_cast<double>(done) / embed_seconds : 0.0,
       static_cast<long long>(errors_total), static_cast<long long>(new_errors),
-      (out / "errors.txt").string().c_str(), seconds_since(start));
+      (out / "errors.txt").string().c_str(), static_cast<long long>(warning_count), seconds_since(start));
+  if (done > 0)  // where the time went: the model's forward passes vs waiting for decoded files
+    std::printf(
+        "time: %.2f s in forward passes, %.2f s waiting for the %d decode thread(s), %.2f s batching and "
+        "writing\n",
+        model_seconds, wait_seconds,
+        batch.decode_threads > 0 ? batch.decode_threads
+                                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())),
+        embed_seconds - model_seconds - wait_seconds);
   return 0;
 }
 
@@ -820,6 +884,11 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--dtype", options.dtype, "compute type")
       ->check(CLI::IsMember({"float", "double"}))
+      ->capture_default_str();
+  app.add_option("--precision", options.precision,
+                 "weights of the Linear layers and attention projections, converted at load: fp32, bf16 "
+                 "or int8 (inference kernels; layer norms, softmax, residuals stay fp32)")
+      ->check(CLI::IsMember({"fp32", "bf16", "int8"}))
       ->capture_default_str();
   BatchOptions batch;
   bool no_progress = false;
