@@ -45,6 +45,12 @@
 // at load (nn::quantize: bf16 or int8 x·Wᵀ kernels, everything else fp32; --dtype float only).
 // `convert` turns a torch.save state_dict into safetensors tensor by tensor (a few MiB of memory,
 // whatever the file's size); safetensors then loads with no unpickling at all.
+// Batch mode, for thousands of files: --input-dir DIR (recursive; .png/.jpg/.jpeg and video files
+// vision, .wav audio, .txt text, .csv IMU, or --modality for all) and --input-list FILE (PATH or
+// MODALITY<TAB>PATH per line). --decode-threads workers decode ahead of the model (bounded), rows
+// keep the sorted input order; every --shard-size inputs of a modality make <modality>-NNNNN.npy
+// (embeddings), .txt (paths) and .json (model, inputs with sizes, errors): a rerun skips the shards
+// whose .json still matches. Files that fail go to <out>/errors.txt (--fail-fast: exit 2).
 // Exit codes: 0 success, 2 usage errors and every bindery::Error (its message, which names the
 // file, goes to stderr): a missing, unreadable or corrupt input included.
 #include <bindery/data/audio.hpp>
@@ -851,6 +857,7 @@ int main(int argc, char** argv) {
       "  bindery-embed --weights imagebind_huge.pth --image dog.jpg car.jpg --text \"a dog\" \"a car\"\n"
       "                --audio dog.wav --out emb/\n"
       "  bindery-embed --weights imagebind_huge.pth --vision images.npy --text ids.npy --out emb/\n"
+      "  bindery-embed --weights imagebind_huge.pth --input-dir inputs/ --batch 64 --out emb/\n"
       "  bindery-embed convert imagebind_huge.pth imagebind_huge.safetensors\n");
   app.add_option("--weights", options.weights, "checkpoint: .pth (torch.save) or .safetensors");
   app.add_option("--config", options.config, "model: huge, tiny, or a config .json")->capture_default_str();
