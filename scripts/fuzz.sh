@@ -79,7 +79,7 @@ for t in $targets; do
   (cd "$work" && "$build/fuzz/fuzz_$t" "${args[@]}" "${dirs[@]}") >"$out" 2>&1 || true
   elapsed=$(( $(date +%s) - start ))
   execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$out" | tail -1 | grep -o '[0-9]*$' || true)
-  added=$(grep -o 'stat::new_units_added: [0-9]*' "$out" | tail -1 | grep -o '[0-9]*$' || true)
+  added=$(grep -o 'stat::new_units_added: *[0-9]*' "$out" | tail -1 | grep -o '[0-9]*$' || true)
   if [ -z "$execs" ]; then  # fork mode: the last status line "#N: cov: ..."
     execs=$(grep -o '^#[0-9]*' "$out" | tail -1 | tr -d '#' || true)
   fi
