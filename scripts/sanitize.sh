@@ -17,11 +17,12 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEAS
   -DBINDERY_BUILD_TESTS=ON -DBINDERY_BUILD_EXAMPLES=OFF -DBINDERY_BUILD_BENCHMARKS=OFF \
   -DBINDERY_CUDA=OFF -DBINDERY_MPI=OFF ${CMAKE_ARGS:-}
 targets="fuzz_replay"
-regex="^fuzz_replay: "
+names="fuzz_replay"
 for f in $folders; do
   targets="$targets test_$f"
-  regex="$regex|^$f: "
+  names="$names|$f"
 done
+regex="^($names):"
 cmake --build "$build" -j "$jobs" --target $targets
 # Leaks are checked (LSan); OpenMP's pool lives until exit, so one thread keeps reports clean.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}"
