@@ -147,6 +147,15 @@ inline JpegJob run_jpeg(std::span<const uint8_t> bytes, std::string_view name, c
   return job;
 }
 
+/// PNG or JPEG by signature; FormatError naming `name` otherwise or above the decoders' int length.
+inline ImageFormat image_format(std::span<const uint8_t> bytes, std::string_view name) {
+  BINDERY_CHECK(is_png(bytes) || is_jpeg(bytes), FormatError, name,
+                ": not a PNG or JPEG file (it starts with ", image_hex_prefix(bytes), ")");
+  BINDERY_CHECK(bytes.size() <= static_cast<size_t>(INT32_MAX), FormatError, name, ": ", bytes.size(),
+                " bytes is too large for the image decoder");
+  return is_png(bytes) ? ImageFormat::kPng : ImageFormat::kJpeg;
+}
+
 /// Width and height come raw from the header (up to 2^32 - 1 each for a PNG): their product is
 /// overflow-checked, so a header whose product wraps negative cannot pass max_pixels.
 inline void check_decodable_size(std::string_view name, int64_t width, int64_t height,
@@ -162,11 +171,9 @@ inline void check_decodable_size(std::string_view name, int64_t width, int64_t h
 }
 
 /// Runs libpng on `bytes` (data/png.hpp); throws FormatError naming `name` on failure.
-inline PngJob run_png(std::span<const uint8_t> bytes, std::string_view name, const ImageLimits& limits,
-                      bool keep_16, bool gray_only) {
+inline PngJob run_png(std::span<const uint8_t> bytes, std::string_view name, bool keep_16, bool gray_only) {
   PngJob job;
   job.bytes = bytes;
-  job.max_pixels = limits.max_pixels;
   job.keep_16 = keep_16;
   job.gray_only = gray_only;
   decode_png_into(job);
@@ -175,7 +182,7 @@ inline PngJob run_png(std::span<const uint8_t> bytes, std::string_view name, con
         name, ": cannot decode the PNG: it declares ", job.width, " x ", job.height, " pixels (",
         job.needed_bytes, " bytes of filtered rows) but ", bytes.size(), " bytes inflate to at most ",
         kPngMaxInflation, " times as many: truncated, or a header that lies about the size"));
-  if (job.failed && !job.too_large)
+  if (job.failed)
     throw FormatError(::bindery::detail::concat(name, ": cannot decode the PNG: ", job.message,
                                                 " (near byte ", job.at, " of ", bytes.size(), ")"));
   return job;
@@ -185,12 +192,8 @@ inline PngJob run_png(std::span<const uint8_t> bytes, std::string_view name, con
 
 /// The header of a PNG or JPEG held in `bytes` (`name` is used in messages only).
 inline ImageInfo inspect_image(std::span<const uint8_t> bytes, std::string_view name) {
-  BINDERY_CHECK(detail::is_png(bytes) || detail::is_jpeg(bytes), FormatError, name,
-                ": not a PNG or JPEG file (it starts with ", detail::image_hex_prefix(bytes), ")");
-  BINDERY_CHECK(bytes.size() <= static_cast<size_t>(INT32_MAX), FormatError, name, ": ", bytes.size(),
-                " bytes is too large for the image decoder");
   ImageInfo info;
-  info.format = detail::is_png(bytes) ? ImageFormat::kPng : ImageFormat::kJpeg;
+  info.format = detail::image_format(bytes, name);
   if (info.format == ImageFormat::kPng) {
     // The first chunk must be IHDR: length 13, then width, height, depth, colour type.
     BINDERY_CHECK(bytes.size() >= 33 && detail::read_be32(bytes.data() + 8) == 13 &&
@@ -219,20 +222,22 @@ inline ImageInfo inspect_image(std::span<const uint8_t> bytes, std::string_view 
 /// over `limits`).
 inline Image decode_image(std::span<const uint8_t> bytes, std::string_view name,
                           const ImageLimits& limits = {}) {
-  const ImageInfo info = inspect_image(bytes, name);
-  detail::check_decodable_size(name, info.width, info.height, limits);
-  if (info.format == ImageFormat::kJpeg) {
-    // Gray -> 1 channel, YCbCr/RGB -> 3, CMYK -> 3 through Pillow's convert("RGB") (the decoded
-    // Image holds no CMYK mode; the reference converts every image to RGB anyway).
+  if (detail::image_format(bytes, name) == ImageFormat::kJpeg) {
+    // One libjpeg pass: it reads the header, checks max_pixels, then decodes. Gray -> 1 channel,
+    // YCbCr/RGB -> 3, CMYK -> 3 through Pillow's convert("RGB") (the decoded Image holds no CMYK
+    // mode; the reference converts every image to RGB anyway).
     detail::JpegJob job = detail::run_jpeg(bytes, name, limits, /*header_only=*/false);
+    if (job.too_large) detail::check_decodable_size(name, job.width, job.height, limits);  // throws
     if (job.channels == 4) detail::jpeg_cmyk_to_rgb(job.pixels, job.inverted);
     return Image{job.height, job.width, job.channels == 1 ? 1 : 3, std::move(job.pixels)};
   }
+  const ImageInfo info = inspect_image(bytes, name);  // the PNG's IHDR, read in place
+  detail::check_decodable_size(name, info.width, info.height, limits);
   // Pillow's modes: 16-bit gray opens as "I;16", whose convert("L"/"RGB") clips each value to 255;
   // every other kind keeps its channels (palettes as RGB, tRNS dropped), 16-bit samples cut to the
   // high byte.
   const bool gray16 = info.bit_depth == 16 && info.png_color_type == 0;
-  detail::PngJob job = detail::run_png(bytes, name, limits, /*keep_16=*/gray16, /*gray_only=*/false);
+  detail::PngJob job = detail::run_png(bytes, name, /*keep_16=*/gray16, /*gray_only=*/false);
   Image image{job.height, job.width, job.channels, {}};
   const size_t n = static_cast<size_t>(job.width * job.height);
   if (gray16) {
@@ -261,7 +266,7 @@ inline Image16 decode_image_u16(std::span<const uint8_t> bytes, std::string_view
                 FormatError, name, ": expected a single-channel (gray) PNG for raw 16-bit values, got ",
                 info.format == ImageFormat::kJpeg ? "a JPEG" : "PNG colour type ", info.png_color_type);
   detail::check_decodable_size(name, info.width, info.height, limits);
-  detail::PngJob job = detail::run_png(bytes, name, limits, /*keep_16=*/true, /*gray_only=*/true);
+  detail::PngJob job = detail::run_png(bytes, name, /*keep_16=*/true, /*gray_only=*/true);
   Image16 image{job.height, job.width, 1, std::vector<uint16_t>(static_cast<size_t>(job.width * job.height))};
   if (job.bytes_per_sample == 2) {
     std::memcpy(image.pixels.data(), job.pixels.data(), image.pixels.size() * 2);

@@ -10,8 +10,8 @@
 // (Pillow's "RGB;16B" and friends). tRNS transparency is not turned into alpha: Pillow keeps it as
 // an attribute, and convert("RGB") ignores it.
 //
-// Bounded work: width * height is checked against ImageLimits::max_pixels before anything is
-// allocated; a header that declares more pixel data than the file could inflate to is refused at
+// Bounded work: the caller checks width * height against ImageLimits::max_pixels on the IHDR before
+// calling; a header that declares more pixel data than the file could inflate to is refused at
 // once (deflate expands at most 1032:1, so a 60-byte file cannot hold 9 MB of rows); rows are
 // decoded one by one into an output that grows with them (non-interlaced files), and decoding stops
 // after the last row, so compressed data past the image (a zlib bomb appended to IDAT) is never
@@ -43,7 +43,6 @@ inline constexpr int64_t kPngMaxInflation = 1032;
 struct PngJob {
   // Inputs.
   std::span<const uint8_t> bytes;
-  int64_t max_pixels = 0;  // 0 = no limit
   bool keep_16 = false;    // 16-bit samples as they are (uint16, host order) instead of the high byte
   bool gray_only = false;  // drop alpha from gray + alpha (raw depth reads)
   // Outputs.
@@ -54,7 +53,6 @@ struct PngJob {
   std::vector<uint8_t> pixels;
   // Failure.
   bool failed = false;
-  bool too_large = false;    // over max_pixels (the caller words the message)
   bool impossible = false;   // declares more pixel data than the file can inflate to
   int64_t needed_bytes = 0;  // that pixel data, for the message
   char message[256] = {0};
@@ -118,13 +116,6 @@ inline void decode_png_into(PngJob& job) {
   job.color_type = png_get_color_type(png, info);
   job.bit_depth = png_get_bit_depth(png, info);
   const int interlace = png_get_interlace_type(png, info);
-  int64_t pixels = 0;
-  if (job.max_pixels > 0 &&
-      (__builtin_mul_overflow(job.width, job.height, &pixels) || pixels > job.max_pixels)) {
-    job.failed = job.too_large = true;
-    png_destroy_read_struct(&png, &info, nullptr);
-    return;
-  }
   // The filtered rows the file must inflate to: height * (1 + ceil(width * bits / 8)).
   const int64_t bits = static_cast<int64_t>(png_get_channels(png, info)) * job.bit_depth;
   int64_t raw = 0;
