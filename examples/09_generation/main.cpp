@@ -48,7 +48,7 @@
 #include <numbers>
 #include <sstream>
 
-#include "../02_imagebind_digits/vocab.hpp"
+#include "../common/digits_run.hpp"
 
 using namespace bindery;
 namespace ib = bindery::models::imagebind;
@@ -416,14 +416,13 @@ int main(int argc, char** argv) {
                                          Modality::kImu};
 
     // ---- the frozen model ---------------------------------------------------------------------
-    const ib::ImageBindConfig config = ib::load_config(o.run + "/config.json");
-    std::vector<Modality> load = {Modality::kVision, Modality::kText};
+    std::vector<Modality> load = {Modality::kVision};
     load.insert(load.end(), bound.begin(), bound.end());
-    auto model = ib::ImageBindModel<T, Device>::from_checkpoint(o.run + "/model.safetensors", config, load);
-    model->set_requires_grad(false);
+    const digits_run::DigitsRun run = digits_run::load_digits_run(o.run, load);  // + text, frozen
+    const auto& model = run.model;
     model->eval();
-    const digits::WordVocab vocab = digits::WordVocab::load(o.run + "/vocab.txt");
-    const int64_t context = config.at(Modality::kText).context_length();
+    const digits::WordVocab& vocab = run.vocab;
+    const int64_t context = run.context;
 
     // ---- the data: 02's built-in split (same generator, seed and indices) -----------------------
     synth::SynthConfig sc;
