@@ -11,6 +11,8 @@
 #   RSS_MB     memory limit per process in MB (default 2048: no reader may need more on a fuzz input)
 #   TIMEOUT    seconds one input may take (default 10)
 #   MAX_LEN    longest generated input in bytes (default: libFuzzer's, from the corpus)
+#   RUNS       stop a target after this many executions (default: none; the seconds still apply)
+#   OMP_NUM_THREADS  1 unless set: a fuzz input is small, and idle OpenMP workers only spin
 #   MERGE=1    merge the work corpus into fuzz/corpus/<target>, keeping only inputs that add coverage
 #   TMPDIR     where file-reading targets write each input (default /dev/shm when writable)
 # Prints a table (target | seconds | executions | exec/s | new units | coverage | findings) and
@@ -57,6 +59,7 @@ mkdir -p "$work"
 log="$work/fuzz.log"
 # Targets whose reader takes a path write each input to a scratch file: in memory where possible.
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 table="$(mktemp)"
 printf '%-12s | %7s | %12s | %8s | %9s | %8s | %8s\n' target seconds executions exec/s "new units" coverage findings >"$table"
 any_finding=0
@@ -71,6 +74,7 @@ for t in $targets; do
         -timeout="$timeout_s" -artifact_prefix="$artifacts/")
   [ -f "$root/fuzz/dict/$t.dict" ] && args+=(-dict="$root/fuzz/dict/$t.dict")
   [ -n "${MAX_LEN:-}" ] && args+=(-max_len="$MAX_LEN")
+  [ -n "${RUNS:-}" ] && args+=(-runs="$RUNS")
   [ "$jobs" -gt 1 ] && args+=(-fork="$jobs" -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)
   before=$(ls "$artifacts" | wc -l)
   out="$work/$t.out"

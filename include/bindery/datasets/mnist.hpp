@@ -223,13 +223,14 @@ inline std::vector<uint8_t> read_idx_records(IdxStream& in, int64_t items, int64
   int64_t bytes = 0;
   if (!io::checked_mul(items, item_bytes, bytes))
     in.fail(in.offset(), std::string(noun) + " data", items, " x ", item_bytes, " bytes overflow");
-  // Grown chunk by chunk: a corrupt count cannot make us allocate more than the data really holds.
-  constexpr int64_t kChunk = int64_t{16} << 20;
+  // Grown chunk by chunk, each chunk as large as what was read so far (64 KiB first, 16 MiB at most):
+  // a corrupt count cannot make us allocate more than twice what the data really holds.
+  constexpr int64_t kFirstChunk = int64_t{64} << 10, kMaxChunk = int64_t{16} << 20;
   std::vector<uint8_t> out;
   const int64_t start = in.offset();
   while (static_cast<int64_t>(out.size()) < bytes) {
     const int64_t have = static_cast<int64_t>(out.size());
-    const int64_t n = std::min(kChunk, bytes - have);
+    const int64_t n = std::min(std::clamp(have, kFirstChunk, kMaxChunk), bytes - have);
     out.resize(static_cast<size_t>(have + n));
     const int64_t got = in.read_some(out.data() + have, n, std::string(noun) + " data");
     if (got < n) {
