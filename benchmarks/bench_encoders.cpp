@@ -18,7 +18,9 @@
 // Modes:
 //   bench_encoders [--threads=N] [benchmark flags]        Google Benchmark (default: no /heavy case)
 //   bench_encoders --serve                                 line protocol for benchmarks/compare/
-//       stdin: "threads N" | "run CASE ITERS" | "release" | "quit"; stdout: one JSON line per command
+//       stdin: "threads N" | "precision fp32|bf16|int8" | "run CASE ITERS" | "release" | "quit";
+//       stdout: one JSON line per command. "precision" rebuilds the encoder with its weights
+//       converted by nn::quantize (inference only: a training case is refused at bf16 / int8)
 //   bench_encoders --chart RESULTS.csv OUT.svg             bar chart of the bindery/PyTorch ratios
 //   bench_encoders --whole-model[=BATCH]                   all six encoders alive, one forward each,
 //       peak RSS against the weights (the "weights + 15%" goal)
@@ -46,6 +48,7 @@
 #include "bindery/core/tensor.hpp"
 #include "bindery/plot/plot.hpp"
 #include "bindery/models/imagebind/encoder.hpp"
+#include "bindery/nn/quantize.hpp"
 #include "bindery/ops/arithmetic.hpp"
 #include "bindery/ops/reduce.hpp"
 #include "bindery/optim/adamw.hpp"
@@ -182,8 +185,15 @@ inline const Case* find_case(const std::string& name) {
 /// modality, dropped before another one is built.
 struct Bench {
   ib::Modality modality = ib::Modality::kVision;
+  bindery::nn::WeightPrecision precision = bindery::nn::WeightPrecision::kFloat32;
   std::shared_ptr<Encoder> encoder;
   double weight_bytes = 0.0;
+
+  /// The weights of the encoders built from now on (the current one is dropped when it differs).
+  void set_precision(bindery::nn::WeightPrecision p) {
+    if (p != precision) encoder.reset();
+    precision = p;
+  }
 
   Encoder& get(ib::Modality m) {
     if (encoder && modality == m) return *encoder;
@@ -197,6 +207,8 @@ struct Bench {
     weight_bytes = 0.0;
     for (const auto& [name, p] : encoder->named_parameters()) weight_bytes += 4.0 * double(p.numel());
     for (const auto& [name, b] : encoder->named_buffers()) weight_bytes += 4.0 * double(b.numel());
+    const bindery::nn::QuantizeReport q = bindery::nn::quantize(*encoder, precision);
+    weight_bytes += double(q.bytes) - 4.0 * double(q.weights);
     return *encoder;
   }
   void release() { encoder.reset(); }
@@ -212,6 +224,8 @@ inline Bench& bench() {
 class Runner {
  public:
   explicit Runner(const Case& c) : case_(c), config_(ib::ImageBindConfig::huge().at(c.modality)) {
+    BINDERY_CHECK(!c.train || bench().precision == bindery::nn::WeightPrecision::kFloat32, ValueError,
+                  "case '", c.name, "' trains: its weights must be fp32, not ", to_string(bench().precision));
     encoder_ = &bench().get(c.modality);
     input_ = make_input(config_, c.batch);
     if (c.train) {
@@ -304,6 +318,11 @@ inline int serve() {
         Cpu::set_num_threads(n);
         std::cout << "{\"ok\": true, \"threads\": " << Cpu::num_threads()
                   << ", \"rss_mb\": " << current_rss_bytes() / 1e6 << "}" << std::endl;
+      } else if (command == "precision") {
+        std::string name;
+        in >> name;
+        bench().set_precision(bindery::nn::parse_weight_precision(name));
+        std::cout << "{\"ok\": true, \"precision\": \"" << to_string(bench().precision) << "\"}" << std::endl;
       } else if (command == "release") {
         bench().release();
         std::cout << "{\"ok\": true, \"rss_mb\": " << current_rss_bytes() / 1e6 << "}" << std::endl;

@@ -1,9 +1,16 @@
 #!/usr/bin/env python3
-"""ImageBind `huge` encoders on the CPU: bindery vs PyTorch, side by side in one run.
+"""ImageBind `huge` encoders on the CPU: bindery vs PyTorch and OpenVINO, side by side in one run.
 
     benchmarks/compare/run.sh                       # builds bench_encoders, then runs this script
     python compare_cpu.py --bin build/benchmarks/bench_encoders [--threads 1 2] [--reps 5]
         [--filter REGEX] [--csv out.csv] [--markdown out.md]
+        [--peers pytorch,openvino] [--precisions fp32,bf16,int8]
+
+With --peers openvino, a third process (`--ov-serve`) runs the same reference encoder converted by
+openvino.convert_model; with --precisions, each encoder runs at each precision in fresh processes
+(bindery: nn::quantize at load; PyTorch: CPU autocast to bf16, quantize_dynamic int8; OpenVINO:
+inference precision hint bf16, NNCF int8 weight compression; see torch_precision_encoder and
+ov_serve). bf16 / int8 run the inference cases only, OpenVINO the inference cases only.
 
 The cases are bench_encoders' (its --benchmark_list_tests under --filter; without --filter its
 default run, which leaves out the /heavy cases). bindery runs in a `bench_encoders --serve` process,
@@ -116,9 +123,26 @@ def make_torch_input(modality, batch):
     return torch.randn((batch,) + shape, generator=g)
 
 
+PRECISIONS = ["fp32", "bf16", "int8"]
+
+
+def torch_precision_encoder(modality, precision):
+    """The reference encoder as PyTorch runs it at `precision`: fp32 as built; bf16 under CPU autocast
+    (TorchRunner); int8 by dynamic quantization (torch.ao.quantization.quantize_dynamic: int8
+    per-channel weights of every nn.Linear, activations quantized per call; nn.MultiheadAttention's
+    own projections are not nn.Linear and stay fp32, as in PyTorch)."""
+    encoder = build_torch_encoder(modality)
+    if precision == "int8":
+        encoder.eval()
+        encoder = torch.ao.quantization.quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8)
+    return encoder
+
+
 class TorchRunner:
-    def __init__(self, encoder, modality, batch, train):
-        self.encoder, self.train = encoder, train
+    def __init__(self, encoder, modality, batch, train, precision="fp32"):
+        if train and precision != "fp32":
+            raise ValueError(f"training runs in fp32 only, not {precision}")
+        self.encoder, self.train, self.precision = encoder, train, precision
         self.x = make_torch_input(modality, batch)
         self.optimizer_kind = ""
         if train:
@@ -136,6 +160,9 @@ class TorchRunner:
     def step(self):
         if not self.train:
             with torch.inference_mode():
+                if self.precision == "bf16":
+                    with torch.autocast("cpu", dtype=torch.bfloat16):
+                        return self.encoder(self.x)
                 return self.encoder(self.x)
         self.optimizer.zero_grad(set_to_none=True)
         loss = (self.encoder(self.x) * self.target).sum()
@@ -168,46 +195,158 @@ def status_mb(field):
     return float("nan")
 
 
+PROTOCOL = None  # the serve loops' replies: the process's real stdout (libraries' prints go to stderr)
+
+
+def reply(message):
+    PROTOCOL.write(json.dumps(message) + "\n")
+    PROTOCOL.flush()
+
+
+def protocol_to_stdout():
+    """Keeps fd 1 for the JSON replies alone: Python's and C libraries' output goes to stderr."""
+    global PROTOCOL
+    import warnings
+    warnings.filterwarnings("ignore")  # tracer and deprecation warnings, once per process
+    PROTOCOL = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+
 def torch_serve():
     """The PyTorch twin of `bench_encoders --serve`: 'threads N' | 'run CASE ITERS' | 'quit' on stdin,
     one JSON line per command on stdout. Builds the encoder of a case's modality on first use."""
     encoder, encoder_modality, runner_key, runner = None, None, None, None
+    precision = "fp32"
     for line in sys.stdin:
         words = line.split()
         if not words:
             continue
         try:
             if words[0] == "quit":
-                print(json.dumps({"ok": True}), flush=True)
+                reply({"ok": True})
                 return
             if words[0] == "threads":
                 torch.set_num_threads(int(words[1]))
-                print(json.dumps({"ok": True, "threads": torch.get_num_threads(), "rss_mb": status_mb("VmRSS")}),
-                      flush=True)
+                reply({"ok": True, "threads": torch.get_num_threads(), "rss_mb": status_mb("VmRSS")})
+            elif words[0] == "precision":
+                if words[1] not in PRECISIONS:
+                    raise ValueError(f"precision '{words[1]}' is not one of {PRECISIONS}")
+                if words[1] != precision:
+                    runner, runner_key, encoder, encoder_modality = None, None, None, None
+                    gc.collect()
+                precision = words[1]
+                reply({"ok": True, "precision": precision})
             elif words[0] == "run":
                 name, iters = words[1], int(words[2])
                 train, modality, batch = case_parts(name)
                 if encoder_modality != modality:
                     runner, encoder = None, None
                     gc.collect()
-                    encoder, encoder_modality = build_torch_encoder(modality), modality
+                    encoder, encoder_modality = torch_precision_encoder(modality, precision), modality
                 if runner_key != name:
                     if runner is not None:
                         runner.close()
-                    runner, runner_key = TorchRunner(encoder, modality, batch, train), name
+                    runner, runner_key = TorchRunner(encoder, modality, batch, train, precision), name
                 reset_peak_rss()
                 seconds = []
                 for _ in range(iters):
                     t0 = time.perf_counter()
                     runner.step()
                     seconds.append(time.perf_counter() - t0)
-                print(json.dumps({"ok": True, "case": name, "seconds": seconds, "peak_rss_mb": status_mb("VmHWM"),
-                                  "optimizer": runner.optimizer_kind, "threads": torch.get_num_threads()}),
-                      flush=True)
+                reply({"ok": True, "case": name, "seconds": seconds, "peak_rss_mb": status_mb("VmHWM"),
+                                  "optimizer": runner.optimizer_kind, "threads": torch.get_num_threads()})
             else:
-                print(json.dumps({"ok": False, "error": f"unknown command '{words[0]}'"}), flush=True)
+                reply({"ok": False, "error": f"unknown command '{words[0]}'"})
         except Exception as e:  # noqa: BLE001 -- reported to the driver
-            print(json.dumps({"ok": False, "error": repr(e)}), flush=True)
+            reply({"ok": False, "error": repr(e)})
+
+
+def imu_patchify_by_reshape(self, imu):
+    """The reference IMUPreprocessor.forward with its unfold(-1, k, k) written as the reshape it equals
+    (2000 samples = 250 whole windows of 8): OpenVINO's converter fails on that aten::unfold."""
+    b, c, t = imu.shape
+    imu = imu[..., : (t // self.kernel_size) * self.kernel_size]
+    imu = imu.reshape(b, c, t // self.kernel_size, self.kernel_size).permute(0, 2, 1, 3)
+    imu = imu.reshape(imu.size(0), imu.size(1), -1)
+    return {"trunk": {"tokens": self.tokenize_input_and_cls_pos(imu, self.imu_stem)}, "head": {}}
+
+
+def ov_serve():
+    """The OpenVINO twin of `bench_encoders --serve` (inference only): the reference encoder of a case
+    converted by openvino.convert_model (traced from the PyTorch module with the case's input, so the
+    batch is static) and compiled for the CPU with the case's threads, one stream, latency hint:
+      fp32  INFERENCE_PRECISION_HINT f32;
+      bf16  INFERENCE_PRECISION_HINT bf16 (OpenVINO picks what runs in bf16: matmuls, convolutions,
+            most element-wise work);
+      int8  the converted model's weights compressed by nncf.compress_weights(INT8_SYM): int8 per
+            output channel; the CPU plugin quantizes the activations of those matmuls on the fly
+            (DYNAMIC_QUANTIZATION_GROUP_SIZE, its default) -- OpenVINO's own recipe for weights-only
+            int8 without a calibration set, as bindery's int8 is.
+    The compiled model is kept per (case, threads); conversion and compilation are outside the timing."""
+    import openvino as ov
+    core = ov.Core()
+    threads, precision = 1, "fp32"
+    torch_encoder, torch_modality = None, None
+    models, compiled = {}, {}
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        try:
+            if words[0] == "quit":
+                reply({"ok": True})
+                return
+            if words[0] == "threads":
+                threads = int(words[1])
+                reply({"ok": True, "threads": threads, "rss_mb": status_mb("VmRSS")})
+            elif words[0] == "precision":
+                if words[1] not in PRECISIONS:
+                    raise ValueError(f"precision '{words[1]}' is not one of {PRECISIONS}")
+                if words[1] != precision:
+                    models, compiled = {}, {}
+                    gc.collect()
+                precision = words[1]
+                reply({"ok": True, "precision": precision})
+            elif words[0] == "run":
+                name, iters = words[1], int(words[2])
+                train, modality, batch = case_parts(name)
+                if train:
+                    raise ValueError("OpenVINO runs inference only")
+                if torch_modality != modality:
+                    models, compiled, torch_encoder = {}, {}, None
+                    gc.collect()
+                    torch_encoder, torch_modality = build_torch_encoder(modality).eval(), modality
+                    if modality == "imu":
+                        torch_encoder.pre.forward = types.MethodType(imu_patchify_by_reshape, torch_encoder.pre)
+                x = make_torch_input(modality, batch)
+                if batch not in models:
+                    with torch.no_grad():
+                        model = ov.convert_model(torch_encoder, example_input=x)
+                    if precision == "int8":
+                        import nncf
+                        model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_SYM)
+                    models[batch] = model
+                key = (batch, threads)
+                if key not in compiled:
+                    config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
+                              "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
+                    model = core.compile_model(models[batch], "CPU", config)
+                    compiled[key] = (model, model.create_infer_request())
+                request = compiled[key][1]
+                feed = {0: x.numpy()}
+                reset_peak_rss()
+                seconds = []
+                for _ in range(iters):
+                    t0 = time.perf_counter()
+                    request.infer(feed)
+                    seconds.append(time.perf_counter() - t0)
+                reply({"ok": True, "case": name, "seconds": seconds, "peak_rss_mb": status_mb("VmHWM"),
+                                  "threads": threads})
+            else:
+                reply({"ok": False, "error": f"unknown command '{words[0]}'"})
+        except Exception as e:  # noqa: BLE001 -- reported to the driver
+            reply({"ok": False, "error": repr(e)})
 
 
 # ---- the driver -----------------------------------------------------------------------------------
@@ -258,7 +397,7 @@ def machine_info(binary):
             "python": platform.python_version(), "torch": torch.__version__,
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "torch_blas": "MKL" if torch.backends.mkl.is_available() else "?"}
-    for name in ("imagebind-unofficial", "numpy"):
+    for name in ("imagebind-unofficial", "numpy", "openvino", "nncf"):
         try:
             info[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -301,6 +440,12 @@ def main():
     parser.add_argument("--min-seconds", type=float, default=0.5, help="least time of one repetition")
     parser.add_argument("--peak", default="1:105,2:205",
                         help="measured fp32 GEMM peak GFLOP/s per thread count (docs/benchmarks.md)")
+    parser.add_argument("--peers", default="pytorch",
+                        help="comma-separated peers run beside bindery: pytorch, openvino (default: pytorch)")
+    parser.add_argument("--precisions", default="fp32",
+                        help="comma-separated: fp32, bf16, int8 (default fp32); at bf16 / int8 only the "
+                             "inference cases run (bindery: nn::quantize; PyTorch: autocast bf16, "
+                             "quantize_dynamic int8; OpenVINO: precision hint bf16, nncf int8 weights)")
     parser.add_argument("--csv", default=None, help="write one row per case and thread count here")
     parser.add_argument("--markdown", default=None, help="also write the tables here")
     args = parser.parse_args()
@@ -310,6 +455,13 @@ def main():
     load_start = os.getloadavg()
     rows = []
     log = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
+    peers = [p for p in args.peers.split(",") if p]
+    precisions = [p for p in args.precisions.split(",") if p]
+    for bad in [p for p in peers if p not in ("pytorch", "openvino")] + [p for p in precisions if p not in PRECISIONS]:
+        parser.error(f"unknown peer or precision '{bad}'")
+    commands = {"bindery": ([args.bin, "--serve"], "bench_encoders --serve"),
+                "pytorch": ([sys.executable, os.path.abspath(__file__), "--torch-serve"], "compare_cpu.py --torch-serve"),
+                "openvino": ([sys.executable, os.path.abspath(__file__), "--ov-serve"], "compare_cpu.py --ov-serve")}
     for threads in args.threads:
         regex = args.filter_2 if threads > 1 and args.filter_2 else args.filter
         cases = list_cases(args.bin, regex)
@@ -317,17 +469,24 @@ def main():
         for name in cases:
             groups.setdefault(case_parts(name)[1], []).append(name)
         for modality, names in groups.items():
-            # Fresh processes per encoder: their peak RSS is this encoder's.
-            servers = {"bindery": Server([args.bin, "--serve"], "bench_encoders --serve"),
-                       "pytorch": Server([sys.executable, os.path.abspath(__file__), "--torch-serve"],
-                                         "compare_cpu.py --torch-serve")}
-            try:
-                base = {impl: s.call(f"threads {threads}").get("rss_mb", float("nan")) for impl, s in servers.items()}
-                for name in names:
-                    rows.append(run_case(servers, name, threads, base, args, log))
-            finally:
-                for s in servers.values():
-                    s.close()
+            for precision in precisions:
+                # Fresh processes per encoder and precision: their peak RSS is this encoder's.
+                impls = ["bindery"] + peers
+                servers = {impl: Server(*commands[impl]) for impl in impls}
+                try:
+                    base = {impl: s.call(f"threads {threads}").get("rss_mb", float("nan"))
+                            for impl, s in servers.items()}
+                    for s in servers.values():
+                        s.call(f"precision {precision}")
+                    for name in names:
+                        train = case_parts(name)[0]
+                        if train and precision != "fp32":
+                            continue
+                        active = {i: s for i, s in servers.items() if not (train and i == "openvino")}
+                        rows.append(run_case(active, name, threads, base, args, log, precision))
+                finally:
+                    for s in servers.values():
+                        s.close()
     info["load_average_start"] = " ".join(f"{x:.2f}" for x in load_start)
     info["load_average_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     report = format_report(rows, info, peaks, args)
@@ -336,10 +495,12 @@ def main():
         with open(args.markdown, "w") as f:
             f.write(report + "\n")
     if args.csv:
-        fields = ["case", "threads", "reps", "iters", "bindery_ms", "pytorch_ms", "ratio", "ratio_best", "gflop",
-                  "bindery_gflops", "pytorch_gflops", "bindery_samples_s", "pytorch_samples_s", "weights_mb",
-                  "bindery_peak_rss_mb", "pytorch_peak_rss_mb", "bindery_base_rss_mb", "pytorch_base_rss_mb",
-                  "optimizer", "bindery_all_ms", "pytorch_all_ms"]
+        fields = ["case", "precision", "threads", "reps", "iters", "bindery_ms", "pytorch_ms", "openvino_ms", "ratio",
+                  "ratio_best", "ratio_openvino", "ratio_best_openvino", "gflop", "bindery_gflops", "pytorch_gflops",
+                  "openvino_gflops", "bindery_samples_s", "pytorch_samples_s", "openvino_samples_s", "weights_mb",
+                  "bindery_peak_rss_mb", "pytorch_peak_rss_mb", "openvino_peak_rss_mb", "bindery_base_rss_mb",
+                  "pytorch_base_rss_mb", "openvino_base_rss_mb", "optimizer", "bindery_all_ms", "pytorch_all_ms",
+                  "openvino_all_ms"]
         with open(args.csv, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
             writer.writeheader()
@@ -347,75 +508,97 @@ def main():
                 writer.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items()})
 
 
-def run_case(servers, name, threads, base, args, log):
-    """Warm-up, then args.reps alternating repetitions of `name`; returns the table row."""
+def run_case(servers, name, threads, base, args, log, precision="fp32"):
+    """Warm-up, then args.reps repetitions of `name` on every server, the order rotating from one
+    repetition to the next; returns the table row."""
     train, modality, batch = case_parts(name)
-    warm = {impl: s.call(f"run {name} 1") for impl, s in servers.items()}  # bindery builds on first use
+    impls = list(servers)
+    warm = {impl: s.call(f"run {name} 1") for impl, s in servers.items()}  # each builds on first use
     peak = {impl: warm[impl]["peak_rss_mb"] for impl in servers}
     fastest = min(w["seconds"][0] for w in warm.values())
     iters = min(50, max(1, round(args.min_seconds / max(fastest, 1e-6))))
     reps = args.reps if fastest <= args.long_seconds else min(args.reps, args.reps_long)
     times = {impl: [] for impl in servers}
     for rep in range(reps):
-        for impl in (["bindery", "pytorch"] if rep % 2 == 0 else ["pytorch", "bindery"]):
+        order = impls[rep % len(impls):] + impls[:rep % len(impls)]
+        if rep % 2 == 1:
+            order.reverse()
+        for impl in order:
             reply = servers[impl].call(f"run {name} {iters}")
             times[impl].append(sum(reply["seconds"]) / iters)
             peak[impl] = max(peak[impl], reply["peak_rss_mb"])
-    med_b, med_t = statistics.median(times["bindery"]), statistics.median(times["pytorch"])
+    med = {impl: statistics.median(t) for impl, t in times.items()}
     gflop = warm["bindery"]["gflop"]
     row = {
-        "case": name, "threads": threads, "reps": reps, "iters": iters,
-        "bindery_ms": 1e3 * med_b, "pytorch_ms": 1e3 * med_t,
-        "ratio": med_t / med_b, "ratio_best": min(times["pytorch"]) / min(times["bindery"]),
-        "gflop": gflop, "bindery_gflops": gflop / med_b, "pytorch_gflops": gflop / med_t,
-        "bindery_samples_s": batch / med_b, "pytorch_samples_s": batch / med_t,
-        "weights_mb": warm["bindery"]["weights_mb"],
-        "bindery_peak_rss_mb": peak["bindery"], "pytorch_peak_rss_mb": peak["pytorch"],
-        "bindery_base_rss_mb": base["bindery"], "pytorch_base_rss_mb": base["pytorch"],
-        "optimizer": warm["pytorch"].get("optimizer", ""),
-        "bindery_all_ms": " ".join(f"{1e3 * t:.1f}" for t in times["bindery"]),
-        "pytorch_all_ms": " ".join(f"{1e3 * t:.1f}" for t in times["pytorch"]),
+        "case": name, "precision": precision, "threads": threads, "reps": reps, "iters": iters,
+        "gflop": gflop, "weights_mb": warm["bindery"]["weights_mb"],
+        "optimizer": warm["pytorch"].get("optimizer", "") if "pytorch" in warm else "",
+        "bindery_samples_s": batch / med["bindery"], "bindery_gflops": gflop / med["bindery"],
     }
-    log(f"[{threads}t] {name}: bindery {row['bindery_ms']:.1f} ms, PyTorch {row['pytorch_ms']:.1f} ms, "
-        f"ratio {row['ratio']:.2f} (best {row['ratio_best']:.2f}); bindery {row['bindery_all_ms']}; "
-        f"PyTorch {row['pytorch_all_ms']}; peak RSS {peak['bindery']:.0f} / {peak['pytorch']:.0f} MB")
+    for impl in impls:
+        row[f"{impl}_ms"] = 1e3 * med[impl]
+        row[f"{impl}_peak_rss_mb"] = peak[impl]
+        row[f"{impl}_base_rss_mb"] = base.get(impl, float("nan"))
+        row[f"{impl}_all_ms"] = " ".join(f"{1e3 * t:.1f}" for t in times[impl])
+        if impl != "bindery":
+            suffix = "" if impl == "pytorch" else f"_{impl}"  # "ratio" stays PyTorch's (the chart reads it)
+            row[f"ratio{suffix}"] = med[impl] / med["bindery"]
+            row[f"ratio_best{suffix}"] = min(times[impl]) / min(times["bindery"])
+            row[f"{impl}_gflops"] = gflop / med[impl]
+            row[f"{impl}_samples_s"] = batch / med[impl]
+    log(f"[{threads}t {precision}] {name}: " + "; ".join(
+        f"{impl} {row[f'{impl}_ms']:.1f} ms ({row[f'{impl}_all_ms']}), peak RSS {peak[impl]:.0f} MB" for impl in impls))
     return row
 
 
 def format_report(rows, info, peaks, args):
+    peers = [p for p in ("pytorch", "openvino") if any(f"{p}_ms" in r for r in rows)]
+    title = {"pytorch": "PyTorch", "openvino": "OpenVINO"}
     out = []
     out.append(f"Machine: {info['cpu']}; load average {info['load_average_start']} at the start, "
                f"{info['load_average_end']} at the end; {info['date']}.")
     out.append(f"bindery: {info['gxx']}, Release (-O3), OpenBLAS {info['openblas']} (pthreads). "
                f"PyTorch {info['torch']} ({info['torch_blas']}, CPU capability {info['torch_cpu_capability']}), "
-               f"imagebind-unofficial {info['imagebind-unofficial']}, Python {info['python']}.")
-    out.append(f"{args.reps} alternating repetitions per case ({args.reps_long} where one iteration takes over "
-               f"{args.long_seconds:g} s) after one warm-up each; medians of ms per "
-               "iteration. Ratio = PyTorch time / bindery time (> 1: bindery faster); in parentheses the "
+               f"imagebind-unofficial {info['imagebind-unofficial']}, OpenVINO {info['openvino']}, "
+               f"NNCF {info['nncf']}, Python {info['python']}.")
+    out.append(f"{args.reps} repetitions per case, rotating the order of the implementations ({args.reps_long} where "
+               f"one iteration takes over {args.long_seconds:g} s), after one warm-up each; medians of ms per "
+               "iteration. Ratio = peer time / bindery time (> 1: bindery faster); in parentheses the "
                "ratio of the best repetitions. % peak: of the measured fp32 GEMM peak "
                + ", ".join(f"{v:g} GFLOP/s at {k} thread{'s' if k > 1 else ''}" for k, v in sorted(peaks.items()))
                + ".")
     out.append("")
-    out.append("Peak RSS: each side's process high-water mark over the case (one fresh process per encoder); "
-               "in parentheses the same process's RSS before it built the encoder (libraries, runtime).")
+    out.append("Peak RSS: each process's high-water mark over the case (one fresh process per encoder and "
+               "precision); in parentheses the same process's RSS before it built the encoder.")
     out.append("")
-    out.append("| case | threads | GFLOP / iter | bindery ms | PyTorch ms | ratio | bindery GFLOP/s (% peak) | "
-               "PyTorch GFLOP/s (% peak) | weights MB | peak RSS MB bindery | peak RSS MB PyTorch |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    head = ["case", "precision", "threads", "GFLOP / iter", "bindery ms"] + [f"{title[p]} ms" for p in peers]
+    head += [f"vs {title[p]}" for p in peers] + ["bindery GFLOP/s (% fp32 peak)", "weights MB"]
+    head += [f"peak RSS MB {n}" for n in ["bindery"] + [title[p] for p in peers]]
+    out.append("| " + " | ".join(head) + " |")
+    out.append("|---|---|" + "---:|" * (len(head) - 2))
     for r in rows:
         peak = peaks.get(r["threads"])
-        pct = (lambda g: f" ({100 * g / peak:.0f}%)") if peak else (lambda g: "")
-        label = r["case"].replace("encoder_", "").replace("/heavy", "")
-        out.append(f"| {label} | {r['threads']} | {r['gflop']:.1f} | {r['bindery_ms']:.1f} | {r['pytorch_ms']:.1f} | "
-                   f"**{r['ratio']:.2f}** ({r['ratio_best']:.2f}) | {r['bindery_gflops']:.1f}{pct(r['bindery_gflops'])} | "
-                   f"{r['pytorch_gflops']:.1f}{pct(r['pytorch_gflops'])} | {r['weights_mb']:.0f} | "
-                   f"{r['bindery_peak_rss_mb']:.0f} ({r['bindery_base_rss_mb']:.0f}) | "
-                   f"{r['pytorch_peak_rss_mb']:.0f} ({r['pytorch_base_rss_mb']:.0f}) |")
+        pct = f" ({100 * r['bindery_gflops'] / peak:.0f}%)" if peak else ""
+        cells = [r["case"].replace("encoder_", "").replace("/heavy", ""), r["precision"], str(r["threads"]),
+                 f"{r['gflop']:.1f}", f"{r['bindery_ms']:.1f}"]
+        cells += [f"{r[p + '_ms']:.1f}" if p + "_ms" in r else "—" for p in peers]
+        for p in peers:
+            key = "ratio" if p == "pytorch" else f"ratio_{p}"
+            cells.append(f"**{r[key]:.2f}** ({r[key.replace('ratio', 'ratio_best')]:.2f})" if key in r else "—")
+        cells += [f"{r['bindery_gflops']:.1f}{pct}", f"{r['weights_mb']:.0f}"]
+        for impl in ["bindery"] + peers:
+            cells.append(f"{r[impl + '_peak_rss_mb']:.0f} ({r[impl + '_base_rss_mb']:.0f})"
+                         if impl + "_peak_rss_mb" in r else "—")
+        out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
 if __name__ == "__main__":
     if "--torch-serve" in sys.argv[1:]:
+        protocol_to_stdout()
         torch_serve()
+    elif "--ov-serve" in sys.argv[1:]:
+        protocol_to_stdout()
+        ov_serve()
     else:
         main()

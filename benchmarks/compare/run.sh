@@ -4,10 +4,15 @@
 #   PYTHON=/path/to/venv/bin/python benchmarks/compare/run.sh   # the table of docs/benchmarks.md:
 #       bench_encoders's default cases on 1 thread, forward at batch 1 (not vision) on 2 threads
 #   benchmarks/compare/run.sh --threads 1 --reps 3 --filter 'imu|depth'      # a subset
+#   benchmarks/compare/run.sh --peers pytorch,openvino --precisions fp32,bf16,int8 --filter 'encoder_fwd'
+#       # OpenVINO too, and bf16 / int8 inference (bindery nn::quantize, PyTorch autocast / dynamic
+#       # int8, OpenVINO bf16 hint / NNCF int8 weights): docs/benchmarks.md, "Against OpenVINO"
 # Environment: BUILD_DIR (default build/), PYTHON (a python with torch and imagebind-unofficial:
-# pip install torch imagebind-unofficial), OUT_DIR (default $BUILD_DIR/encoders_vs_pytorch),
+# pip install torch imagebind-unofficial timm einops; for --peers openvino also openvino nncf),
+# OUT_DIR (default $BUILD_DIR/encoders_vs_pytorch),
 # SVG (default docs/images/encoders_vs_pytorch.svg; SVG= to skip the chart). Other arguments go to
-# compare_cpu.py (--threads, --reps, --filter, --filter-2, --min-seconds, --peak).
+# compare_cpu.py (--threads, --reps, --filter, --filter-2, --min-seconds, --peak, --peers,
+# --precisions).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
