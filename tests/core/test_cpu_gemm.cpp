@@ -383,6 +383,29 @@ TEST_CASE(
         const auto loops = check_i8(p, d, 1);
         REQUIRE(std::memcmp(fast.data(), loops.data(), fast.size() * sizeof(float)) == 0);  // NaN padding too
       }
+#if BINDERY_HOST_SIMD_X86
+  if (kernel) {  // the AVX-512 activation quantizer = the scalar one, bit for bit: ties, tails, 0, NaN, inf
+    std::mt19937 gen(17);
+    std::uniform_real_distribution<float> uni(-3.0f, 3.0f);
+    for (int64_t k = 0; k <= 70; ++k)
+      for (int kind = 0; kind < 6; ++kind) {
+        std::vector<float> x(static_cast<size_t>(k));
+        for (auto& v : x) v = uni(gen);
+        if (k > 0 && kind == 1)  // exact ties: max 127, values n + 0.5
+          for (int64_t p = 0; p < k; ++p) x[p] = p == 0 ? 127.0f : float(p % 50) - 24.5f;
+        if (kind == 2) std::fill(x.begin(), x.end(), 0.0f);
+        if (kind == 3) std::fill(x.begin(), x.end(), -0.0f);
+        if (k > 0 && kind == 4) x[k / 2] = std::numeric_limits<float>::quiet_NaN();
+        if (k > 0 && kind == 5) x[k - 1] = -std::numeric_limits<float>::infinity();
+        std::vector<uint8_t> scalar(static_cast<size_t>(k) + 1, 7), vector(static_cast<size_t>(k) + 1, 7);
+        const float s1 = detail::quantize_row_u8(x.data(), k, scalar.data());
+        const float s2 = detail::quantize_row_u8_avx512(x.data(), k, vector.data());
+        INFO("k " << k << " kind " << kind);
+        REQUIRE(std::memcmp(&s1, &s2, sizeof(float)) == 0);
+        REQUIRE(scalar == vector);  // the byte past k untouched in both
+      }
+  }
+#endif
   {  // 1 vs 2 threads bit for bit
     const LowpProblem p{77, 200, 384, 384, 200, 1.0f, 0.0f, true};
     const LowpData d = lowp_data(p, 10);

@@ -94,6 +94,48 @@ inline float quantize_row_u8(const float* x, int64_t k, uint8_t* out) {
   return max_abs / 127.0f;
 }
 
+#if BINDERY_HOST_SIMD_X86
+/// quantize_row_u8 in AVX-512, the same bits (x·inv rounded to nearest even by vrndscaleps, as
+/// nearbyint does in the default rounding mode; clamp; +128): the activations of every int8 GEMM go
+/// through it, and the scalar loop took a fifth of an int8 encoder's time.
+__attribute__((target("avx512f"))) inline float quantize_row_u8_avx512(const float* x, int64_t k, uint8_t* out) {
+  // The maskz_ forms with a full mask: GCC 12's plain ones pass _mm512_undefined_ps() and warn
+  // (-Wmaybe-uninitialized) under -Werror.
+  constexpr __mmask16 kAll = 0xFFFF;
+  const __m512 limit = _mm512_set1_ps(std::numeric_limits<float>::max());
+  const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF);
+  __m512 max_v = _mm512_setzero_ps();
+  __mmask16 bad = 0;
+  for (int64_t p = 0; p < k; p += 16) {
+    const __mmask16 mask = k - p >= 16 ? kAll : static_cast<__mmask16>((1u << (k - p)) - 1u);
+    const __m512 v =
+        _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(_mm512_maskz_loadu_ps(mask, x + p)), magnitude));
+    bad |= static_cast<__mmask16>(mask & ~_mm512_cmp_ps_mask(v, limit, _CMP_LE_OQ));
+    max_v = _mm512_maskz_max_ps(kAll, max_v, v);
+  }
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, max_v);
+  float max_abs = 0.0f;
+  for (const float lane : lanes) max_abs = std::max(max_abs, lane);
+  if (bad != 0 || max_abs == 0.0f) {
+    std::fill_n(out, k, uint8_t(128));
+    return bad == 0 ? 0.0f : std::numeric_limits<float>::quiet_NaN();
+  }
+  const __m512 inv = _mm512_set1_ps(127.0f / max_abs);
+  const __m512 hi = _mm512_set1_ps(127.0f), lo = _mm512_set1_ps(-127.0f);
+  const __m512i offset = _mm512_set1_epi32(128);
+  for (int64_t p = 0; p < k; p += 16) {
+    const __mmask16 mask = k - p >= 16 ? kAll : static_cast<__mmask16>((1u << (k - p)) - 1u);
+    const __m512 q = _mm512_maskz_roundscale_ps(kAll, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, x + p), inv),
+                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 clamped = _mm512_maskz_min_ps(kAll, hi, _mm512_maskz_max_ps(kAll, lo, q));
+    const __m512i u = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(kAll, clamped), offset);
+    _mm512_mask_cvtepi32_storeu_epi8(out + p, mask, u);
+  }
+  return max_abs / 127.0f;
+}
+#endif
+
 }  // namespace detail
 
 /// A weight W (rows = out features, cols = in features) quantized to int8 per output row
@@ -202,12 +244,21 @@ inline void prepare_a_bf16(int64_t m, int64_t k, const float* a, int64_t lda, Lo
 }
 
 /// Quantizes A's rows (q + 128, padding 128 = zero) and keeps alpha · s_a per row.
-inline void prepare_a_u8(int64_t m, int64_t k, float alpha, const float* a, int64_t lda, LowpA& prep) {
+inline void prepare_a_u8(int64_t m, int64_t k, float alpha, const float* a, int64_t lda, LowpA& prep,
+                         bool vector = false) {
   prep.ld = lowp_row_stride(k, 1);
   prep.u8.assign(static_cast<size_t>(m * prep.ld), uint8_t(128));
   prep.row_scale.resize(static_cast<size_t>(m));
-  for (int64_t i = 0; i < m; ++i)
+  for (int64_t i = 0; i < m; ++i) {
+#if BINDERY_HOST_SIMD_X86
+    if (vector) {
+      prep.row_scale[i] = alpha * quantize_row_u8_avx512(a + i * lda, k, prep.u8.data() + i * prep.ld);
+      continue;
+    }
+#endif
     prep.row_scale[i] = alpha * quantize_row_u8(a + i * lda, k, prep.u8.data() + i * prep.ld);
+  }
+  (void)vector;
 }
 
 /// The int8 epilogue, one element: fma(float(dot), row_scale·w_scale, beta·c + bias). The kernels
@@ -512,8 +563,8 @@ inline void gemm_nt_i8(int64_t m, float alpha, const float* a, int64_t lda, cons
   if (m == 0 || n == 0) return;
   thread_local LowpA scratch;  // the caller's: the lambda below runs on other threads too
   LowpA& prep = scratch;
-  prepare_a_u8(m, k, alpha, a, lda, prep);
   const bool kernel = gemm_i8_kernel_supported();
+  prepare_a_u8(m, k, alpha, a, lda, prep, kernel);
   const int64_t nr = kernel ? kGemmI8Nv * Int8Weight::kGroup : kGemmLowpNr;  // whole tiles per thread
   gemm_nt_split_n(m, n, k, nr, threads, 4e6, [&](int64_t begin, int64_t end) {
 #if BINDERY_HOST_SIMD_X86
