@@ -42,7 +42,9 @@
 // of modalities given, the reference README's softmax similarity matrix, e.g. "Vision x Text:" =
 // softmax(vision @ text.T, dim=-1): row i says which text matches sample i best.
 // --precision bf16 | int8 converts the fp32 checkpoint's Linear and attention-projection weights
-// at load (nn::quantize: bf16 or int8 x·Wᵀ kernels, everything else fp32; --dtype float only).
+// as the checkpoint is read (bf16 or int8 x·Wᵀ kernels, everything else fp32; --dtype float only;
+// no fp32 copy of those weights is held). `convert IN OUT --dtype bf16|int8` writes a bf16 / int8
+// safetensors file (docs/models.md), which loads at its own precision.
 // `convert` turns a torch.save state_dict into safetensors tensor by tensor (a few MiB of memory,
 // whatever the file's size); safetensors then loads with no unpickling at all.
 // Batch mode, for thousands of files: --input-dir DIR (recursive; .png/.jpg/.jpeg and video files
@@ -64,6 +66,7 @@
 #include <bindery/io/convert.hpp>
 #include <bindery/io/npy.hpp>
 #include <bindery/models/imagebind/imagebind.hpp>
+#include <bindery/nn/lowp_io.hpp>
 #include <bindery/nn/quantize.hpp>
 #include <bindery/ops/matmul.hpp>
 #include <bindery/ops/softmax.hpp>
@@ -118,21 +121,35 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-/// --precision: converts the loaded model's Linear and attention weights (nn::quantize).
+/// --precision: the Linear and attention weights converted as the checkpoint is read (no fp32 copy of
+/// them is ever held; ImageBindModel::load), or taken as stored from a bf16 / int8 file.
 template <class T>
-void apply_precision(ib::ImageBindModel<T>& model, const EmbedOptions& options) {
+std::shared_ptr<ib::ImageBindModel<T>> load_model(const EmbedOptions& options,
+                                                  const ib::ImageBindConfig& config,
+                                                  const std::vector<ib::Modality>& modalities) {
   const nn::WeightPrecision precision = nn::parse_weight_precision(options.precision);
-  if (precision == nn::WeightPrecision::kFloat32) return;
-  if constexpr (!std::is_same_v<T, float>) {
+  if (!std::is_same_v<T, float> && precision != nn::WeightPrecision::kFloat32)
     throw ValueError(bindery::concat("--precision ", options.precision, " needs --dtype float"));
-  } else {
-    const auto start = std::chrono::steady_clock::now();
-    const nn::QuantizeReport report = nn::quantize(model, precision);
-    std::printf("quantized %lld layers to %s: %.1f MB of fp32 weights -> %.1f MB, in %.2f s\n",
-                static_cast<long long>(report.layers), options.precision.c_str(),
-                static_cast<double>(report.weights) * 4e-6, static_cast<double>(report.bytes) * 1e-6,
-                seconds_since(start));
+  const auto start = std::chrono::steady_clock::now();
+  auto model = ib::ImageBindModel<T>::from_checkpoint(options.weights, config, modalities, precision);
+  int64_t converted = 0, bytes = 0;
+  const char* held = "fp32";
+  if constexpr (std::is_same_v<T, float>) {
+    for (const auto& [key, slot] : nn::lowp_slots(*model)) {
+      const nn::LowpBlocks blocks = slot.current();
+      if (blocks.empty()) continue;
+      converted += 1;
+      held = nn::to_string(blocks.front()->precision());
+      for (const auto& block : blocks) bytes += static_cast<int64_t>(block->bytes());
+    }
   }
+  std::printf("loaded %zu encoder(s), %.1f M parameters, from %s in %.2f s\n", modalities.size(),
+              static_cast<double>(model->num_parameters()) / 1e6, options.weights.c_str(),
+              seconds_since(start));
+  if (converted > 0)
+    std::printf("quantized %lld layers to %s: %.1f MB of weights\n", static_cast<long long>(converted), held,
+                static_cast<double>(bytes) * 1e-6);
+  return model;
 }
 
 std::string capitalized(ib::Modality m) {
@@ -352,18 +369,13 @@ int run_embed(const EmbedOptions& options) {
   std::vector<ib::Modality> modalities;
   for (const auto& [m, input] : inputs) modalities.push_back(m);
 
-  auto start = std::chrono::steady_clock::now();
-  const auto model = ib::ImageBindModel<T>::from_checkpoint(options.weights, config, modalities);
-  std::printf("loaded %zu encoder(s), %.1f M parameters, from %s in %.2f s\n", modalities.size(),
-              static_cast<double>(model->num_parameters()) / 1e6, options.weights.c_str(),
-              seconds_since(start));
-  apply_precision(*model, options);
+  const auto model = load_model<T>(options, config, modalities);
 
   std::filesystem::create_directories(options.out);
   NoGrad no_grad;
   std::map<ib::Modality, Tensor<T>> embeddings;
   for (const auto& [m, input] : inputs) {
-    start = std::chrono::steady_clock::now();
+    const auto start = std::chrono::steady_clock::now();
     const Tensor<T> embedding = model->encode(m, input).value();  // (N, out)
     const double took = seconds_since(start);
     const std::string path =
@@ -700,12 +712,7 @@ int run_batch(const EmbedOptions& given, const BatchOptions& batch) {
   double embed_seconds = 0, model_seconds = 0, wait_seconds = 0;
   int64_t new_errors = 0;
   if (!jobs.empty()) {
-    auto load_start = std::chrono::steady_clock::now();
-    const auto model = ib::ImageBindModel<T>::from_checkpoint(options.weights, config, modalities);
-    std::printf("loaded %zu encoder(s), %.1f M parameters, from %s in %.2f s\n", modalities.size(),
-                static_cast<double>(model->num_parameters()) / 1e6, options.weights.c_str(),
-                seconds_since(load_start));
-    apply_precision(*model, options);
+    const auto model = load_model<T>(options, config, modalities);
     const int threads = batch.decode_threads > 0
                             ? batch.decode_threads
                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -831,8 +838,23 @@ int run_batch(const EmbedOptions& given, const BatchOptions& batch) {
   return 0;
 }
 
-int run_convert(const std::string& in, const std::string& out) {
+/// `convert IN OUT [--dtype bf16|int8 --config C]`: fp32 copies the .pth's tensors as they are
+/// (io::pth_to_safetensors, any state dict); bf16 / int8 loads the checkpoint (.pth or safetensors)
+/// into the config's model converting each weight as it is read, and writes the bf16 / int8 file
+/// (nn::save_lowp_safetensors; docs/models.md has the format).
+int run_convert(const std::string& in, const std::string& out, const std::string& dtype,
+                const std::string& config_name) {
   const auto start = std::chrono::steady_clock::now();
+  const nn::WeightPrecision precision = nn::parse_weight_precision(dtype);
+  if (precision != nn::WeightPrecision::kFloat32) {
+    const auto model =
+        ib::ImageBindModel<float>::from_checkpoint(in, config_named(config_name), {}, precision);
+    model->save(out);
+    std::printf("converted %s to %s weights in %s (%.1f MB) in %.2f s\n", in.c_str(), dtype.c_str(),
+                out.c_str(), static_cast<double>(std::filesystem::file_size(out)) / 1e6,
+                seconds_since(start));
+    return 0;
+  }
   io::pth_to_safetensors(in, out);
   const io::SafetensorsFile written = io::SafetensorsFile::open(out);
   std::printf("converted %zu tensors to %s (%.1f MB) in %.2f s\n", written.tensors().size(), out.c_str(),
@@ -922,8 +944,21 @@ int main(int argc, char** argv) {
                "batch mode: stop at the first file that fails (default: skip it)");
   app.add_flag("--no-progress", no_progress, "batch mode: no progress bar on stderr");
   CLI::App* convert = app.add_subcommand("convert", "convert a .pth state_dict to .safetensors, streaming");
-  convert->add_option("input", convert_in, "torch.save .pth file")->required()->check(CLI::ExistingFile);
+  std::string convert_dtype = "fp32", convert_config = "huge";
+  convert->add_option("input", convert_in, "torch.save .pth file (or .safetensors with --dtype bf16|int8)")
+      ->required()
+      ->check(CLI::ExistingFile);
   convert->add_option("output", convert_out, ".safetensors file to write")->required();
+  convert
+      ->add_option("--dtype", convert_dtype,
+                   "fp32: the tensors as they are; bf16 or int8: Linear and attention weights converted "
+                   "(needs the model: --config)")
+      ->check(CLI::IsMember({"fp32", "bf16", "int8"}))
+      ->capture_default_str();
+  convert
+      ->add_option("--config", convert_config,
+                   "model of the checkpoint, for --dtype bf16|int8: huge, tiny or a .json")
+      ->capture_default_str();
   app.require_subcommand(0, 1);
   try {
     app.parse(argc, argv);
@@ -976,7 +1011,7 @@ int main(int argc, char** argv) {
     Cpu::set_num_threads(options.threads > 0
                              ? options.threads
                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-    if (convert->parsed()) return run_convert(convert_in, convert_out);
+    if (convert->parsed()) return run_convert(convert_in, convert_out, convert_dtype, convert_config);
     return options.dtype == "double" ? run_embed<double>(options) : run_embed<float>(options);
   } catch (const Error& e) {
     std::fprintf(stderr, "bindery-embed: %s\n", e.what());

@@ -4,10 +4,16 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "imagebind_fixtures.hpp"
 
+#include <bindery/nn/lowp_io.hpp>
 #include <bindery/nn/quantize.hpp>
 
 using namespace bindery;
@@ -183,6 +189,109 @@ TEST_CASE("imagebind tiny: bf16 and int8 weights (nn::quantize) keep the fp32 em
                   "min cosine", "mean cosine", "max rel err");
       for (const auto& [name, s] : per_modality)
         std::printf("%-9s %12.6f %12.6f %12.2e\n", name.c_str(), s.min, s.sum / double(s.rows), s.max_rel);
+    }
+  }
+}
+
+namespace {
+
+/// Every fixture case's embedding, bit for bit comparable.
+std::map<std::string, std::vector<float>> embed_all(ib::ImageBindModel<float>& model) {
+  NoGrad no_grad;
+  std::map<std::string, std::vector<float>> out;
+  for (const FixtureCase& c : fixture_cases())
+    out[c.name] = model.encode(c.modality, fixture_input<float>(c)).value().to_vector();
+  return out;
+}
+
+/// Copies a safetensors file entry by entry as raw bytes, letting `edit` change an entry's bytes or
+/// drop it (return false): for corrupting a bf16 / int8 checkpoint on purpose.
+void rewrite_safetensors(const std::string& from, const std::string& to,
+                         const std::function<bool(const std::string&, std::vector<char>&)>& edit) {
+  const io::SafetensorsFile file = io::SafetensorsFile::open(from);
+  std::ifstream in(from, std::ios::binary);
+  std::vector<io::SafetensorsWriter::Entry> entries;
+  std::map<std::string, std::vector<char>> bytes;
+  for (const auto& t : file.tensors()) {
+    std::vector<char> b(static_cast<size_t>(t.end - t.begin));
+    in.seekg(file.data_offset() + t.begin);
+    in.read(b.data(), static_cast<std::streamsize>(b.size()));
+    if (!edit(t.name, b)) continue;
+    entries.push_back({t.name, t.dtype, t.shape});
+    bytes.emplace(t.name, std::move(b));
+  }
+  io::SafetensorsWriter out(to, entries, file.metadata());
+  for (const auto& e : out.entries())
+    out.write(bytes.at(e.name).data(), static_cast<int64_t>(bytes.at(e.name).size()));
+  out.commit();
+}
+
+}  // namespace
+
+TEST_CASE("imagebind tiny: bf16 / int8 weights converted at load and bf16 / int8 checkpoints",
+          "[models][imagebind][quantize]") {
+  const ib::ImageBindConfig config = ib::ImageBindConfig::tiny();
+  const testing::TempDir dir;
+  for (const nn::WeightPrecision precision : {nn::WeightPrecision::kBFloat16, nn::WeightPrecision::kInt8}) {
+    INFO(nn::to_string(precision));
+    // nn::quantize after an fp32 load is the reference; converting while the file streams in (.pth and
+    // .safetensors) gives the same bits.
+    auto reference = ib::ImageBindModel<float>::from_checkpoint(model_fixture("tiny.safetensors"), config);
+    nn::quantize(*reference, precision);
+    const auto want = embed_all(*reference);
+    auto from_pth =
+        ib::ImageBindModel<float>::from_checkpoint(model_fixture("tiny.pth"), config, {}, precision);
+    CHECK(embed_all(*from_pth) == want);
+    auto from_st =
+        ib::ImageBindModel<float>::from_checkpoint(model_fixture("tiny.safetensors"), config, {}, precision);
+    CHECK(embed_all(*from_st) == want);
+    CHECK_FALSE(from_st->is_training());
+    for (const auto& p : from_st->parameters()) CHECK_FALSE(p.requires_grad());
+
+    // Written as bf16 / int8 safetensors (save routes through nn::save_lowp_safetensors) and read back
+    // at the file's own precision: the same bits again, and a file any safetensors reader can open.
+    const std::string path = dir.file(std::string("tiny.") + nn::to_string(precision) + ".safetensors");
+    from_pth->save(path);
+    const io::SafetensorsFile file = io::SafetensorsFile::open(path);
+    CHECK(file.metadata().at(nn::kLowpMetadataKey) == nn::to_string(precision));
+    const std::string qkv = "modality_trunks.text.blocks.0.attn.in_proj_weight";
+    const io::DType stored = precision == nn::WeightPrecision::kInt8 ? io::DType::kI8 : io::DType::kBF16;
+    CHECK(file.info(qkv).dtype == stored);
+    CHECK(file.info("modality_heads.text.proj.0.weight").dtype == io::DType::kF32);  // a LayerNorm
+    CHECK(file.contains(qkv + "_scale") == (precision == nn::WeightPrecision::kInt8));
+    CHECK(std::filesystem::file_size(path) < std::filesystem::file_size(model_fixture("tiny.safetensors")));
+    auto reloaded = ib::ImageBindModel<float>::from_checkpoint(path, config);
+    CHECK(embed_all(*reloaded) == want);
+    auto one = ib::ImageBindModel<float>::from_checkpoint(path, config, {ib::Modality::kAudio}, precision);
+    CHECK(one->has(ib::Modality::kAudio));
+
+    // Asking a bf16 file for int8 (or the other way), or a double model for an int8 file: ValueError.
+    const nn::WeightPrecision other =
+        precision == nn::WeightPrecision::kInt8 ? nn::WeightPrecision::kBFloat16 : nn::WeightPrecision::kInt8;
+    BINDERY_REQUIRE_THROWS_WITH_ALL(ib::ImageBindModel<float>::from_checkpoint(path, config, {}, other),
+                                    ValueError, std::string("holds ") + nn::to_string(precision));
+    if (precision == nn::WeightPrecision::kInt8) {
+      REQUIRE_THROWS_AS(ib::ImageBindModel<double>::from_checkpoint(path, config), ValueError);
+      REQUIRE_THROWS_AS(
+          ib::ImageBindModel<double>::from_checkpoint(model_fixture("tiny.pth"), config, {}, precision),
+          ValueError);
+      // A missing scale tensor, a -128, a negative scale: typed errors naming the key.
+      const std::string bad = dir.file("bad.safetensors");
+      rewrite_safetensors(
+          path, bad, [&](const std::string& name, std::vector<char>&) { return name != qkv + "_scale"; });
+      BINDERY_REQUIRE_THROWS_WITH_ALL(ib::ImageBindModel<float>::from_checkpoint(bad, config),
+                                      nn::StateDictError, qkv + "_scale");
+      rewrite_safetensors(path, bad, [&](const std::string& name, std::vector<char>& b) {
+        if (name == qkv) b[5] = static_cast<char>(-128);
+        return true;
+      });
+      BINDERY_REQUIRE_THROWS_WITH_ALL(ib::ImageBindModel<float>::from_checkpoint(bad, config), ValueError,
+                                      std::string("-128"), qkv);
+      rewrite_safetensors(path, bad, [&](const std::string& name, std::vector<char>& b) {
+        if (name == qkv + "_scale") b[3] = static_cast<char>(0xBF);  // the first scale's sign bit
+        return true;
+      });
+      REQUIRE_THROWS_AS(ib::ImageBindModel<float>::from_checkpoint(bad, config), ValueError);
     }
   }
 }

@@ -55,6 +55,16 @@ class Bf16Weight {
     for (int64_t j = 0; j < rows; ++j)
       for (int64_t p = 0; p < cols; ++p) data_[j * cols + p] = bfloat16(w[j * ld + p]);
   }
+  /// Copies bfloat16 values as they are (rows × cols, row-major): a bf16 checkpoint's weight, no fp32
+  /// on the way.
+  static Bf16Weight from_bf16(const bfloat16* w, int64_t rows, int64_t cols) {
+    BINDERY_CHECK(rows >= 0 && cols >= 0, ShapeError, "Bf16Weight: bad shape (", rows, ", ", cols, ")");
+    Bf16Weight out;
+    out.rows_ = rows;
+    out.cols_ = cols;
+    out.data_.assign(w, w + rows * cols);
+    return out;
+  }
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
   /// rows × cols bfloat16 values, row stride cols.
@@ -98,7 +108,8 @@ inline float quantize_row_u8(const float* x, int64_t k, uint8_t* out) {
 /// quantize_row_u8 in AVX-512, the same bits (x·inv rounded to nearest even by vrndscaleps, as
 /// nearbyint does in the default rounding mode; clamp; +128): the activations of every int8 GEMM go
 /// through it, and the scalar loop took a fifth of an int8 encoder's time.
-__attribute__((target("avx512f"))) inline float quantize_row_u8_avx512(const float* x, int64_t k, uint8_t* out) {
+__attribute__((target("avx512f"))) inline float quantize_row_u8_avx512(const float* x, int64_t k,
+                                                                       uint8_t* out) {
   // The maskz_ forms with a full mask: GCC 12's plain ones pass _mm512_undefined_ps() and warn
   // (-Wmaybe-uninitialized) under -Werror.
   constexpr __mmask16 kAll = 0xFFFF;
@@ -108,8 +119,8 @@ __attribute__((target("avx512f"))) inline float quantize_row_u8_avx512(const flo
   __mmask16 bad = 0;
   for (int64_t p = 0; p < k; p += 16) {
     const __mmask16 mask = k - p >= 16 ? kAll : static_cast<__mmask16>((1u << (k - p)) - 1u);
-    const __m512 v =
-        _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(_mm512_maskz_loadu_ps(mask, x + p)), magnitude));
+    const __m512 v = _mm512_castsi512_ps(
+        _mm512_and_si512(_mm512_castps_si512(_mm512_maskz_loadu_ps(mask, x + p)), magnitude));
     bad |= static_cast<__mmask16>(mask & ~_mm512_cmp_ps_mask(v, limit, _CMP_LE_OQ));
     max_v = _mm512_maskz_max_ps(kAll, max_v, v);
   }
@@ -155,31 +166,35 @@ class Int8Weight {
   Int8Weight() = default;
   /// Quantizes `w` (rows × cols, row stride ld ≥ cols). Throws ValueError on a NaN or infinity (a
   /// weight has no meaningful int8 scale then) and for cols > detail::kGemmI8MaxK.
-  Int8Weight(const float* w, int64_t rows, int64_t cols, int64_t ld) : rows_(rows), cols_(cols) {
-    BINDERY_CHECK(rows >= 0 && cols >= 0 && ld >= cols, ShapeError, "Int8Weight: bad shape (", rows, ", ",
-                  cols, ") with row stride ", ld);
-    BINDERY_CHECK(cols <= detail::kGemmI8MaxK, ValueError, "Int8Weight: ", cols,
-                  " input features exceed the int8 kernel's limit of ", detail::kGemmI8MaxK,
-                  " (int32 sums could overflow); keep this weight in bf16 or fp32");
-    groups_ = (rows + kGroup - 1) / kGroup;
-    quads_ = (cols + kQuad - 1) / kQuad;
-    data_.assign(static_cast<size_t>(groups_ * quads_ * kGroup * kQuad), int8_t(0));
-    scales_.assign(static_cast<size_t>(groups_ * kGroup), 0.0f);
-    shift_sums_.assign(static_cast<size_t>(groups_ * kGroup), 0);
+  Int8Weight(const float* w, int64_t rows, int64_t cols, int64_t ld) {
+    BINDERY_CHECK(ld >= cols, ShapeError, "Int8Weight: row stride ", ld, " is shorter than a row (", cols,
+                  ")");
+    allocate(rows, cols);
     std::vector<uint8_t> shifted(static_cast<size_t>(cols));
+    std::vector<int8_t> q(static_cast<size_t>(cols));
     for (int64_t j = 0; j < rows; ++j) {
       const float scale = detail::quantize_row_u8(w + j * ld, cols, shifted.data());
       BINDERY_CHECK(!std::isnan(scale), ValueError, "Int8Weight: row ", j,
                     " holds a NaN or infinity; int8 quantization needs finite weights");
-      int32_t sum = 0;
-      for (int64_t p = 0; p < cols; ++p) {
-        const int q = int(shifted[p]) - 128;
-        data_[index(j, p)] = static_cast<int8_t>(q);
-        sum += q;
-      }
-      scales_[j] = scale;
-      shift_sums_[j] = 128 * sum;
+      for (int64_t p = 0; p < cols; ++p) q[p] = static_cast<int8_t>(int(shifted[p]) - 128);
+      set_row(j, q.data(), scale);
     }
+  }
+  /// Takes values already quantized (an int8 checkpoint's weight): q (rows × cols, row-major) in
+  /// [-127, 127] and one scale per row, finite and ≥ 0, W[j] ≈ scales[j]·q[j]. Throws ValueError
+  /// naming the row for -128 or a bad scale.
+  static Int8Weight from_quantized(const int8_t* q, const float* scales, int64_t rows, int64_t cols) {
+    Int8Weight out;
+    out.allocate(rows, cols);
+    for (int64_t j = 0; j < rows; ++j) {
+      BINDERY_CHECK(std::isfinite(scales[j]) && scales[j] >= 0.0f, ValueError, "Int8Weight: row ", j,
+                    " has scale ", scales[j], "; a scale must be finite and >= 0");
+      for (int64_t p = 0; p < cols; ++p)
+        BINDERY_CHECK(q[j * cols + p] != -128, ValueError, "Int8Weight: row ", j, " column ", p,
+                      " is -128; symmetric int8 weights lie in [-127, 127]");
+      out.set_row(j, q + j * cols, scales[j]);
+    }
+    return out;
   }
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
@@ -199,6 +214,28 @@ class Int8Weight {
   }
 
  private:
+  void allocate(int64_t rows, int64_t cols) {
+    BINDERY_CHECK(rows >= 0 && cols >= 0, ShapeError, "Int8Weight: bad shape (", rows, ", ", cols, ")");
+    BINDERY_CHECK(cols <= detail::kGemmI8MaxK, ValueError, "Int8Weight: ", cols,
+                  " input features exceed the int8 kernel's limit of ", detail::kGemmI8MaxK,
+                  " (int32 sums could overflow); keep this weight in bf16 or fp32");
+    rows_ = rows;
+    cols_ = cols;
+    groups_ = (rows + kGroup - 1) / kGroup;
+    quads_ = (cols + kQuad - 1) / kQuad;
+    data_.assign(static_cast<size_t>(groups_ * quads_ * kGroup * kQuad), int8_t(0));
+    scales_.assign(static_cast<size_t>(groups_ * kGroup), 0.0f);
+    shift_sums_.assign(static_cast<size_t>(groups_ * kGroup), 0);
+  }
+  void set_row(int64_t j, const int8_t* q, float scale) {
+    int32_t sum = 0;
+    for (int64_t p = 0; p < cols_; ++p) {
+      data_[index(j, p)] = q[p];
+      sum += q[p];
+    }
+    scales_[j] = scale;
+    shift_sums_[j] = 128 * sum;
+  }
   size_t index(int64_t row, int64_t col) const {
     return static_cast<size_t>((((row / kGroup) * quads_ + col / kQuad) * kGroup + row % kGroup) * kQuad +
                                col % kQuad);

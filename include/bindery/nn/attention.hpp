@@ -5,6 +5,7 @@
 // (L, B, D) internally; that is only a permute at the call site and does not change the result.
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -119,16 +120,39 @@ class MultiheadAttention : public Module<T, B> {
       out_proj_->quantize(precision);  // first: it throws for what this cannot run either
       const Tensor<T, B> w = in_proj_weight_.value().contiguous();
       const int64_t d = embed_dim_;
+      std::array<std::shared_ptr<const LowpWeight>, 3> blocks;
       for (int64_t which = 0; which < 3; ++which)
-        lowp_in_[which] = std::make_shared<LowpWeight>(precision, w.data() + which * d * d, d, d, d);
-      in_proj_weight_.node()->value = Tensor<T, B>::empty(Shape{0, d});
-      in_proj_weight_.set_requires_grad(false);
-      if (in_proj_bias_.defined()) in_proj_bias_.set_requires_grad(false);
+        blocks[which] = std::make_shared<LowpWeight>(precision, w.data() + which * d * d, d, d, d);
+      set_lowp_in_proj(std::move(blocks));
     } else {
       out_proj_->quantize(precision);  // throws: not Linear<float, Cpu>
     }
     return *this;
   }
+  /// Installs in_proj_weight already in bf16 or int8, as its q, k and v blocks of (D, D), as
+  /// quantize() does with the ones it converts (out_proj is a Linear: its set_lowp_weight). Frees the
+  /// fp32 in_proj_weight. Throws ShapeError for a block that is not (D, D), ValueError when the
+  /// projections are already converted or the module is not float on the CPU.
+  MultiheadAttention& set_lowp_in_proj(std::array<std::shared_ptr<const LowpWeight>, 3> blocks) {
+    const int64_t d = embed_dim_;
+    for (const auto& b : blocks)
+      BINDERY_CHECK(b != nullptr && b->rows() == d && b->cols() == d, ShapeError,
+                    "MultiheadAttention::set_lowp_in_proj: each block must be (", d, ", ", d, ")");
+    BINDERY_CHECK(!lowp_in_[0], ValueError, "MultiheadAttention::set_lowp_in_proj: already ",
+                  to_string(lowp_in_[0]->precision()));
+    if constexpr (std::is_same_v<T, float> && std::is_same_v<B, Cpu>) {
+      for (int which = 0; which < 3; ++which) lowp_in_[which] = std::move(blocks[which]);
+      in_proj_weight_.node()->value = Tensor<T, B>::empty(Shape{0, d});
+      in_proj_weight_.set_requires_grad(false);
+      if (in_proj_bias_.defined()) in_proj_bias_.set_requires_grad(false);
+    } else {
+      throw ValueError(
+          "MultiheadAttention::set_lowp_in_proj: bf16 / int8 weights run on the CPU in float only");
+    }
+    return *this;
+  }
+  /// Block `which` (0 q, 1 k, 2 v) of the bf16 / int8 in_proj_weight, or null while it is fp32.
+  const std::shared_ptr<const LowpWeight>& lowp_in_proj(int which) const { return lowp_in_[which]; }
   /// Bytes in_proj_weight holds: fp32, or what quantize() converted it to.
   size_t in_proj_bytes() const {
     if (!lowp_in_[0]) return static_cast<size_t>(in_proj_weight_.numel()) * sizeof(T);

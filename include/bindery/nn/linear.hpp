@@ -65,10 +65,8 @@ class Linear : public Module<T, B> {
                   "; quantize an fp32 layer (reload it) to change the precision");
     if constexpr (std::is_same_v<T, float> && std::is_same_v<B, Cpu>) {
       const Tensor<T, B> w = weight_.value().contiguous();
-      lowp_ = std::make_shared<LowpWeight>(precision, w.data(), out_features_, in_features_, in_features_);
-      weight_.node()->value = Tensor<T, B>::empty(Shape{0, in_features_});
-      weight_.set_requires_grad(false);
-      if (bias_.defined()) bias_.set_requires_grad(false);
+      set_lowp_weight(
+          std::make_shared<LowpWeight>(precision, w.data(), out_features_, in_features_, in_features_));
     } else {
       throw ValueError(::bindery::detail::concat("Linear::quantize: ", to_string(precision),
                                                  " weights run on the CPU in float only; this layer is not "
@@ -76,6 +74,27 @@ class Linear : public Module<T, B> {
     }
     return *this;
   }
+  /// Installs a weight already in bf16 or int8 (out_features × in_features), as quantize() does with
+  /// the one it converts: the fp32 weight is freed (it is never read: a model built under
+  /// SkipRandomInit and loaded this way never touches its fp32 pages). Throws as quantize().
+  Linear& set_lowp_weight(std::shared_ptr<const LowpWeight> w) {
+    BINDERY_CHECK(w != nullptr && w->rows() == out_features_ && w->cols() == in_features_, ShapeError,
+                  "Linear::set_lowp_weight: the weight is (", w ? w->rows() : 0, ", ", w ? w->cols() : 0,
+                  "), the layer (", out_features_, ", ", in_features_, ")");
+    BINDERY_CHECK(!lowp_, ValueError, "Linear::set_lowp_weight: the layer is already ",
+                  to_string(lowp_->precision()));
+    if constexpr (std::is_same_v<T, float> && std::is_same_v<B, Cpu>) {
+      lowp_ = std::move(w);
+      weight_.node()->value = Tensor<T, B>::empty(Shape{0, in_features_});
+      weight_.set_requires_grad(false);
+      if (bias_.defined()) bias_.set_requires_grad(false);
+    } else {
+      throw ValueError("Linear::set_lowp_weight: bf16 / int8 weights run on the CPU in float only");
+    }
+    return *this;
+  }
+  /// The bf16 / int8 weight, or null while the weight is fp32.
+  const std::shared_ptr<const LowpWeight>& lowp_weight() const { return lowp_; }
   /// Bytes the weight holds: fp32, or what quantize() converted it to.
   size_t weight_bytes() const {
     return lowp_ ? lowp_->bytes() : static_cast<size_t>(weight_.numel()) * sizeof(T);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "bindery/backend/cpu.hpp"
 #include "bindery/backend/cpu_gemm_lowp.hpp"
@@ -60,7 +61,22 @@ class LowpWeight {
     }
   }
 
+  /// Takes weights already in bf16 or int8 (a checkpoint written by nn::save_lowp_safetensors).
+  explicit LowpWeight(Bf16Weight w) : precision_(WeightPrecision::kBFloat16), bf16_(std::move(w)) {}
+  explicit LowpWeight(Int8Weight w) : precision_(WeightPrecision::kInt8), i8_(std::move(w)) {}
+
   WeightPrecision precision() const { return precision_; }
+  /// The bf16 weight (bf16 only) and the int8 weight (int8 only): what a checkpoint writer stores.
+  const Bf16Weight& bf16() const {
+    BINDERY_CHECK(precision_ == WeightPrecision::kBFloat16, ValueError, "LowpWeight::bf16: the weight is ",
+                  to_string(precision_));
+    return bf16_;
+  }
+  const Int8Weight& int8() const {
+    BINDERY_CHECK(precision_ == WeightPrecision::kInt8, ValueError, "LowpWeight::int8: the weight is ",
+                  to_string(precision_));
+    return i8_;
+  }
   int64_t rows() const { return precision_ == WeightPrecision::kBFloat16 ? bf16_.rows() : i8_.rows(); }
   int64_t cols() const { return precision_ == WeightPrecision::kBFloat16 ? bf16_.cols() : i8_.cols(); }
   /// Bytes held (the weight and, for int8, its per-row scales and sums).

@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -36,6 +37,7 @@
 #include "bindery/io/safetensors.hpp"
 #include "bindery/models/imagebind/config.hpp"
 #include "bindery/models/imagebind/encoder.hpp"
+#include "bindery/nn/lowp_io.hpp"
 #include "bindery/nn/module.hpp"
 
 namespace bindery::models::imagebind {
@@ -171,15 +173,17 @@ class ImageBindModel : public nn::Module<T, B> {
 
   /// A model of `modalities` (all of config's when empty) with the weights of a checkpoint (.pth from
   /// torch.save, or .safetensors), in eval mode. Only those modalities' tensors are read.
-  static std::shared_ptr<ImageBindModel> from_checkpoint(const std::string& path,
-                                                         const ImageBindConfig& config,
-                                                         const std::vector<Modality>& modalities = {}) {
+  /// `precision` bf16 / int8 converts the weights as they are read (see load); a bf16 / int8 file
+  /// (nn::save_lowp_safetensors) loads at its own precision.
+  static std::shared_ptr<ImageBindModel> from_checkpoint(
+      const std::string& path, const ImageBindConfig& config, const std::vector<Modality>& modalities = {},
+      nn::WeightPrecision precision = nn::WeightPrecision::kFloat32) {
     std::shared_ptr<ImageBindModel> model;
     {
       SkipRandomInit no_init;  // every weight is overwritten by the strict load below
       model = std::make_shared<ImageBindModel>(config, modalities);
     }
-    model->load(path);
+    model->load(path, true, precision);
     model->eval();
     return model;
   }
@@ -249,42 +253,112 @@ class ImageBindModel : public nn::Module<T, B> {
   /// checks them (strict: missing or unexpected keys are errors too): nn::StateDictError listing every
   /// problem, and nothing is written. IoError / FormatError for a bad file (a file that fails while
   /// its data is read leaves the model partly loaded).
-  nn::LoadResult load(const std::string& path, bool strict = true) {
+  ///
+  /// `precision` bf16 or int8 converts every Linear and attention-projection weight as it is read
+  /// (what nn::quantize does after an fp32 load, with the same bits, but without ever holding the
+  /// fp32 weights: the peak memory is about the converted model plus one fp32 tensor), then puts
+  /// the model in eval mode with gradients off. A file written by nn::save_lowp_safetensors
+  /// (`bindery-embed convert`) loads at its own precision, its bf16 / int8 weights taken from their
+  /// bytes; asking it for the other low precision is a ValueError. Only float models on the CPU
+  /// hold bf16 / int8 weights (ValueError otherwise).
+  nn::LoadResult load(const std::string& path, bool strict = true,
+                      nn::WeightPrecision precision = nn::WeightPrecision::kFloat32) {
+    constexpr bool kLowpCapable = std::is_same_v<T, float> && std::is_same_v<B, Cpu>;
     const io::KeyFilter wanted = [this](const std::string& key) { return wants_key(key); };
     const bool safetensors = detail::ends_with(path, ".safetensors");
+    std::map<std::string, nn::LowpSlot> slots;
+    if constexpr (kLowpCapable) slots = nn::lowp_slots(*this);
     std::vector<std::pair<std::string, Shape>> found;  // the checkpoint's wanted keys, from its header
+    std::optional<io::SafetensorsFile> file;
+    std::unordered_set<std::string> scale_keys;  // int8 scales: read with their weight
+    nn::WeightPrecision stored = nn::WeightPrecision::kFloat32;
     if (safetensors) {
-      const io::SafetensorsFile file = io::SafetensorsFile::open(path);
-      for (const auto& t : file.tensors()) {
-        if (wanted(t.name)) found.emplace_back(t.name, t.shape);
+      file = io::SafetensorsFile::open(path);
+      const auto meta = file->metadata().find(nn::kLowpMetadataKey);
+      BINDERY_CHECK(kLowpCapable || meta == file->metadata().end() || meta->second != "int8", ValueError,
+                    "ImageBindModel::load(", path,
+                    "): the file holds int8 weights, which only a float model on ", "the CPU can hold");
+      for (const auto& t : file->tensors()) {
+        if (!wanted(t.name) || !slots.count(t.name)) continue;
+        const nn::WeightPrecision p = nn::stored_precision(*file, t.name);
+        if (p == nn::WeightPrecision::kFloat32) continue;
+        BINDERY_CHECK(stored == nn::WeightPrecision::kFloat32 || stored == p, ValueError,
+                      "ImageBindModel::load(", path, "): the file mixes ", nn::to_string(stored), " and ",
+                      nn::to_string(p), " weights");
+        stored = p;
+        if (p == nn::WeightPrecision::kInt8) scale_keys.insert(t.name + nn::kLowpScaleSuffix);
+      }
+      for (const auto& t : file->tensors()) {
+        if (wanted(t.name) && !scale_keys.count(t.name)) found.emplace_back(t.name, t.shape);
       }
     } else {
       io::PthOptions options;
       options.key_filter = wanted;
       for (const io::PthTensorInfo& t : io::inspect_pth(path, options)) found.emplace_back(t.name, t.shape);
     }
+    if (stored != nn::WeightPrecision::kFloat32) {
+      BINDERY_CHECK(precision == nn::WeightPrecision::kFloat32 || precision == stored, ValueError,
+                    "ImageBindModel::load(", path, "): the file holds ", nn::to_string(stored),
+                    " weights; load it as ", nn::to_string(stored), ", or convert the fp32 checkpoint to ",
+                    nn::to_string(precision), " at load");
+      precision = stored;
+    }
+    BINDERY_CHECK(kLowpCapable || precision == nn::WeightPrecision::kFloat32, ValueError,
+                  "ImageBindModel::load(", path, "): ", nn::to_string(precision),
+                  " weights need a float model on the CPU");
     const nn::StateDict<T, B> targets = this->state_dict();  // handles on the model's own storage
     nn::LoadResult result = detail::check_checkpoint_fit(targets, found, strict, path);
-    auto copy_in = [&targets, &path](const std::string& key, const Tensor<T, B>& value) {
+    bool converted = false;
+    auto copy_in = [&](const std::string& key, const Tensor<T, B>& value) {
       const Tensor<T, B>* target = targets.find(key);
       if (target == nullptr) return;  // unexpected, not strict
       BINDERY_CHECK(value.shape() == target->shape(), nn::StateDictError, "ImageBindModel::load(", path,
                     "): ", key, " has shape ", value.shape(), " but its header said ", target->shape(),
                     " (the file changed while it was read?)");
+      if constexpr (kLowpCapable) {
+        const auto slot = slots.find(key);
+        if (precision != nn::WeightPrecision::kFloat32 && slot != slots.end()) {
+          const Tensor<T, B> dense = value.contiguous();
+          slot->second.install(nn::convert_lowp_blocks(precision, dense.data(), slot->second));
+          converted = true;
+          return;
+        }
+      }
       Tensor<T, B> destination = *target;
       destination.copy_(value);
     };
     if (safetensors) {
-      io::for_each_safetensors_tensor<T, B>(path, copy_in, wanted);
+      for (const auto& t : file->tensors()) {  // data order, one tensor in memory at a time
+        if (!wanted(t.name) || scale_keys.count(t.name)) continue;
+        if constexpr (kLowpCapable) {
+          const auto slot = slots.find(t.name);
+          if (slot != slots.end() && nn::stored_precision(*file, t.name) != nn::WeightPrecision::kFloat32) {
+            slot->second.install(nn::read_lowp_blocks(*file, t.name, slot->second));
+            converted = true;
+            continue;
+          }
+        }
+        copy_in(t.name, file->template read<T, B>(t.name));
+      }
     } else {
       io::PthOptions options;
       options.key_filter = wanted;
       io::for_each_pth_tensor<T, B>(path, copy_in, options);
     }
+    if (converted) {
+      this->eval();
+      this->set_requires_grad(false);
+    }
     return result;
   }
-  /// Writes every parameter and persistent buffer as safetensors (keys as the reference's).
+  /// Writes every parameter and persistent buffer as safetensors (keys as the reference's); a model
+  /// with bf16 / int8 weights writes them in their own dtype (nn::save_lowp_safetensors).
   void save(const std::string& path) const {
+    if constexpr (std::is_same_v<T, float> && std::is_same_v<B, Cpu>) {
+      // The walk over the modules only reads them; lowp_slots takes them non-const for load's sake.
+      nn::save_lowp_safetensors(const_cast<ImageBindModel&>(*this), path);
+      return;
+    }
     std::vector<std::pair<std::string, Tensor<T, B>>> tensors;
     for (const auto& [key, value] : this->state_dict()) tensors.emplace_back(key, value);
     io::save_safetensors(path, tensors, {{"format", "pt"}});
