@@ -24,6 +24,12 @@
 //   bench_encoders --chart RESULTS.csv OUT.svg             bar chart of the bindery/PyTorch ratios
 //   bench_encoders --whole-model[=BATCH]                   all six encoders alive, one forward each,
 //       peak RSS against the weights (the issue's "weights + 15%" goal)
+//   bench_encoders --write-checkpoint=PATH                 the six huge encoders with fill_parameters'
+//       weights as one fp32 ImageBind safetensors file (4.8 GB), for the next mode
+//   bench_encoders --load-checkpoint=PATH [--precision=P] [--whole-model=BATCH]
+//       ImageBindModel::from_checkpoint(PATH, huge, all six, P) (fp32, bf16, int8: converted as the
+//       file streams in, or a bf16 / int8 file as stored), one forward each, peak RSS of the whole
+//       process (loading included, never reset) against the weight bytes of the precision in use
 //       (the CSV that benchmarks/compare/compare_cpu.py writes: columns case, threads, ratio)
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
@@ -48,6 +54,8 @@
 #include "bindery/core/tensor.hpp"
 #include "bindery/plot/plot.hpp"
 #include "bindery/models/imagebind/encoder.hpp"
+#include "bindery/models/imagebind/model.hpp"
+#include "bindery/nn/lowp_io.hpp"
 #include "bindery/nn/quantize.hpp"
 #include "bindery/ops/arithmetic.hpp"
 #include "bindery/ops/reduce.hpp"
@@ -467,6 +475,64 @@ inline int whole_model(int64_t batch) {
   return 0;
 }
 
+/// --write-checkpoint: the whole huge model with fill_parameters' weights, saved as safetensors.
+inline int write_checkpoint(const std::string& path) {
+  const auto start = std::chrono::steady_clock::now();
+  std::shared_ptr<ib::ImageBindModel<float>> model;
+  {
+    bindery::SkipRandomInit no_init;
+    model = std::make_shared<ib::ImageBindModel<float>>(ib::ImageBindConfig::huge());
+  }
+  for (ib::Modality m : ib::kModalities) fill_parameters(model->encoder(m));
+  model->save(path);
+  std::cout << "wrote " << path << " (" << model->num_parameters() << " parameters) in "
+            << std::setprecision(3)
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s\n";
+  return 0;
+}
+
+/// --load-checkpoint: loading included, the memory goal of issue 16 at each precision.
+inline int load_checkpoint(const std::string& path, bindery::nn::WeightPrecision precision, int64_t batch) {
+  const double baseline = current_rss_bytes();
+  const auto start = std::chrono::steady_clock::now();
+  const auto model =
+      ib::ImageBindModel<float>::from_checkpoint(path, ib::ImageBindConfig::huge(), {}, precision);
+  const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // Weight bytes as held: converted weights at their precision, every other tensor fp32.
+  double weight_bytes = 0.0;
+  std::string held = "fp32";
+  for (const auto& [key, tensor] : model->state_dict()) weight_bytes += 4.0 * double(tensor.numel());
+  for (const auto& [key, slot] : bindery::nn::lowp_slots(*model)) {
+    for (const auto& block : slot.current()) {
+      weight_bytes += double(block->bytes());
+      held = bindery::nn::to_string(block->precision());
+    }
+  }
+  const double loaded_peak = peak_rss_bytes();
+  std::cout << std::fixed << std::setprecision(1) << "loaded " << path << " as " << held << " in "
+            << std::setprecision(2) << load_seconds << " s: weights " << std::setprecision(1)
+            << weight_bytes / 1e6 << " MB, process before loading " << baseline / 1e6
+            << " MB, peak RSS after loading " << loaded_peak / 1e6 << " MB (" << std::setprecision(3)
+            << loaded_peak / weight_bytes << "x the weights)\n";
+  for (ib::Modality m : ib::kModalities) {
+    const auto input = make_input(ib::ImageBindConfig::huge().at(m), batch);
+    const auto t0 = std::chrono::steady_clock::now();
+    {
+      const bindery::NoGrad no_grad;
+      const Var embedding = model->encode(m, input);
+      benchmark::DoNotOptimize(embedding.value().data());
+    }
+    std::cout << "  " << ib::modality_name(m) << " b" << batch << ": " << std::setprecision(2)
+              << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
+              << " s, peak RSS so far " << std::setprecision(1) << peak_rss_bytes() / 1e6 << " MB\n";
+  }
+  const double peak = peak_rss_bytes();
+  std::cout << "peak RSS " << peak / 1e6 << " MB = " << std::setprecision(3) << peak / weight_bytes
+            << "x the " << held << " weights (the whole process since it started: loading, libraries, "
+            << "one forward of each encoder)\n";
+  return 0;
+}
+
 int main(int argc, char** argv) {
   // Own flags first (Google Benchmark rejects flags it does not know).
   std::vector<char*> args{argv[0]};
@@ -474,6 +540,19 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--serve") return serve();
+    if (arg.rfind("--write-checkpoint=", 0) == 0) return write_checkpoint(arg.substr(19));
+    if (arg.rfind("--load-checkpoint=", 0) == 0) {
+      bindery::nn::WeightPrecision precision = bindery::nn::WeightPrecision::kFloat32;
+      int64_t batch = 1;
+      for (int j = 1; j < argc; ++j) {
+        const std::string other = argv[j];
+        if (other.rfind("--precision=", 0) == 0)
+          precision = bindery::nn::parse_weight_precision(other.substr(12));
+        if (other.rfind("--whole-model=", 0) == 0) batch = std::stoll(other.substr(14));
+        if (other.rfind("--threads=", 0) == 0) Cpu::set_num_threads(std::stoi(other.substr(10)));
+      }
+      return load_checkpoint(arg.substr(18), precision, batch);
+    }
     if (arg.rfind("--whole-model", 0) == 0) {  // --whole-model or --whole-model=BATCH
       return whole_model(arg.size() > 14 ? std::stoll(arg.substr(14)) : 1);
     }

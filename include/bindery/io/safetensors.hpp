@@ -123,6 +123,15 @@ class SafetensorsFile {
                          ::bindery::detail::concat(path(), ": tensor '", key, "'"));
     return out;
   }
+  /// Reads the tensor `key` straight into `out` (host memory, its shape's element count, converted as
+  /// `load`), with pread: no intermediate copy, for loading into weights that already exist.
+  template <class T>
+  void read_into(const std::string& key, T* out) const {
+    const SafetensorsTensorInfo& t = info(key);
+    if (t.shape.numel() == 0) return;
+    read_converted<T, Cpu>(*file_, data_start_ + t.begin, t.dtype, t.shape.numel(), out,
+                           ::bindery::detail::concat(path(), ": tensor '", key, "'"));
+  }
   /// Byte offset of the data buffer in the file (tensor bytes lie at data_offset() + begin).
   int64_t data_offset() const { return data_start_; }
 

@@ -96,8 +96,12 @@ class Transformer : public Module<T, B> {
       if (auto* linear = dynamic_cast<Linear<T, B>*>(&m)) {
         Philox rng(init::derive_seed(seed, stream++));
         const Shape shape = linear->weight().shape();
-        linear->weight().assign(style == WeightInit::kJax ? init::xavier_uniform<T, B>(shape, rng)
-                                                          : init::trunc_normal<T, B>(shape, rng, 0.02));
+        // Under SkipRandomInit the draw is skipped, and so is the copy: copying the unfilled tensor
+        // would write every page of the weight, which a checkpoint load (or a bf16 / int8 one that
+        // never reads it) is about to replace.
+        if (!::bindery::detail::skip_random_fill())
+          linear->weight().assign(style == WeightInit::kJax ? init::xavier_uniform<T, B>(shape, rng)
+                                                            : init::trunc_normal<T, B>(shape, rng, 0.02));
         if (linear->bias().defined()) linear->bias().assign(Tensor<T, B>::zeros(linear->bias().shape()));
       } else if (auto* norm = dynamic_cast<LayerNorm<T, B>*>(&m); norm && norm->weight().defined()) {
         norm->weight().assign(Tensor<T, B>::ones(norm->weight().shape()));

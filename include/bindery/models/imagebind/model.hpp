@@ -328,6 +328,7 @@ class ImageBindModel : public nn::Module<T, B> {
       destination.copy_(value);
     };
     if (safetensors) {
+      std::vector<float> scratch;              // one fp32 weight at a time on its way to bf16 / int8
       for (const auto& t : file->tensors()) {  // data order, one tensor in memory at a time
         if (!wanted(t.name) || scale_keys.count(t.name)) continue;
         if constexpr (kLowpCapable) {
@@ -335,6 +336,23 @@ class ImageBindModel : public nn::Module<T, B> {
           if (slot != slots.end() && nn::stored_precision(*file, t.name) != nn::WeightPrecision::kFloat32) {
             slot->second.install(nn::read_lowp_blocks(*file, t.name, slot->second));
             converted = true;
+            continue;
+          }
+          if (slot != slots.end() && precision != nn::WeightPrecision::kFloat32 &&
+              targets.find(t.name) != nullptr) {
+            scratch.resize(static_cast<size_t>(t.shape.numel()));
+            file->template read_into<float>(t.name, scratch.data());
+            slot->second.install(nn::convert_lowp_blocks(precision, scratch.data(), slot->second));
+            converted = true;
+            continue;
+          }
+        }
+        if constexpr (B::kHostAccessible) {  // an fp32 weight kept as it is: read in place, no copy
+          const Tensor<T, B>* target = targets.find(t.name);
+          const bool convert = precision != nn::WeightPrecision::kFloat32 && slots.count(t.name) != 0;
+          if (target != nullptr && !convert && target->is_contiguous() && target->shape() == t.shape) {
+            Tensor<T, B> destination = *target;
+            file->template read_into<T>(t.name, destination.data());
             continue;
           }
         }
@@ -348,6 +366,7 @@ class ImageBindModel : public nn::Module<T, B> {
     if (converted) {
       this->eval();
       this->set_requires_grad(false);
+      if constexpr (std::is_same_v<B, Cpu>) Cpu::empty_cache();  // the fp32 tensors read on the way
     }
     return result;
   }
