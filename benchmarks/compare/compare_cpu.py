@@ -10,7 +10,7 @@ With --peers openvino, a third process (`--ov-serve`) runs the same reference en
 openvino.convert_model; with --precisions, each encoder runs at each precision in fresh processes
 (bindery: nn::quantize at load; PyTorch: CPU autocast to bf16, quantize_dynamic int8; OpenVINO:
 inference precision hint bf16, NNCF int8 weight compression; see torch_precision_encoder and
-ov_serve). bf16 / int8 run the inference cases only, OpenVINO the inference cases only.
+OpenVinoServer). bf16 / int8 run the inference cases only, OpenVINO the inference cases only.
 
 The cases are bench_encoders' (its --benchmark_list_tests under --filter; without --filter its
 default run, which leaves out the /heavy cases). bindery runs in a `bench_encoders --serve` process,
@@ -213,11 +213,10 @@ def protocol_to_stdout():
     sys.stdout = sys.stderr
 
 
-def torch_serve():
-    """The PyTorch twin of `bench_encoders --serve`: 'threads N' | 'run CASE ITERS' | 'quit' on stdin,
-    one JSON line per command on stdout. Builds the encoder of a case's modality on first use."""
-    encoder, encoder_modality, runner_key, runner = None, None, None, None
-    precision = "fp32"
+def serve(server):
+    """The line protocol of `bench_encoders --serve`, for a Python server object: 'threads N' |
+    'precision P' | 'run CASE ITERS' | 'quit' on stdin, one JSON line per command on stdout.
+    server.threads(n), server.precision(p) and server.prepare(case) -> (step, extra reply fields)."""
     for line in sys.stdin:
         words = line.split()
         if not words:
@@ -227,39 +226,58 @@ def torch_serve():
                 reply({"ok": True})
                 return
             if words[0] == "threads":
-                torch.set_num_threads(int(words[1]))
-                reply({"ok": True, "threads": torch.get_num_threads(), "rss_mb": status_mb("VmRSS")})
+                reply({"ok": True, "threads": server.threads(int(words[1])), "rss_mb": status_mb("VmRSS")})
             elif words[0] == "precision":
                 if words[1] not in PRECISIONS:
                     raise ValueError(f"precision '{words[1]}' is not one of {PRECISIONS}")
-                if words[1] != precision:
-                    runner, runner_key, encoder, encoder_modality = None, None, None, None
-                    gc.collect()
-                precision = words[1]
-                reply({"ok": True, "precision": precision})
+                server.precision(words[1])
+                reply({"ok": True, "precision": words[1]})
             elif words[0] == "run":
                 name, iters = words[1], int(words[2])
-                train, modality, batch = case_parts(name)
-                if encoder_modality != modality:
-                    runner, encoder = None, None
-                    gc.collect()
-                    encoder, encoder_modality = torch_precision_encoder(modality, precision), modality
-                if runner_key != name:
-                    if runner is not None:
-                        runner.close()
-                    runner, runner_key = TorchRunner(encoder, modality, batch, train, precision), name
+                step, extra = server.prepare(name)
                 reset_peak_rss()
                 seconds = []
                 for _ in range(iters):
                     t0 = time.perf_counter()
-                    runner.step()
+                    step()
                     seconds.append(time.perf_counter() - t0)
-                reply({"ok": True, "case": name, "seconds": seconds, "peak_rss_mb": status_mb("VmHWM"),
-                                  "optimizer": runner.optimizer_kind, "threads": torch.get_num_threads()})
+                reply({"ok": True, "case": name, "seconds": seconds, "peak_rss_mb": status_mb("VmHWM"), **extra})
             else:
                 reply({"ok": False, "error": f"unknown command '{words[0]}'"})
         except Exception as e:  # noqa: BLE001 -- reported to the driver
             reply({"ok": False, "error": repr(e)})
+
+
+class TorchServer:
+    """The PyTorch twin of `bench_encoders --serve`. Builds the encoder of a case's modality on first
+    use (at the current precision, see torch_precision_encoder)."""
+
+    def __init__(self):
+        self.encoder, self.modality, self.runner_key, self.runner = None, None, None, None
+        self.precision_name = "fp32"
+
+    def threads(self, n):
+        torch.set_num_threads(n)
+        return torch.get_num_threads()
+
+    def precision(self, name):
+        if name != self.precision_name:
+            self.runner, self.runner_key, self.encoder, self.modality = None, None, None, None
+            gc.collect()
+        self.precision_name = name
+
+    def prepare(self, name):
+        train, modality, batch = case_parts(name)
+        if self.modality != modality:
+            self.runner, self.encoder = None, None
+            gc.collect()
+            self.encoder, self.modality = torch_precision_encoder(modality, self.precision_name), modality
+        if self.runner_key != name:
+            if self.runner is not None:
+                self.runner.close()
+            self.runner = TorchRunner(self.encoder, modality, batch, train, self.precision_name)
+            self.runner_key = name
+        return self.runner.step, {"optimizer": self.runner.optimizer_kind, "threads": torch.get_num_threads()}
 
 
 def imu_patchify_by_reshape(self, imu):
@@ -272,7 +290,7 @@ def imu_patchify_by_reshape(self, imu):
     return {"trunk": {"tokens": self.tokenize_input_and_cls_pos(imu, self.imu_stem)}, "head": {}}
 
 
-def ov_serve():
+class OpenVinoServer:
     """The OpenVINO twin of `bench_encoders --serve` (inference only): the reference encoder of a case
     converted by openvino.convert_model (traced from the PyTorch module with the case's input, so the
     batch is static) and compiled for the CPU with the case's threads, one stream, latency hint:
@@ -283,70 +301,51 @@ def ov_serve():
             output channel; the CPU plugin quantizes the activations of those matmuls on the fly
             (DYNAMIC_QUANTIZATION_GROUP_SIZE, its default) -- OpenVINO's own recipe for weights-only
             int8 without a calibration set, as bindery's int8 is.
-    The compiled model is kept per (case, threads); conversion and compilation are outside the timing."""
-    import openvino as ov
-    core = ov.Core()
-    threads, precision = 1, "fp32"
-    torch_encoder, torch_modality = None, None
-    models, compiled = {}, {}
-    for line in sys.stdin:
-        words = line.split()
-        if not words:
-            continue
-        try:
-            if words[0] == "quit":
-                reply({"ok": True})
-                return
-            if words[0] == "threads":
-                threads = int(words[1])
-                reply({"ok": True, "threads": threads, "rss_mb": status_mb("VmRSS")})
-            elif words[0] == "precision":
-                if words[1] not in PRECISIONS:
-                    raise ValueError(f"precision '{words[1]}' is not one of {PRECISIONS}")
-                if words[1] != precision:
-                    models, compiled = {}, {}
-                    gc.collect()
-                precision = words[1]
-                reply({"ok": True, "precision": precision})
-            elif words[0] == "run":
-                name, iters = words[1], int(words[2])
-                train, modality, batch = case_parts(name)
-                if train:
-                    raise ValueError("OpenVINO runs inference only")
-                if torch_modality != modality:
-                    models, compiled, torch_encoder = {}, {}, None
-                    gc.collect()
-                    torch_encoder, torch_modality = build_torch_encoder(modality).eval(), modality
-                    if modality == "imu":
-                        torch_encoder.pre.forward = types.MethodType(imu_patchify_by_reshape, torch_encoder.pre)
-                x = make_torch_input(modality, batch)
-                if batch not in models:
-                    with torch.no_grad():
-                        model = ov.convert_model(torch_encoder, example_input=x)
-                    if precision == "int8":
-                        import nncf
-                        model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_SYM)
-                    models[batch] = model
-                key = (batch, threads)
-                if key not in compiled:
-                    config = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
-                              "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
-                    model = core.compile_model(models[batch], "CPU", config)
-                    compiled[key] = (model, model.create_infer_request())
-                request = compiled[key][1]
-                feed = {0: x.numpy()}
-                reset_peak_rss()
-                seconds = []
-                for _ in range(iters):
-                    t0 = time.perf_counter()
-                    request.infer(feed)
-                    seconds.append(time.perf_counter() - t0)
-                reply({"ok": True, "case": name, "seconds": seconds, "peak_rss_mb": status_mb("VmHWM"),
-                                  "threads": threads})
-            else:
-                reply({"ok": False, "error": f"unknown command '{words[0]}'"})
-        except Exception as e:  # noqa: BLE001 -- reported to the driver
-            reply({"ok": False, "error": repr(e)})
+    The compiled model is kept per (batch, threads); conversion and compilation are outside the timing."""
+
+    def __init__(self):
+        import openvino as ov
+        self.ov, self.core = ov, ov.Core()
+        self.n_threads, self.precision_name = 1, "fp32"
+        self.torch_encoder, self.modality = None, None
+        self.models, self.compiled = {}, {}
+
+    def threads(self, n):
+        self.n_threads = n
+        return n
+
+    def precision(self, name):
+        if name != self.precision_name:
+            self.models, self.compiled = {}, {}
+            gc.collect()
+        self.precision_name = name
+
+    def prepare(self, name):
+        train, modality, batch = case_parts(name)
+        if train:
+            raise ValueError("OpenVINO runs inference only")
+        if self.modality != modality:
+            self.models, self.compiled, self.torch_encoder = {}, {}, None
+            gc.collect()
+            self.torch_encoder, self.modality = build_torch_encoder(modality).eval(), modality
+            if modality == "imu":
+                self.torch_encoder.pre.forward = types.MethodType(imu_patchify_by_reshape, self.torch_encoder.pre)
+        x = make_torch_input(modality, batch)
+        if batch not in self.models:
+            with torch.no_grad():
+                model = self.ov.convert_model(self.torch_encoder, example_input=x)
+            if self.precision_name == "int8":
+                import nncf
+                model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_SYM)
+            self.models[batch] = model
+        key = (batch, self.n_threads)
+        if key not in self.compiled:
+            config = {"INFERENCE_NUM_THREADS": self.n_threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
+                      "INFERENCE_PRECISION_HINT": "bf16" if self.precision_name == "bf16" else "f32"}
+            compiled = self.core.compile_model(self.models[batch], "CPU", config)
+            self.compiled[key] = (compiled, compiled.create_infer_request())
+        request, feed = self.compiled[key][1], {0: x.numpy()}
+        return (lambda: request.infer(feed)), {"threads": self.n_threads}
 
 
 # ---- the driver -----------------------------------------------------------------------------------
@@ -596,9 +595,9 @@ def format_report(rows, info, peaks, args):
 if __name__ == "__main__":
     if "--torch-serve" in sys.argv[1:]:
         protocol_to_stdout()
-        torch_serve()
+        serve(TorchServer())
     elif "--ov-serve" in sys.argv[1:]:
         protocol_to_stdout()
-        ov_serve()
+        serve(OpenVinoServer())
     else:
         main()
