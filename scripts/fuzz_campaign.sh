@@ -56,7 +56,8 @@ while true; do
   max_len="${MAX_LEN:-}"
   case "$next" in text | tokenizer) max_len="${MAX_LEN:-512}" ;; esac
   echo "== fuzz_campaign: $next has $least of $goal executions; $chunk s more"
-  before=$(ls "$work/artifacts/$next" 2>/dev/null | wc -l)
+  artifacts() { { find "$work/artifacts/$next" -type f 2>/dev/null || true; } | wc -l; }  # 0 at first
+  before=$(artifacts)
   status=0
   MAX_LEN="$max_len" BUILD_DIR="$build" WORK="$work" "$root/scripts/fuzz.sh" "$chunk" "$next" >"$work/campaign-chunk.out" 2>&1 ||
     status=$?
@@ -68,7 +69,7 @@ while true; do
   fi
   seconds=$(echo "$row" | awk -F'|' '{ gsub(/ /, "", $2); print $2 }')
   execs=$(echo "$row" | awk -F'|' '{ gsub(/ /, "", $3); print $3 }')
-  findings=$(( $(ls "$work/artifacts/$next" 2>/dev/null | wc -l) - before ))
+  findings=$(( $(artifacts) - before ))
   [ "$execs" = "?" ] && execs=0
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u '+%F %T')" "$next" "${JOBS:-1}" "$seconds" "$execs" "$findings" \
     "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')" >>"$ledger"
