@@ -2,9 +2,10 @@
 //
 // Every shape runs three ways in the same process, so their ratio is measured under the same load:
 //   bindery   Cpu::gemm, whatever this build selected: for x·Wᵀ with K >= 128 on an AVX-512 CPU its own
-//             kernel (backend/cpu_gemm_nt.hpp), else OpenBLAS with BINDERY_BLAS, Eigen otherwise
+//             kernel (backend/cpu_gemm_nt.hpp), else OpenBLAS with BINDERY_BLAS (single-threaded
+//             calls split over the OpenMP team), Eigen otherwise
 //   eigen     detail::eigen_gemm, compiled with this build's flags
-//   openblas  cblas_sgemm called directly (the reference)
+//   openblas  cblas_sgemm called directly, with OpenBLAS's own threads (the reference)
 // Square shapes are C = A B; the transformer shapes are nn.Linear's y = x W^T with W stored (out, in),
 // i.e. trans_b. Counter GFLOP/s = 2 M N K / wall time. Also: one ViT MLP block (fc1, GELU through
 // Cpu::for_each, fc2) to see how each GEMM's threads share the cores with OpenMP loops,
@@ -63,6 +64,18 @@ const char* impl_name(Impl impl) {
   return "?";
 }
 
+/// Sets OpenBLAS's thread count for a benchmark of `impl`: the reference (openblas) runs with
+/// OpenBLAS's own threads, as a program calling it directly would; bindery's Cpu::gemm keeps the
+/// pthreads OpenBLAS on one thread and splits products over its OpenMP team (Cpu::set_num_threads
+/// restores that). Called before each benchmark's loop, outside any parallel region.
+void threads_for(Impl impl) {
+  if (impl == Impl::kOpenBlas) {
+    openblas_set_num_threads(Cpu::num_threads());
+  } else {
+    Cpu::set_num_threads(Cpu::num_threads());
+  }
+}
+
 /// Row-major C(M,N) = op(A) op(B) (alpha 1, beta 0) through one implementation.
 void gemm(Impl impl, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
           const float* b, int64_t ldb, float* c, int64_t ldc) {
@@ -89,6 +102,7 @@ struct GemmShape {
 void run_gemm(benchmark::State& state, Impl impl, GemmShape s) {
   const Buffer a(s.m * s.k, 1), b(s.k * s.n, 2), c(s.m * s.n, 3);
   const int64_t ldb = s.trans_b ? s.k : s.n;
+  threads_for(impl);
   for (auto _ : state) {
     gemm(impl, false, s.trans_b, s.m, s.n, s.k, a.get(), s.k, b.get(), ldb, c.get(), s.n);
     benchmark::DoNotOptimize(c.get());
@@ -105,6 +119,7 @@ void run_mlp(benchmark::State& state, Impl impl, int64_t rows) {
   const Buffer x(rows * kDim, 1), w1(kHidden * kDim, 2), w2(kDim * kHidden, 3), h(rows * kHidden, 4),
       y(rows * kDim, 5);
   float* hp = h.get();
+  threads_for(impl);
   for (auto _ : state) {
     gemm(impl, false, true, rows, kHidden, kDim, x.get(), kDim, w1.get(), kDim, hp, kHidden);
     Cpu::for_each(rows * kHidden, [hp](int64_t i) { hp[i] = bindery::functors::Gelu{}(hp[i]); });
@@ -124,6 +139,7 @@ void run_batched(benchmark::State& state, Impl impl, int64_t batch, int64_t len,
     gemm(one_impl, false, true, len, len, dim, q.get() + i * len * dim, dim, k.get() + i * len * dim, dim,
          s.get() + i * len * len, len);
   };
+  threads_for(impl);
   for (auto _ : state) {
     switch (impl) {
       case Impl::kBindery:
@@ -152,6 +168,7 @@ void run_batched(benchmark::State& state, Impl impl, int64_t batch, int64_t len,
 /// cblas_sgemm called there directly (its pthreads build then starts threads of its own).
 void run_nested(benchmark::State& state, Impl impl, int64_t tasks, int64_t rows, int64_t len, int64_t dim) {
   const Buffer q(tasks * rows * dim, 1), k(tasks * len * dim, 2), s(tasks * rows * len, 3);
+  threads_for(impl);
   for (auto _ : state) {
     Cpu::for_each(
         tasks,
@@ -203,6 +220,7 @@ void run_nt(benchmark::State& state, NtImpl impl, GemmShape s) {
   bindery::Int8Weight w8;
   if (impl == NtImpl::kBf16) w16 = bindery::Bf16Weight(b.get(), s.n, s.k, s.k);
   if (impl == NtImpl::kInt8) w8 = bindery::Int8Weight(b.get(), s.n, s.k, s.k);
+  threads_for(impl == NtImpl::kOpenBlas ? Impl::kOpenBlas : Impl::kBindery);
   for (auto _ : state) {
     switch (impl) {
       case NtImpl::kAvx512:

@@ -115,6 +115,93 @@ TEST_CASE("Cpu gemm A·Bᵀ kernel: the switch falls back to the BLAS", "[core][
   REQUIRE_FALSE(detail::gemm_nt_applies(100, 100, 64));  // attention's head dimension: the BLAS
 }
 
+namespace {
+
+/// C = alpha op(A) op(B) + beta C through Cpu::gemm on `threads` threads (x·Wᵀ kernel off: the BLAS
+/// or Eigen path), with C's padding columns and beta = 0's C filled with NaN.
+std::vector<float> general_gemm(int threads, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+                                float beta, uint64_t seed, std::vector<float>* a_out = nullptr,
+                                std::vector<float>* b_out = nullptr, std::vector<float>* c_in = nullptr) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
+  const int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2;
+  std::vector<float> a(static_cast<size_t>((ta ? k : m) * lda)), b(static_cast<size_t>((tb ? n : k) * ldb)),
+      c(static_cast<size_t>(m * ldc));
+  for (auto& v : a) v = uni(rng);
+  for (auto& v : b) v = uni(rng);
+  for (auto& v : c) v = beta == 0.0f ? std::numeric_limits<float>::quiet_NaN() : uni(rng);
+  if (a_out != nullptr) *a_out = a;
+  if (b_out != nullptr) *b_out = b;
+  if (c_in != nullptr) *c_in = c;
+  const int before = Cpu::num_threads();
+  Cpu::set_num_threads(threads);
+  Cpu::set_gemm_nt_kernel(false);
+  Cpu::gemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+  Cpu::set_gemm_nt_kernel(true);
+  Cpu::set_num_threads(before);
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("Cpu gemm through the BLAS: products split over the team equal one call, every transpose",
+          "[core][gemm]") {
+  struct Case {
+    int64_t m, n, k;
+    float alpha, beta;
+  };
+  // rows split (M > N), columns split in 16s with a ragged end (N > M, N % 16 != 0), a product under
+  // the 4 MFLOP split threshold, and alpha / beta over NaN
+  const Case cases[] = {{301, 37, 200, 1.0f, 0.0f}, {19, 533, 210, 0.5f, 1.5f}, {40, 40, 40, -1.0f, 0.0f}};
+  uint64_t seed = 100;
+  for (const Case& p : cases) {
+    for (bool ta : {false, true}) {
+      for (bool tb : {false, true}) {
+        std::vector<float> a, b, c0;
+        const auto one = general_gemm(1, ta, tb, p.m, p.n, p.k, p.alpha, p.beta, seed, &a, &b, &c0);
+        const auto two = general_gemm(2, ta, tb, p.m, p.n, p.k, p.alpha, p.beta, seed);
+        ++seed;
+        INFO("m " << p.m << " n " << p.n << " k " << p.k << " ta " << ta << " tb " << tb);
+        REQUIRE(one.size() == two.size());
+        // each element is summed by one call in the same K order: the same bits on 1 and 2 threads
+        for (size_t i = 0; i < one.size(); ++i) {
+          REQUIRE((std::isnan(one[i]) == std::isnan(two[i])));
+          if (!std::isnan(one[i])) REQUIRE(one[i] == two[i]);
+        }
+        // and against fp64 (the padding columns stay as they were)
+        const int64_t lda = (ta ? p.m : p.k) + 3, ldb = (tb ? p.k : p.n) + 5, ldc = p.n + 2;
+        const double u = std::ldexp(1.0, -24);
+        for (int64_t i = 0; i < p.m; ++i) {
+          for (int64_t j = 0; j < p.n; ++j) {
+            double sum = 0, magnitude = 0;
+            for (int64_t q = 0; q < p.k; ++q) {
+              const double x = ta ? a[q * lda + i] : a[i * lda + q], y = tb ? b[j * ldb + q] : b[q * ldb + j];
+              sum += x * y;
+              magnitude += std::fabs(x * y);
+            }
+            const double old = p.beta == 0.0f ? 0.0 : double(c0[i * ldc + j]);
+            const double want = double(p.alpha) * sum + double(p.beta) * old;
+            const double bound =
+                2.0 * double(p.k + 2) * u * (std::fabs(p.alpha) * magnitude + std::fabs(p.beta * old));
+            REQUIRE(std::fabs(double(two[i * ldc + j]) - want) <= bound);
+          }
+          for (int64_t j = p.n; j < ldc; ++j)
+            REQUIRE(std::isnan(two[i * ldc + j]) == std::isnan(c0[i * ldc + j]));
+        }
+      }
+    }
+  }
+#if defined(BINDERY_WITH_BLAS)
+  // the pthreads OpenBLAS is kept on one thread, even after someone raised its count
+  if (detail::blas_has_own_threads()) {
+    openblas_set_num_threads(2);
+    general_gemm(2, false, false, 64, 64, 64, 1.0f, 0.0f, 7);
+    REQUIRE(openblas_get_num_threads() == 1);
+    REQUIRE(detail::blas_nests_in_openmp());
+  }
+#endif
+}
+
 TEST_CASE("Cpu allocations: large freed blocks are reused, small ones are not cached", "[core][allocator]") {
   auto& cache = detail::HostBlockCache::instance();
   Cpu::empty_cache();

@@ -30,6 +30,7 @@
 #pragma pop_macro("bfloat16")
 extern "C" void openblas_set_num_threads(int);
 extern "C" int openblas_get_parallel(void);
+extern "C" int openblas_get_num_threads(void);
 #endif
 
 #include "bindery/backend/backend.hpp"
@@ -170,11 +171,32 @@ inline bool in_parallel_region() {
 }
 
 #if defined(BINDERY_WITH_BLAS)
-/// Whether OpenBLAS may be called from inside an OpenMP team: its OpenMP and sequential builds
-/// then run single-threaded; its pthreads build (Debian's default) would start its own threads.
+/// Whether the OpenBLAS in use keeps a thread pool of its own: its pthreads build (Debian's default)
+/// does; its OpenMP build shares OpenMP's pool, its sequential build has none.
+inline bool blas_has_own_threads() {
+  static const bool own = openblas_get_parallel() == 1;  // 0 sequential, 1 pthreads, 2 OpenMP
+  return own;
+}
+
+/// bindery runs the pthreads OpenBLAS on one thread and splits large products over its own OpenMP
+/// team (blas_gemm_split). After each threaded call, that build's idle workers spin in sched_yield
+/// for about 2^28 cycles (OPENBLAS_THREAD_TIMEOUT), on the very cores the OpenMP team needs next:
+/// on 2 threads that took 15% of the samples of an IMU forward, which ran 1.25x faster without it
+/// (docs/benchmarks.md). Returns whether OpenBLAS now runs on one thread: it sets that outside a
+/// parallel region when someone else (the user, a benchmark's reference) raised OpenBLAS's count;
+/// inside a team it cannot, and the caller uses Eigen instead. The OpenMP and sequential builds run
+/// on one thread inside a team anyway (the OpenMP build's openblas_set_num_threads would also set
+/// OpenMP's own count, so it is left alone).
+inline bool blas_single_threaded() {
+  if (!blas_has_own_threads() || openblas_get_num_threads() == 1) return true;
+  if (in_parallel_region()) return false;
+  openblas_set_num_threads(1);
+  return true;
+}
+
+/// Whether OpenBLAS may be called from inside an OpenMP team without starting threads there.
 inline bool blas_nests_in_openmp() {
-  static const bool nests = openblas_get_parallel() != 1;  // 0 sequential, 1 pthreads, 2 OpenMP
-  return nests;
+  return !blas_has_own_threads() || openblas_get_num_threads() == 1;
 }
 
 /// Row-major GEMM through CBLAS (OpenBLAS), same contract as eigen_gemm.
@@ -189,6 +211,41 @@ void blas_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T al
   } else {
     cblas_dgemm(CblasRowMajor, ta, tb, int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c,
                 int(ldc));
+  }
+}
+
+/// Products below this many flops run on one thread: an OpenMP region costs a few microseconds.
+inline constexpr double kBlasSplitMinFlops = 4.0e6;
+
+/// blas_gemm on `threads` threads of bindery's OpenMP team, each calling the single-threaded BLAS
+/// on a block of C: the columns (in multiples of 16) when N >= M, else the rows. Every element is
+/// still summed by one call in the BLAS's K order. Outside a parallel region only.
+template <class T>
+void blas_gemm_split(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+                     int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, int threads) {
+  const bool split_n = n >= m;
+  const int64_t extent = split_n ? n : m, unit = split_n ? 16 : 1;
+  const int64_t units = (extent + unit - 1) / unit;
+  const double flops = 2.0 * double(m) * double(n) * double(k);
+  int64_t parts = flops < kBlasSplitMinFlops || in_parallel_region() ? 1 : std::min<int64_t>(threads, units);
+  if (parts <= 1) {
+    blas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(static_cast <int>(parts))
+#endif
+  for (int64_t part = 0; part < parts; ++part) {
+    const int64_t begin = std::min(extent, units * part / parts * unit);
+    const int64_t end = std::min(extent, units * (part + 1) / parts * unit);
+    if (begin >= end) continue;
+    if (split_n) {
+      blas_gemm(trans_a, trans_b, m, end - begin, k, alpha, a, lda, trans_b ? b + begin * ldb : b + begin,
+                ldb, beta, c + begin, ldc);
+    } else {
+      blas_gemm(trans_a, trans_b, end - begin, n, k, alpha, trans_a ? a + begin : a + begin * lda, lda, b,
+                ldb, beta, c + begin * ldc, ldc);
+    }
   }
 }
 #endif
@@ -253,9 +310,11 @@ struct Cpu {
   }
 
   /// Row-major C(M,N) = alpha op(A) op(B) + beta C with op(A): (M,K), op(B): (K,N).
-  /// OpenBLAS when bindery is built with BINDERY_BLAS (the default), Eigen otherwise. Called from
-  /// inside an OpenMP team (a for_each body) with the pthreads OpenBLAS, it runs single-threaded
-  /// Eigen instead: that OpenBLAS would start its own threads on cores the team already uses.
+  /// OpenBLAS when bindery is built with BINDERY_BLAS (the default), Eigen otherwise. Debian's pthreads
+  /// OpenBLAS runs on one thread: products of 4 MFLOP and more are split over bindery's OpenMP team,
+  /// one single-threaded call per block of C (detail::blas_gemm_split), and inside a team (a for_each
+  /// body) each call stays on its thread. Should OpenBLAS's own count have been raised meanwhile
+  /// (by the user), calls inside a team take single-threaded Eigen instead.
   /// fp32 A·Bᵀ with K >= 128 (every Linear: x·Wᵀ) takes bindery's own AVX-512 or AVX2 kernel where
   /// the CPU has one (backend/cpu_gemm_nt.hpp: no packing of the weight; set_gemm_nt_kernel(false) or
   /// BINDERY_GEMM_NT=0 turns it off, BINDERY_CPU_ISA=avx2 caps it at AVX2).
@@ -274,8 +333,13 @@ struct Cpu {
         }
       }
 #if defined(BINDERY_WITH_BLAS)
-      if (!detail::in_parallel_region() || detail::blas_nests_in_openmp()) {
-        detail::blas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      if (detail::blas_single_threaded()) {
+        if (openblas_get_parallel() != 2) {  // pthreads or sequential: split over the team
+          detail::blas_gemm_split(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                                  num_threads());
+        } else {  // the OpenMP build threads itself on OpenMP's pool
+          detail::blas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        }
         return;
       }
 #endif
@@ -285,9 +349,9 @@ struct Cpu {
 
   /// `batch` independent GEMMs; operand i starts at a + i*stride_a (a stride of 0 broadcasts).
   /// With Eigen, many small products run one per thread (single-threaded inside the team) and large
-  /// ones one after another with Eigen's threads. With OpenBLAS every product runs in turn with
-  /// OpenBLAS's threads (it keeps small ones on one core): per-thread Eigen measured slower on every
-  /// attention shape, and OpenMP teams of tiny tasks stall on a loaded machine (docs/benchmarks.md).
+  /// ones one after another with Eigen's threads. With OpenBLAS every product runs in turn through
+  /// gemm (split over the team from 4 MFLOP): per-thread Eigen measured slower on every attention
+  /// shape, and OpenMP teams of tiny tasks stall on a loaded machine (docs/benchmarks.md).
   template <class T>
   static void gemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                            int64_t lda, int64_t stride_a, const T* b, int64_t ldb, int64_t stride_b, T beta,
@@ -350,7 +414,10 @@ struct Cpu {
 #endif
     Eigen::setNbThreads(threads);
 #if defined(BINDERY_WITH_BLAS)
-    openblas_set_num_threads(threads);
+    // The pthreads build stays on one thread (detail::blas_single_threaded); the OpenMP build follows
+    // OpenMP (its setter also sets OpenMP's count); the sequential build ignores it.
+    if (!detail::blas_has_own_threads()) openblas_set_num_threads(threads);
+    detail::blas_single_threaded();
 #endif
   }
   static int num_threads() {
