@@ -442,6 +442,27 @@ TEST_CASE("bf16-weight x·Wᵀ: fp64 references with the rounding bounds, tile e
     detail::gemm_nt_bf16(p.m, 1.0f, d.a.data(), p.k, w, 0.0f, two.data(), p.n, d.bias.data(), 2);
     REQUIRE(one == two);
   }
+#if BINDERY_HOST_SIMD_X86
+  if (kernel) {  // the AVX-512 activation rounding = float_to_bfloat16_bits, bit for bit
+    std::vector<uint32_t> bits = {
+        0x00000000u, 0x80000000u, 0x00000001u, 0x807FFFFFu,  // zeros, subnormals
+        0x3F808000u, 0x3F818000u, 0x3F80FFFFu, 0x3F817FFFu,  // ties to even, near ties
+        0x7F7FFFFFu, 0xFF7F8000u, 0x7F800000u, 0xFF800000u,  // max -> inf, inf
+        0x7F800001u, 0xFFC00000u, 0x7FBFFFFFu, 0xFFFFFFFFu,  // NaNs (signalling too)
+        0x7F7F7FFFu, 0x3F7FFFFFu};
+    std::mt19937 gen(23);
+    for (int i = 0; i < 4000; ++i) bits.push_back(gen());
+    std::vector<float> x(bits.size());
+    std::memcpy(x.data(), bits.data(), bits.size() * sizeof(float));
+    for (int64_t k : {int64_t(0), int64_t(1), int64_t(15), int64_t(17), int64_t(x.size())}) {
+      std::vector<uint16_t> scalar(static_cast<size_t>(k) + 1, 7), vector(static_cast<size_t>(k) + 1, 7);
+      for (int64_t p = 0; p < k; ++p) scalar[p] = detail::float_to_bfloat16_bits(x[p]);
+      detail::bf16_row_avx512(x.data(), k, vector.data());
+      INFO("k " << k);
+      REQUIRE(scalar == vector);  // the element past k untouched
+    }
+  }
+#endif
 }
 
 TEST_CASE(

@@ -145,6 +145,25 @@ __attribute__((target("avx512f"))) inline float quantize_row_u8_avx512(const flo
   }
   return max_abs / 127.0f;
 }
+
+/// float_to_bfloat16_bits on 16 lanes, the same bits: x + 0x7FFF + (bit 16 of x), shifted down
+/// (round to nearest even, a carry bumping the exponent up to infinity), and for NaN the top half
+/// with the quiet bit set. Writes k values; the bf16 GEMM rounds every activation through it (the
+/// scalar loop took 3-4% of a bf16 encoder's time).
+__attribute__((target("avx512f"))) inline void bf16_row_avx512(const float* x, int64_t k, uint16_t* out) {
+  constexpr __mmask16 kAll = 0xFFFF;
+  const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF), infinity = _mm512_set1_epi32(0x7F800000);
+  const __m512i half = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1), quiet = _mm512_set1_epi32(0x40);
+  for (int64_t p = 0; p < k; p += 16) {
+    const __mmask16 mask = k - p >= 16 ? kAll : static_cast<__mmask16>((1u << (k - p)) - 1u);
+    const __m512i v = _mm512_maskz_loadu_epi32(mask, x + p);
+    const __m512i top = _mm512_maskz_srli_epi32(kAll, v, 16);
+    const __m512i rounded = _mm512_maskz_srli_epi32(
+        kAll, _mm512_add_epi32(_mm512_add_epi32(v, half), _mm512_and_si512(top, one)), 16);
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(v, magnitude), infinity);
+    _mm512_mask_cvtepi32_storeu_epi16(out + p, mask, _mm512_mask_or_epi32(rounded, nan, top, quiet));
+  }
+}
 #endif
 
 }  // namespace detail
@@ -272,12 +291,24 @@ inline int64_t lowp_row_stride(int64_t k, int64_t elem_bytes) {
   return ld;
 }
 
-/// Rounds A (m × k) to bf16 bits into prep.bf16, row stride prep.ld (padding zero).
-inline void prepare_a_bf16(int64_t m, int64_t k, const float* a, int64_t lda, LowpA& prep) {
+/// Rounds A (m × k) to bf16 bits into prep.bf16, row stride prep.ld (padding zero); `vector`: with
+/// bf16_row_avx512 (the same bits).
+inline void prepare_a_bf16(int64_t m, int64_t k, const float* a, int64_t lda, LowpA& prep,
+                           bool vector = false) {
   prep.ld = lowp_row_stride(k, 2);
-  prep.bf16.assign(static_cast<size_t>(m * prep.ld), uint16_t(0));
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t p = 0; p < k; ++p) prep.bf16[i * prep.ld + p] = float_to_bfloat16_bits(a[i * lda + p]);
+  prep.bf16.resize(static_cast<size_t>(m * prep.ld));
+  for (int64_t i = 0; i < m; ++i) {
+    uint16_t* row = prep.bf16.data() + i * prep.ld;
+    std::fill(row + k, row + prep.ld, uint16_t(0));
+#if BINDERY_HOST_SIMD_X86
+    if (vector) {
+      bf16_row_avx512(a + i * lda, k, row);
+      continue;
+    }
+#endif
+    for (int64_t p = 0; p < k; ++p) row[p] = float_to_bfloat16_bits(a[i * lda + p]);
+  }
+  (void)vector;
 }
 
 /// Quantizes A's rows (q + 128, padding 128 = zero) and keeps alpha · s_a per row.
@@ -577,8 +608,8 @@ inline void gemm_nt_bf16(int64_t m, float alpha, const float* a, int64_t lda, co
   if (m == 0 || n == 0) return;
   thread_local LowpA scratch;  // the caller's: the lambda below runs on other threads too
   LowpA& prep = scratch;
-  prepare_a_bf16(m, k, a, lda, prep);
   const bool kernel = gemm_bf16_kernel_supported();
+  prepare_a_bf16(m, k, a, lda, prep, kernel);
   gemm_nt_split_n(m, n, k, kGemmLowpNr, threads, 4e6, [&](int64_t begin, int64_t end) {
 #if BINDERY_HOST_SIMD_X86
     if (kernel) return gemm_bf16_columns(m, begin, end, k, alpha, prep, w, beta, c, ldc, bias);
