@@ -100,6 +100,67 @@ TEST_CASE("simd::erf is within 2 ulp of double erf", "[ops][gelu][erf]") {
   }
 }
 
+TEST_CASE("simd::exp_shifted_sum: e^(x - shift) within 2 ulp, exactly 0 below the normal range",
+          "[ops][gelu][exp][attention]") {
+  const bool wide = GENERATE(false, true);
+  if (!select_lanes(wide)) return;
+  INFO((wide ? "16 lanes" : "4 lanes"));
+  // Every 257th float of [-104, 104], shifted down by 104 or 16 (x - shift spans [-208, 88]),
+  // in one call of an odd length: whole vectors and a partial one.
+  for (const float shift : {104.0f, 16.0f}) {
+    const std::vector<float> x = float_sweep(104.0f, 257);
+    std::vector<float> y = x;
+    const auto n = static_cast<int64_t>(y.size()) - 3;
+    const float sum = ops::simd::exp_shifted_sum(y.data(), n, shift);
+    double worst = 0, reference_sum = 0;
+    float worst_x = 0;
+    int64_t not_flushed = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float arg = x[i] - shift;  // the contract is e^ of the float difference
+      const double reference = std::exp(static_cast<double>(arg));
+      reference_sum += y[i];
+      if (reference < std::numeric_limits<float>::min() * 0.999) {
+        not_flushed += y[i] != 0.0f;
+        continue;
+      }
+      if (reference < std::numeric_limits<float>::min() * 1.001) continue;  // either side of the edge
+      const double error = std::fabs(y[i] - reference) / float_ulp(reference);
+      if (!(error <= worst)) worst = error, worst_x = x[i];
+    }
+    for (int64_t i = n; i < n + 3; ++i) CHECK(y[i] == x[i]);  // past n: untouched
+    INFO("shift " << shift << ": max " << worst << " ulp at x = " << worst_x);
+    CHECK(worst <= 2.0);  // measured: 1.12 on 4 lanes, 0.87 on 16
+    CHECK(not_flushed == 0);
+    if (shift == 104.0f) {  // every output <= 1 (with shift 16 the float sum overflows, as it should)
+      CHECK(std::fabs(sum - reference_sum) <= 1e-5 * reference_sum);
+    }
+  }
+  // -inf (a masked key) and an underflow give exactly 0, NaN stays NaN, 0 gives 1; the tail lanes
+  // (n = 5) add nothing to the sum.
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> special = {-inf, -100.0f, std::numeric_limits<float>::quiet_NaN(), 0.0f, 3.0f};
+  const float total = ops::simd::exp_shifted_sum(special.data(), 5, 3.0f);
+  CHECK(special[0] == 0.0f);
+  CHECK(special[1] == 0.0f);
+  CHECK(std::isnan(special[2]));
+  CHECK(std::isnan(total));
+  CHECK(std::fabs(special[3] - std::exp(-3.0)) <= 2 * float_ulp(std::exp(-3.0)));
+  CHECK(special[4] == 1.0f);
+  std::vector<float> masked = {-inf, -inf, 0.0f};
+  CHECK(ops::simd::exp_shifted_sum(masked.data(), 3, 0.0f) == 1.0f);
+  // max_of: whole vectors, the tail and the start value, NaN skipped
+  std::vector<float> values(37);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = std::sin(static_cast<float>(i)) * 10.0f;
+  for (const size_t at : {size_t(0), size_t(17), size_t(36)}) {
+    std::vector<float> v = values;
+    v[at] = 50.0f;
+    v[(at + 5) % v.size()] = std::numeric_limits<float>::quiet_NaN();
+    CHECK(ops::simd::max_of(v.data(), 37, -inf) == 50.0f);
+    CHECK(ops::simd::max_of(v.data(), 37, 60.0f) == 60.0f);
+  }
+  CHECK(ops::simd::max_of(values.data(), 0, -inf) == -inf);
+}
+
 TEST_CASE("gelu float fast path is within a few ulp of double precision", "[ops][gelu]") {
   const bool wide = GENERATE(false, true);
   if (!select_lanes(wide)) return;

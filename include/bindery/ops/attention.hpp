@@ -25,6 +25,7 @@
 
 #include "bindery/ops/arithmetic.hpp"
 #include "bindery/ops/linear.hpp"
+#include "bindery/ops/simd_math.hpp"
 #include "bindery/ops/softmax.hpp"
 
 namespace bindery::ops {
@@ -73,6 +74,32 @@ struct AttentionKernel<Cpu> {
     return std::max<int64_t>(1, (lk + tiles - 1) / tiles);
   }
 
+  /// max(start, s[0..n)): 16 lanes for float (simd::max_of), Eigen otherwise.
+  template <class T>
+  static T row_max(const T* s, int64_t n, T start) {
+    if constexpr (std::is_same_v<T, float>) {
+      return simd::max_of(s, n, start);
+    } else {
+      return std::max(start, detail::cpu::ConstRowMap<T>(s, n).maxCoeff());
+    }
+  }
+
+  /// s[i] = exp(s[i] - shift) in place, entries below the smallest normal exactly 0 (masked keys
+  /// get no weight, and no denormal reaches the P·V product); returns their sum. float: one 16-lane
+  /// pass (simd::exp_shifted_sum); the 4-lane Eigen passes it replaced took a tenth of a bf16
+  /// IMU forward.
+  template <class T>
+  static T exp_shifted_sum(T* s, int64_t n, T shift) {
+    if constexpr (std::is_same_v<T, float>) {
+      return simd::exp_shifted_sum(s, n, shift);
+    } else {
+      detail::cpu::RowMap<T> row(s, n);
+      row = (row - shift).exp();
+      detail::cpu::flush_tiny(s, n);
+      return row.sum();
+    }
+  }
+
   /// Adds the mask rows of one tile to the scores s (rows × width, row-major).
   template <class T>
   static void add_mask(T* s, const T* mask, int64_t rows, int64_t width, int64_t mask_row, int64_t mask_col) {
@@ -115,15 +142,13 @@ struct AttentionKernel<Cpu> {
             for (int64_t r = 0; r < rows; ++r) {
               RowMap<T> sr(s + r * width, width);
               const size_t ri = static_cast<size_t>(r);
-              const T new_max = std::max(max[ri], sr.maxCoeff());
+              const T new_max = row_max(sr.data(), width, max[ri]);
               if (new_max == neg_inf) {  // every key so far masked out: no weight yet
                 sr.setZero();
                 continue;
               }
               const T rescale = std::exp(max[ri] - new_max);  // 0 when the old max was -inf
-              sr = (sr - new_max).exp();
-              flush_tiny(sr.data(), width);
-              sum[ri] = sum[ri] * rescale + sr.sum();
+              sum[ri] = sum[ri] * rescale + exp_shifted_sum(sr.data(), width, new_max);
               if (rescale != T(1)) RowMap<T>(ob + r * a.dv, a.dv) *= rescale;
               max[ri] = new_max;
             }
@@ -196,11 +221,8 @@ struct AttentionKernel<Cpu> {
                         p,
                         width);  // S = scale Q Kᵀ
               if (mb != nullptr) add_mask(p, mb + j0 * a.mask_col, rows, width, a.mask_row, a.mask_col);
-              for (int64_t r = 0; r < rows; ++r) {
-                RowMap<T> pr(p + r * width, width);
-                pr = (pr - lb[r]).exp();  // P = exp(S - lse)
-                flush_tiny(pr.data(), width);
-              }
+              for (int64_t r = 0; r < rows; ++r)
+                exp_shifted_sum(p + r * width, width, lb[r]);  // P = exp(S - lse)
               if (dv_b != nullptr) {
                 Cpu::gemm(true, false, width, a.dv, rows, T(1), p, width, gb, a.dv, T(1), dv_b + j0 * a.dv,
                           a.dv);  // dV += Pᵀ dO

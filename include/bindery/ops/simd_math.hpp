@@ -1,4 +1,4 @@
-// bindery/ops/simd_math.hpp — float erf and GELU 4 or 16 lanes at a time, for the Cpu kernels.
+// bindery/ops/simd_math.hpp — float erf, GELU and exp 4 or 16 lanes at a time, for the Cpu kernels.
 //
 // Why hand-written (DESIGN §6): libm's erff is scalar (GELU through it ran at 1 GB/s on one core),
 // and Eigen 3.4's vectorized erf (unsupported/Eigen/SpecialFunctions) measured 7.5 ulp over
@@ -25,6 +25,8 @@
 // - exp(-k v²), k = 1/2 or 1: v = hi + lo with hi the top 12 bits of v, so hi² is exact and only
 //   the small part of the argument is rounded; Cody-Waite reduction by n ln 2, degree-6
 //   polynomial, times 2^n.
+// - e^x (the attention's online softmax, exp_shifted_sum): the same reduction and polynomial on x
+//   itself, results below the smallest normal float set to exactly 0.
 // - erfc(z) = exp(-z²) erfcx(z), erfcx(z) = U(t) / (z + a) with U a degree-8 polynomial in
 //   t = (z - a)/(z + a), z in [0.5, 9.2].
 // - erf(x): |x| < 1: x + x P(x²); else ±(1 - erfc(|x|)), |x| clamped to 4 (erf(4) rounds to 1).
@@ -108,6 +110,17 @@ inline bool set_wide(bool on) {
   return on && wide_supported();
 }
 
+/// The largest of `start` and x[0..n) (NaN entries are skipped).
+inline float max_of(const float* x, int64_t n, float start) {
+  BINDERY_SIMD_WIDE_BRANCH(max_of(x, n, start))
+  return v4::max_of(x, n, start);
+}
+/// x[i] = e^(x[i] - shift) in place, for x[i] - shift <= 88; results below the smallest normal
+/// float (-inf included) are exactly 0. Returns the sum of the new x. <= 2 ulp.
+inline float exp_shifted_sum(float* x, int64_t n, float shift) {
+  BINDERY_SIMD_WIDE_BRANCH(exp_shifted_sum(x, n, shift))
+  return v4::exp_shifted_sum(x, n, shift);
+}
 /// y = erf(x) over n floats (y may alias x); <= 1.32 ulp.
 inline void erf(const float* x, float* y, int64_t n) {
   BINDERY_SIMD_WIDE_BRANCH(erf(x, y, n))
