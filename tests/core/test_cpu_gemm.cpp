@@ -418,6 +418,53 @@ TEST_CASE("Cpu gemm A·Bᵀ AVX2 kernel (forced): every tile edge, K slices, str
   }
 }
 
+TEST_CASE("Cpu gemm A·Bᵀ kernel with a bias epilogue: the bits of the bias fill + beta = 1 product",
+          "[core][gemm][linear]") {
+  // ops::linear's fp32 forward on the Cpu: Cpu::gemm_nt_bias adds the bias in the tile epilogue;
+  // before, C was filled with the bias and the product accumulated into it (beta = 1). The two must
+  // agree bit for bit on every kernel (AVX-512, AVX2, the plain loop), tile edge and K slice.
+  std::mt19937_64 rng(31);
+  std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
+  const auto check = [&](int64_t m, int64_t n, int64_t k, int threads) {
+    std::vector<float> a(static_cast<size_t>(m * k)), b(static_cast<size_t>(n * k)),
+        bias(static_cast<size_t>(n));
+    for (auto& v : a) v = uni(rng);
+    for (auto& v : b) v = uni(rng);
+    for (auto& v : bias) v = uni(rng) * 4.0f;
+    std::vector<float> fused(static_cast<size_t>(m * n), std::numeric_limits<float>::quiet_NaN()),
+        filled(fused);
+    detail::gemm_nt_f32(m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, fused.data(), n, threads, bias.data());
+    for (int64_t i = 0; i < m; ++i) std::copy(bias.begin(), bias.end(), filled.begin() + i * n);
+    detail::gemm_nt_f32(m, n, k, 1.0f, a.data(), k, b.data(), k, 1.0f, filled.data(), n, threads);
+    INFO("m " << m << " n " << n << " k " << k << " threads " << threads);
+    REQUIRE(std::memcmp(fused.data(), filled.data(), fused.size() * sizeof(float)) == 0);
+  };
+  const auto sweep = [&] {
+    for (int64_t m : {1, 3, 4, 7})
+      for (int64_t n : {1, 5, 8, 9, 17}) check(m, n, 131, 1);
+    check(5, 19, 1500, 1);   // two K slices: the bias goes with the first only
+    check(64, 200, 384, 2);  // split over 2 threads
+  };
+  if (detail::gemm_nt_cpu_isa() >= detail::CpuIsa::kAvx2) {
+    IsaLimit avx2(detail::CpuIsa::kAvx2);
+    sweep();
+  }
+  sweep();  // the widest kernel (or the loop)
+  {
+    IsaLimit portable(detail::CpuIsa::kPortable);
+    check(3, 9, 131, 1);
+  }
+  // Cpu::gemm_nt_bias takes the kernel's shapes only (K >= 128), and says so
+  std::vector<float> a(4 * 64, 1.0f), b(6 * 64, 1.0f), bias(6, 0.5f), c(4 * 6, 0.0f);
+  REQUIRE_FALSE(Cpu::gemm_nt_bias(4, 6, 64, a.data(), 64, b.data(), 64, bias.data(), c.data(), 6));
+  REQUIRE(c == std::vector<float>(4 * 6, 0.0f));
+  if (detail::gemm_nt_supported()) {
+    std::vector<float> a2(4 * 128, 1.0f), b2(6 * 128, 1.0f);
+    REQUIRE(Cpu::gemm_nt_bias(4, 6, 128, a2.data(), 128, b2.data(), 128, bias.data(), c.data(), 6));
+    REQUIRE(c == std::vector<float>(4 * 6, 128.5f));
+  }
+}
+
 TEST_CASE("bf16-weight x·Wᵀ: fp64 references with the rounding bounds, tile edges, kernel and fallback",
           "[core][gemm]") {
   const bool kernel = detail::gemm_bf16_kernel_supported();

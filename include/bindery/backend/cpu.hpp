@@ -399,6 +399,19 @@ struct Cpu {
     deallocate(rb);
   }
 
+  /// Row-major C(M,N) = A·Bᵀ + bias (A: M×K, B: N×K, bias: N floats), the bias added in the
+  /// epilogue of bindery's x·Wᵀ kernel: a Linear's forward with no pass that fills C with the bias
+  /// first, and the same bits as that fill followed by gemm with beta = 1. Returns false, and does
+  /// nothing, where that kernel does not take (M, N, K) (detail::gemm_nt_applies): the caller then
+  /// fills C and calls gemm. ops::linear_forward finds it through `requires` (backends without it
+  /// take the fill).
+  static bool gemm_nt_bias(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                           int64_t ldb, const float* bias, float* c, int64_t ldc) {
+    if (!detail::gemm_nt_applies(m, n, k)) return false;
+    detail::gemm_nt_f32(m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, num_threads(), bias);
+    return true;
+  }
+
   /// Turns bindery's own fp32 x·Wᵀ kernel on or off (on by default on CPUs with AVX-512F/DQ or AVX2);
   /// returns whether it is now on. Off, every GEMM goes to the BLAS (or Eigen).
   static bool set_gemm_nt_kernel(bool on) {

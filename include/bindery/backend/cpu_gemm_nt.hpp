@@ -128,13 +128,16 @@ inline void gemm_nt_split_n(int64_t m, int64_t n, int64_t k, int64_t nr, int thr
 /// The x·Wᵀ contract as a plain loop (fp32 sums in K order): the kernels' fallback where no SIMD
 /// level runs; Cpu::gemm takes the BLAS there instead (gemm_nt_applies is false).
 inline void gemm_nt_f32_loop(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-                             const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+                             const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+                             const float* bias = nullptr) {
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
       float sum = 0.0f;
       for (int64_t p = 0; p < k; ++p) sum += a[i * lda + p] * b[j * ldb + p];
+      float s = alpha * sum;
+      if (bias != nullptr) s += bias[j];
       float& out = c[i * ldc + j];
-      out = beta == 0.0f ? alpha * sum : alpha * sum + beta * out;  // beta == 0 ignores C (it may hold NaN)
+      out = beta == 0.0f ? s : s + beta * out;  // beta == 0 ignores C (it may hold NaN)
     }
 }
 
@@ -205,7 +208,8 @@ template <int MR, int NR>
 __attribute__((target("avx512f,avx512dq,fma"))) inline void gemm_nt_tile(int64_t k, const float* a,
                                                                          int64_t lda, const float* b,
                                                                          int64_t ldb, float* c, int64_t ldc,
-                                                                         float alpha, float beta) {
+                                                                         float alpha, float beta,
+                                                                         const float* bias) {
   __m512 acc[MR][NR];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i)
@@ -239,7 +243,8 @@ __attribute__((target("avx512f,avx512dq,fma"))) inline void gemm_nt_tile(int64_t
   if constexpr (NR == 8) {
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
-      const __m256 sums = _mm256_mul_ps(_mm256_set1_ps(alpha), reduce8(acc[i]));
+      __m256 sums = _mm256_mul_ps(_mm256_set1_ps(alpha), reduce8(acc[i]));
+      if (bias != nullptr) sums = _mm256_add_ps(sums, _mm256_loadu_ps(bias));
       float* out = c + i * ldc;
       _mm256_storeu_ps(
           out, beta == 0.0f ? sums : _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(out), sums));
@@ -249,7 +254,8 @@ __attribute__((target("avx512f,avx512dq,fma"))) inline void gemm_nt_tile(int64_t
     for (int i = 0; i < MR; ++i) {
 #pragma GCC unroll 8
       for (int j = 0; j < NR; ++j) {
-        const float s = alpha * reduce1(acc[i][j]);
+        float s = alpha * reduce1(acc[i][j]);
+        if (bias != nullptr) s += bias[j];
         float& out = c[i * ldc + j];
         out = beta == 0.0f ? s : s + beta * out;  // beta == 0 ignores C (it may hold NaN)
       }
@@ -261,25 +267,28 @@ __attribute__((target("avx512f,avx512dq,fma"))) inline void gemm_nt_tile(int64_t
 /// counting down from the full tile at compile time.
 template <int MR = kGemmNtMr, int NR = kGemmNtNr>
 inline void gemm_nt_any_tile(int rows, int cols, int64_t k, const float* a, int64_t lda, const float* b,
-                             int64_t ldb, float* c, int64_t ldc, float alpha, float beta) {
+                             int64_t ldb, float* c, int64_t ldc, float alpha, float beta, const float* bias) {
   if constexpr (MR > 1) {
-    if (rows < MR) return gemm_nt_any_tile<MR - 1, NR>(rows, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+    if (rows < MR)
+      return gemm_nt_any_tile<MR - 1, NR>(rows, cols, k, a, lda, b, ldb, c, ldc, alpha, beta, bias);
   }
   if constexpr (NR > 1) {
-    if (cols < NR) return gemm_nt_any_tile<MR, NR - 1>(rows, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+    if (cols < NR)
+      return gemm_nt_any_tile<MR, NR - 1>(rows, cols, k, a, lda, b, ldb, c, ldc, alpha, beta, bias);
   }
-  gemm_nt_tile<MR, NR>(k, a, lda, b, ldb, c, ldc, alpha, beta);
+  gemm_nt_tile<MR, NR>(k, a, lda, b, ldb, c, ldc, alpha, beta, bias);
 }
 
 /// Columns [n_begin, n_end) of C, every row. K runs in slices of `k_block`: the first slice applies
-/// beta, the later ones add to C.
+/// beta and the bias (when not null), the later ones add to C.
 inline void gemm_nt_columns(int64_t m, int64_t n_begin, int64_t n_end, int64_t k, float alpha, const float* a,
                             int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
-                            int64_t block_rows, int64_t k_block, int64_t m_block) {
+                            int64_t block_rows, int64_t k_block, int64_t m_block, const float* bias) {
   constexpr int64_t mr = kGemmNtMr, nr = kGemmNtNr;
   for (int64_t p = 0; p < std::max<int64_t>(k, 1); p += k_block) {
     const int64_t kc = std::min(k_block, k - p);
     const float beta_p = p == 0 ? beta : 1.0f;
+    const float* bias_p = p == 0 ? bias : nullptr;
     for (int64_t mb = 0; mb < m; mb += m_block) {
       const int64_t mb_end = std::min(m, mb + m_block);
       // The M block's slice of A, copied with a row stride that is not a multiple of 4 KiB: with
@@ -299,7 +308,8 @@ inline void gemm_nt_columns(int64_t m, int64_t n_begin, int64_t n_end, int64_t k
             const float* a_tile = packed.data() + (i - mb) * ld_pack;
             const float* b_tile = b + j * ldb + p;
             float* c_tile = c + i * ldc + j;
-            gemm_nt_any_tile(rows, cols, kc, a_tile, ld_pack, b_tile, ldb, c_tile, ldc, alpha, beta_p);
+            gemm_nt_any_tile(rows, cols, kc, a_tile, ld_pack, b_tile, ldb, c_tile, ldc, alpha, beta_p,
+                             bias_p != nullptr ? bias_p + j : nullptr);
           }
         }
       }
@@ -307,9 +317,10 @@ inline void gemm_nt_columns(int64_t m, int64_t n_begin, int64_t n_end, int64_t k
   }
 }
 
-/// C(M,N) = alpha·A·Bᵀ + beta·C on `threads` threads (1 inside a parallel region): AVX-512.
+/// C(M,N) = alpha·A·Bᵀ + beta·C (+ bias) on `threads` threads (1 inside a parallel region): AVX-512.
 inline void gemm_nt_f32_avx512(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-                               const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int threads) {
+                               const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int threads,
+                               const float* bias) {
   if (m <= 0 || n <= 0) return;
   constexpr int64_t nr = kGemmNtNr;
   // K slices: an A tile (MR·KC floats) stays in L1 across a block's B tiles. A block of B (NB·KC
@@ -328,7 +339,7 @@ inline void gemm_nt_f32_avx512(int64_t m, int64_t n, int64_t k, float alpha, con
   if (omp_in_parallel()) parts = 1;
 #endif
   if (parts <= 1) {
-    gemm_nt_columns(m, 0, n, k, alpha, a, lda, b, ldb, beta, c, ldc, block_rows, k_block, m_block);
+    gemm_nt_columns(m, 0, n, k, alpha, a, lda, b, ldb, beta, c, ldc, block_rows, k_block, m_block, bias);
     return;
   }
   const int64_t tiles = (n + nr - 1) / nr;
@@ -339,7 +350,8 @@ inline void gemm_nt_f32_avx512(int64_t m, int64_t n, int64_t k, float alpha, con
     const int64_t begin = std::min(n, tiles * part / parts * nr);
     const int64_t end = std::min(n, tiles * (part + 1) / parts * nr);
     if (begin < end)
-      gemm_nt_columns(m, begin, end, k, alpha, a, lda, b, ldb, beta, c, ldc, block_rows, k_block, m_block);
+      gemm_nt_columns(m, begin, end, k, alpha, a, lda, b, ldb, beta, c, ldc, block_rows, k_block, m_block,
+                      bias);
   }
 }
 
@@ -367,7 +379,8 @@ __attribute__((target("avx2"))) inline __m128 reduce4_avx2(const __m256* v) {
 template <int MR, int NR>
 __attribute__((target("avx2,fma"))) inline void gemm_nt_tile_avx2(int64_t k, const float* a, int64_t lda,
                                                                   const float* b, int64_t ldb, float* c,
-                                                                  int64_t ldc, float alpha, float beta) {
+                                                                  int64_t ldc, float alpha, float beta,
+                                                                  const float* bias) {
   __m256 acc[MR][NR];
 #pragma GCC unroll 4
   for (int i = 0; i < MR; ++i)
@@ -402,7 +415,8 @@ __attribute__((target("avx2,fma"))) inline void gemm_nt_tile_avx2(int64_t k, con
   if constexpr (NR == 4) {
 #pragma GCC unroll 4
     for (int i = 0; i < MR; ++i) {
-      const __m128 sums = _mm_mul_ps(_mm_set1_ps(alpha), reduce4_avx2(acc[i]));
+      __m128 sums = _mm_mul_ps(_mm_set1_ps(alpha), reduce4_avx2(acc[i]));
+      if (bias != nullptr) sums = _mm_add_ps(sums, _mm_loadu_ps(bias));
       float* out = c + i * ldc;
       _mm_storeu_ps(out, beta == 0.0f ? sums : _mm_fmadd_ps(_mm_set1_ps(beta), _mm_loadu_ps(out), sums));
     }
@@ -411,7 +425,8 @@ __attribute__((target("avx2,fma"))) inline void gemm_nt_tile_avx2(int64_t k, con
     for (int i = 0; i < MR; ++i) {
 #pragma GCC unroll 4
       for (int j = 0; j < NR; ++j) {
-        const float s = alpha * reduce1_avx2(acc[i][j]);
+        float s = alpha * reduce1_avx2(acc[i][j]);
+        if (bias != nullptr) s += bias[j];
         float& out = c[i * ldc + j];
         out = beta == 0.0f ? s : s + beta * out;  // beta == 0 ignores C (it may hold NaN)
       }
@@ -422,27 +437,29 @@ __attribute__((target("avx2,fma"))) inline void gemm_nt_tile_avx2(int64_t k, con
 /// An edge tile of `rows` ≤ MR and `cols` ≤ NR (the instantiation of exactly that size).
 template <int MR = kGemmNtAvx2Mr, int NR = kGemmNtAvx2Nr>
 inline void gemm_nt_any_tile_avx2(int rows, int cols, int64_t k, const float* a, int64_t lda, const float* b,
-                                  int64_t ldb, float* c, int64_t ldc, float alpha, float beta) {
+                                  int64_t ldb, float* c, int64_t ldc, float alpha, float beta,
+                                  const float* bias) {
   if constexpr (MR > 1) {
     if (rows < MR)
-      return gemm_nt_any_tile_avx2<MR - 1, NR>(rows, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+      return gemm_nt_any_tile_avx2<MR - 1, NR>(rows, cols, k, a, lda, b, ldb, c, ldc, alpha, beta, bias);
   }
   if constexpr (NR > 1) {
     if (cols < NR)
-      return gemm_nt_any_tile_avx2<MR, NR - 1>(rows, cols, k, a, lda, b, ldb, c, ldc, alpha, beta);
+      return gemm_nt_any_tile_avx2<MR, NR - 1>(rows, cols, k, a, lda, b, ldb, c, ldc, alpha, beta, bias);
   }
-  gemm_nt_tile_avx2<MR, NR>(k, a, lda, b, ldb, c, ldc, alpha, beta);
+  gemm_nt_tile_avx2<MR, NR>(k, a, lda, b, ldb, c, ldc, alpha, beta, bias);
 }
 
 /// Columns [n_begin, n_end) of C, every row: the blocking of gemm_nt_columns with AVX2 tiles.
 inline void gemm_nt_columns_avx2(int64_t m, int64_t n_begin, int64_t n_end, int64_t k, float alpha,
                                  const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
-                                 float* c, int64_t ldc, int64_t block_rows, int64_t k_block,
-                                 int64_t m_block) {
+                                 float* c, int64_t ldc, int64_t block_rows, int64_t k_block, int64_t m_block,
+                                 const float* bias) {
   constexpr int64_t mr = kGemmNtAvx2Mr, nr = kGemmNtAvx2Nr;
   for (int64_t p = 0; p < std::max<int64_t>(k, 1); p += k_block) {
     const int64_t kc = std::min(k_block, k - p);
     const float beta_p = p == 0 ? beta : 1.0f;
+    const float* bias_p = p == 0 ? bias : nullptr;
     for (int64_t mb = 0; mb < m; mb += m_block) {
       const int64_t mb_end = std::min(m, mb + m_block);
       const int64_t ld_pack = (kc + 7) / 8 * 8 + ((kc * 4) % 4096 == 0 ? 8 : 0);  // off 4 KiB (see above)
@@ -458,7 +475,8 @@ inline void gemm_nt_columns_avx2(int64_t m, int64_t n_begin, int64_t n_end, int6
           for (int64_t j = nb; j < nb_end; j += nr) {
             const int cols = static_cast<int>(std::min(nr, nb_end - j));
             gemm_nt_any_tile_avx2(rows, cols, kc, packed.data() + (i - mb) * ld_pack, ld_pack,
-                                  b + j * ldb + p, ldb, c + i * ldc + j, ldc, alpha, beta_p);
+                                  b + j * ldb + p, ldb, c + i * ldc + j, ldc, alpha, beta_p,
+                                  bias_p != nullptr ? bias_p + j : nullptr);
           }
         }
       }
@@ -466,9 +484,11 @@ inline void gemm_nt_columns_avx2(int64_t m, int64_t n_begin, int64_t n_end, int6
   }
 }
 
-/// C(M,N) = alpha·A·Bᵀ + beta·C on `threads` threads: AVX2 + FMA, the same blocking as AVX-512.
+/// C(M,N) = alpha·A·Bᵀ + beta·C (+ bias) on `threads` threads: AVX2 + FMA, the same blocking as
+/// AVX-512.
 inline void gemm_nt_f32_avx2(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-                             const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int threads) {
+                             const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int threads,
+                             const float* bias) {
   if (m <= 0 || n <= 0) return;
   const int64_t slices = (k + kGemmNtKBlock - 1) / kGemmNtKBlock;
   const int64_t k_block = k <= kGemmNtKBlock ? std::max<int64_t>(k, 1) : (k + slices - 1) / slices;
@@ -477,23 +497,28 @@ inline void gemm_nt_f32_avx2(int64_t m, int64_t n, int64_t k, float alpha, const
   const int64_t m_block = std::max<int64_t>(
       kGemmNtAvx2Mr, kGemmNtABytes / (k_block * int64_t(sizeof(float))) / kGemmNtAvx2Mr * kGemmNtAvx2Mr);
   gemm_nt_split_n(m, n, k, kGemmNtAvx2Nr, threads, 4e6, [&](int64_t begin, int64_t end) {
-    gemm_nt_columns_avx2(m, begin, end, k, alpha, a, lda, b, ldb, beta, c, ldc, block_rows, k_block, m_block);
+    gemm_nt_columns_avx2(m, begin, end, k, alpha, a, lda, b, ldb, beta, c, ldc, block_rows, k_block, m_block,
+                         bias);
   });
 }
 
 /// C(M,N) = alpha·A·Bᵀ + beta·C with the kernel of gemm_nt_isa() (AVX-512 or AVX2); a plain loop
 /// where neither runs (Cpu::gemm then takes the BLAS instead: gemm_nt_applies is false).
+/// `bias` (N floats, or null): C(i, j) = alpha·(A·Bᵀ)(i, j) + bias(j) (+ beta·C), added in the tile's
+/// epilogue, so a Linear needs no pass that fills C with the bias first. With beta = 0 the bits are
+/// those of that fill followed by the product with beta = 1.
 inline void gemm_nt_f32(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-                        const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int threads) {
+                        const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int threads,
+                        const float* bias = nullptr) {
   switch (gemm_nt_isa()) {
     case CpuIsa::kAvx512:
-      return gemm_nt_f32_avx512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads);
+      return gemm_nt_f32_avx512(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, bias);
     case CpuIsa::kAvx2:
-      return gemm_nt_f32_avx2(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads);
+      return gemm_nt_f32_avx2(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, bias);
     case CpuIsa::kPortable:
       break;
   }
-  gemm_nt_f32_loop(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  gemm_nt_f32_loop(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
 }
 
 #else
@@ -512,8 +537,9 @@ inline bool gemm_nt_supported() {
 /// The same contract as the x86 kernel, as a plain loop: unreachable through gemm_nt_applies, and
 /// correct (not a no-op) if called directly.
 inline void gemm_nt_f32(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-                        const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int /*threads*/) {
-  gemm_nt_f32_loop(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+                        const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int /*threads*/,
+                        const float* bias = nullptr) {
+  gemm_nt_f32_loop(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
 }
 
 #endif

@@ -1,7 +1,8 @@
 // bindery/ops/linear.hpp — y = x·Wᵀ + b, PyTorch's F.linear.
 //
 // Forward: the output is first filled with the bias rows, then ONE GEMM accumulates x·Wᵀ into it
-// (beta = 1), so the bias costs no extra pass over y. W is read in place in PyTorch's (out, in)
+// (beta = 1). On the Cpu backend in fp32, bindery's x·Wᵀ kernel adds the bias in its epilogue
+// instead (Cpu::gemm_nt_bias: the same bits, no fill pass). W is read in place in PyTorch's (out, in)
 // layout through the GEMM's trans flag; x's leading axes are flattened into rows.
 // Backward: dL/dx = dL/dy·W, dL/dW = dL/dyᵀ·x over the flattened rows (one GEMM each), and
 // dL/db = the column sums of dL/dy (a GEMV with a ones vector).
@@ -52,18 +53,26 @@ Tensor<T, B> linear_forward(const Tensor<T, B>& x, const Tensor<T, B>& weight,
   std::vector<int64_t> out_dims(x.shape().begin(), x.shape().end() - 1);
   out_dims.push_back(out_features);
   Tensor<T, B> y = Tensor<T, B>::empty(Shape{rows, out_features});  // (rows, out)
-  if (bias.defined()) {
-    const Tensor<T, B> b = bias.contiguous();
+  if (rows == 0 || out_features == 0) return y.reshape(out_dims);
+  const detail::GemmOperand<T, B> op_x = detail::gemm_operand(x_rows, false);
+  const detail::GemmOperand<T, B> op_w = detail::gemm_operand(weight, true);
+  const Tensor<T, B> b = bias.defined() ? bias.contiguous() : Tensor<T, B>();
+  // A backend whose x·Wᵀ kernel adds the bias in its epilogue (Cpu::gemm_nt_bias) saves the fill;
+  // inside an Autocast scope the product goes through gemm_call's 16-bit operands instead.
+  if constexpr (requires(const T* p, T* q, int64_t i) { B::gemm_nt_bias(i, i, i, p, i, p, i, p, q, i); }) {
+    if (b.defined() && !op_x.trans && op_w.trans && autocast_precision() == Precision::kFloat32 &&
+        B::gemm_nt_bias(rows, out_features, in, op_x.tensor.data(), op_x.ld, op_w.tensor.data(), op_w.ld,
+                        b.data(), y.data(), out_features)) {
+      return y.reshape(out_dims);
+    }
+  }
+  if (b.defined()) {
     B::for_each(rows, detail::FillRowsFunctor<T>{y.data(), b.data(), out_features},
                 std::max<int64_t>(1, B::kDefaultGrain / std::max<int64_t>(out_features, 1)));
   }
-  if (rows > 0 && out_features > 0) {
-    const detail::GemmOperand<T, B> op_x = detail::gemm_operand(x_rows, false);
-    const detail::GemmOperand<T, B> op_w = detail::gemm_operand(weight, true);
-    detail::gemm_call<T, B>(op_x.trans, op_w.trans, rows, out_features, in, T(1), op_x.tensor.data(), op_x.ld,
-                            0, op_w.tensor.data(), op_w.ld, 0, bias.defined() ? T(1) : T(0), y.data(),
-                            out_features, 0, 1);
-  }
+  detail::gemm_call<T, B>(op_x.trans, op_w.trans, rows, out_features, in, T(1), op_x.tensor.data(), op_x.ld,
+                          0, op_w.tensor.data(), op_w.ld, 0, b.defined() ? T(1) : T(0), y.data(),
+                          out_features, 0, 1);
   return y.reshape(out_dims);
 }
 
