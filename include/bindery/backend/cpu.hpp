@@ -227,18 +227,9 @@ void blas_gemm_split(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k
   const int64_t extent = split_n ? n : m, unit = split_n ? 16 : 1;
   const int64_t units = (extent + unit - 1) / unit;
   const double flops = 2.0 * double(m) * double(n) * double(k);
-  int64_t parts = flops < kBlasSplitMinFlops || in_parallel_region() ? 1 : std::min<int64_t>(threads, units);
-  if (parts <= 1) {
-    blas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    return;
-  }
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(static_cast <int>(parts))
-#endif
-  for (int64_t part = 0; part < parts; ++part) {
-    const int64_t begin = std::min(extent, units * part / parts * unit);
-    const int64_t end = std::min(extent, units * (part + 1) / parts * unit);
-    if (begin >= end) continue;
+  const int64_t parts =
+      flops < kBlasSplitMinFlops || in_parallel_region() ? 1 : std::min<int64_t>(threads, units);
+  for_each_range(extent, unit, parts, [&](int64_t begin, int64_t end) {
     if (split_n) {
       blas_gemm(trans_a, trans_b, m, end - begin, k, alpha, a, lda, trans_b ? b + begin * ldb : b + begin,
                 ldb, beta, c + begin, ldc);
@@ -246,7 +237,7 @@ void blas_gemm_split(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k
       blas_gemm(trans_a, trans_b, end - begin, n, k, alpha, trans_a ? a + begin : a + begin * lda, lda, b,
                 ldb, beta, c + begin * ldc, ldc);
     }
-  }
+  });
 }
 #endif
 

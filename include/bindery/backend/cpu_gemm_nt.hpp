@@ -100,6 +100,25 @@ inline CpuIsa set_cpu_isa_limit(CpuIsa limit) {
   return static_cast<CpuIsa>(cpu_isa_limit_storage().exchange(static_cast<int>(limit)));
 }
 
+/// body(begin, end) over `parts` contiguous ranges of [0, extent) made of whole `unit`s (the last
+/// one ends at extent), one per thread of an OpenMP team when parts > 1. The GEMM splits share it.
+template <class Body>
+inline void for_each_range(int64_t extent, int64_t unit, int64_t parts, const Body& body) {
+  if (parts <= 1) {
+    body(int64_t(0), extent);
+    return;
+  }
+  const int64_t units = (extent + unit - 1) / unit;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(static_cast <int>(parts))
+#endif
+  for (int64_t part = 0; part < parts; ++part) {
+    const int64_t begin = std::min(extent, units * part / parts * unit);
+    const int64_t end = std::min(extent, units * (part + 1) / parts * unit);
+    if (begin < end) body(begin, end);
+  }
+}
+
 /// The N ranges the x·Wᵀ kernels give each of `threads` threads: whole tiles of `nr` columns, one
 /// thread when the product is below `min_flops` or inside a parallel region. Calls body(begin, end).
 template <class Body>
@@ -110,19 +129,7 @@ inline void gemm_nt_split_n(int64_t m, int64_t n, int64_t k, int64_t nr, int thr
 #if defined(_OPENMP)
   if (omp_in_parallel()) parts = 1;
 #endif
-  if (parts <= 1) {
-    body(int64_t(0), n);
-    return;
-  }
-  const int64_t tiles = (n + nr - 1) / nr;
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(static_cast <int>(parts))
-#endif
-  for (int64_t part = 0; part < parts; ++part) {
-    const int64_t begin = std::min(n, tiles * part / parts * nr);
-    const int64_t end = std::min(n, tiles * (part + 1) / parts * nr);
-    if (begin < end) body(begin, end);
-  }
+  for_each_range(n, nr, parts, body);
 }
 
 /// The x·Wᵀ contract as a plain loop (fp32 sums in K order): the kernels' fallback where no SIMD
@@ -333,26 +340,10 @@ inline void gemm_nt_f32_avx512(int64_t m, int64_t n, int64_t k, float alpha, con
   const int64_t m_block = std::max<int64_t>(
       kGemmNtMr, kGemmNtABytes / (k_block * int64_t(sizeof(float))) / kGemmNtMr * kGemmNtMr);
   // Split N in whole NR multiples; too little work for a second thread runs on one.
-  const double flops = 2.0 * double(m) * double(n) * double(k);
-  int64_t parts = flops < 4e6 ? 1 : std::min<int64_t>(threads, (n + nr - 1) / nr);
-#if defined(_OPENMP)
-  if (omp_in_parallel()) parts = 1;
-#endif
-  if (parts <= 1) {
-    gemm_nt_columns(m, 0, n, k, alpha, a, lda, b, ldb, beta, c, ldc, block_rows, k_block, m_block, bias);
-    return;
-  }
-  const int64_t tiles = (n + nr - 1) / nr;
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(static_cast <int>(parts))
-#endif
-  for (int64_t part = 0; part < parts; ++part) {
-    const int64_t begin = std::min(n, tiles * part / parts * nr);
-    const int64_t end = std::min(n, tiles * (part + 1) / parts * nr);
-    if (begin < end)
-      gemm_nt_columns(m, begin, end, k, alpha, a, lda, b, ldb, beta, c, ldc, block_rows, k_block, m_block,
-                      bias);
-  }
+  gemm_nt_split_n(m, n, k, nr, threads, 4e6, [&](int64_t begin, int64_t end) {
+    gemm_nt_columns(m, begin, end, k, alpha, a, lda, b, ldb, beta, c, ldc, block_rows, k_block, m_block,
+                    bias);
+  });
 }
 
 // ---- AVX2 + FMA: the same dot-product kernel with 8-float lanes ----
