@@ -327,7 +327,7 @@ inline void gemm_nt_columns(int64_t m, int64_t n_begin, int64_t n_end, int64_t k
 /// C(M,N) = alpha·A·Bᵀ + beta·C (+ bias) on `threads` threads (1 inside a parallel region): AVX-512.
 inline void gemm_nt_f32_avx512(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                                const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int threads,
-                               const float* bias) {
+                               const float* bias = nullptr) {
   if (m <= 0 || n <= 0) return;
   constexpr int64_t nr = kGemmNtNr;
   // K slices: an A tile (MR·KC floats) stays in L1 across a block's B tiles. A block of B (NB·KC
@@ -479,7 +479,7 @@ inline void gemm_nt_columns_avx2(int64_t m, int64_t n_begin, int64_t n_end, int6
 /// AVX-512.
 inline void gemm_nt_f32_avx2(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                              const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int threads,
-                             const float* bias) {
+                             const float* bias = nullptr) {
   if (m <= 0 || n <= 0) return;
   const int64_t slices = (k + kGemmNtKBlock - 1) / kGemmNtKBlock;
   const int64_t k_block = k <= kGemmNtKBlock ? std::max<int64_t>(k, 1) : (k + slices - 1) / slices;
