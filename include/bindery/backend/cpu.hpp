@@ -171,11 +171,21 @@ inline bool in_parallel_region() {
 }
 
 #if defined(BINDERY_WITH_BLAS)
-/// Whether the OpenBLAS in use keeps a thread pool of its own: its pthreads build (Debian's default)
-/// does; its OpenMP build shares OpenMP's pool, its sequential build has none.
+/// The OpenBLAS build in use (openblas_get_parallel, read once): 0 sequential, 1 pthreads (Debian's
+/// default: a thread pool of its own), 2 OpenMP (shares OpenMP's pool).
+inline int blas_build_kind() {
+  static const int kind = openblas_get_parallel();
+  return kind;
+}
+
+/// Whether the OpenBLAS in use keeps a thread pool of its own (the pthreads build).
 inline bool blas_has_own_threads() {
-  static const bool own = openblas_get_parallel() == 1;  // 0 sequential, 1 pthreads, 2 OpenMP
-  return own;
+  return blas_build_kind() == 1;
+}
+
+/// Whether OpenBLAS may be called from inside an OpenMP team without starting threads there.
+inline bool blas_nests_in_openmp() {
+  return !blas_has_own_threads() || openblas_get_num_threads() == 1;
 }
 
 /// bindery runs the pthreads OpenBLAS on one thread and splits large products over its own OpenMP
@@ -188,15 +198,10 @@ inline bool blas_has_own_threads() {
 /// on one thread inside a team anyway (the OpenMP build's openblas_set_num_threads would also set
 /// OpenMP's own count, so it is left alone).
 inline bool blas_single_threaded() {
-  if (!blas_has_own_threads() || openblas_get_num_threads() == 1) return true;
+  if (blas_nests_in_openmp()) return true;
   if (in_parallel_region()) return false;
   openblas_set_num_threads(1);
   return true;
-}
-
-/// Whether OpenBLAS may be called from inside an OpenMP team without starting threads there.
-inline bool blas_nests_in_openmp() {
-  return !blas_has_own_threads() || openblas_get_num_threads() == 1;
 }
 
 /// Row-major GEMM through CBLAS (OpenBLAS), same contract as eigen_gemm.
@@ -325,7 +330,7 @@ struct Cpu {
       }
 #if defined(BINDERY_WITH_BLAS)
       if (detail::blas_single_threaded()) {
-        if (openblas_get_parallel() != 2) {  // pthreads or sequential: split over the team
+        if (detail::blas_build_kind() != 2) {  // pthreads or sequential: split over the team
           detail::blas_gemm_split(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
                                   num_threads());
         } else {  // the OpenMP build threads itself on OpenMP's pool
