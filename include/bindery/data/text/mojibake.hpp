@@ -363,6 +363,9 @@ inline size_t altered_utf8_at(std::string_view b, size_t i) {
   constexpr ByteClass kLead2{{0xC2, 0xC3}, {0xC5, 0xC5}, {0xCE, 0xCE}, {0xD0, 0xD0}, {0xD9, 0xD9}};
   constexpr ByteClass kLead3Space{{0xE2, 0xE3}}, kLead3{{0xE0, 0xE3}}, kLead4{{0xF0, 0xF0}};
   constexpr ByteClass kNotA0{{0x80, 0x84}, {0x86, 0x9F}, {0xA1, 0xBF}};
+  // Every alternative starts with a lead byte in [C2, F0]: most bytes are rejected here at once.
+  if (i >= b.size()) return 0;
+  if (const auto c = static_cast<unsigned char>(b[i]); c < 0xC2 || c > 0xF0) return 0;
   if (match_bytes(b, i, {kLead2, kSpaceByte})) return 2;
   if (match_bytes(b, i, {kLead3Space, kSpaceByte, kNotA0})) return 3;
   if (match_bytes(b, i, {kLead3, kNotA0, kSpaceByte})) return 3;
@@ -417,6 +420,9 @@ inline size_t lossy_utf8_at(std::string_view b, size_t i) {
   constexpr ByteClass kLead2{{0xC2, 0xDF}}, kLatinLead{{0xC2, 0xC3}}, kLead3{{0xE0, 0xEF}},
       kLead4{{0xF0, 0xF4}};
   constexpr ByteClass kED{{0xED, 0xED}}, kHighSurrogate{{0xA0, 0xAF}}, kLowSurrogate{{0xB0, 0xBF}};
+  // Every alternative starts with 1A or a lead byte in [C2, F4]: most bytes are rejected here at once.
+  if (i >= b.size()) return 0;
+  if (const auto c = static_cast<unsigned char>(b[i]); c != 0x1A && (c < 0xC2 || c > 0xF4)) return 0;
   if (match_bytes(b, i, {kLead2, k1A})) return 2;
   if (match_bytes(b, i, {kLatinLead, kQuestion})) return 2;
   if (match_bytes(b, i, {kED, kHighSurrogate, kLost, kED, kLowSurrogate, kLostOrCont})) return 6;
