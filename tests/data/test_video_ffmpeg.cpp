@@ -17,7 +17,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -166,10 +168,15 @@ void write_video(const std::string& path, const std::vector<data::Image>& frames
       REQUIRE(av_interleaved_write_frame(out.get(), packet.get()) >= 0);
     }
   };
+  // libswscale reads whole vectors past a row's end: give it rows padded to 64 bytes.
+  const size_t row_bytes = static_cast<size_t>(width) * 3, stride = (row_bytes + 63) / 64 * 64;
+  std::vector<uint8_t> padded(stride * static_cast<size_t>(height) + 64);
   for (size_t i = 0; i < frames.size(); ++i) {
     REQUIRE(av_frame_make_writable(frame.get()) >= 0);
-    const uint8_t* planes[4] = {frames[i].pixels.data(), nullptr, nullptr, nullptr};
-    const int strides[4] = {width * 3, 0, 0, 0};
+    for (int y = 0; y < height; ++y)
+      std::memcpy(padded.data() + y * stride, frames[i].pixels.data() + y * row_bytes, row_bytes);
+    const uint8_t* planes[4] = {padded.data(), nullptr, nullptr, nullptr};
+    const int strides[4] = {static_cast<int>(stride), 0, 0, 0};
     sws_scale(sws.get(), planes, strides, 0, height, frame->data, frame->linesize);
     frame->pts = static_cast<int64_t>(i);
     encode(frame.get());
@@ -473,6 +480,40 @@ TEST_CASE("video file: errors are typed and name the file and FFmpeg's reason",
     write_video(tmp.file("one.nut"), {frames[0]}, {"rawvideo", AV_PIX_FMT_RGB24, {25, 1}});
     BINDERY_REQUIRE_THROWS_WITH_ALL(data::probe_video(tmp.file("one.nut")), FormatError, "one.nut",
                                     "no average frame rate");
+  }
+  SECTION("max_pixels holds inside FFmpeg's probe: its decoders refuse larger frames (issue 18)") {
+    // MPEG-4 Part 2 in .mp4: only decoding tells the pixel format, so the probe opens a decoder.
+    // FFmpeg gets 2 · max_pixels + 2²⁰ (its scratch pictures are larger than the frames): with a
+    // limit of 1,000 pixels, frames of 1100 × 1000 are refused inside the probe.
+    std::vector<data::Image> big;
+    for (int64_t i = 0; i < 3; ++i) big.push_back(indexed_frame(1000, 1100, i));
+    write_video(tmp.file("big.mp4"), big, {"mpeg4", AV_PIX_FMT_YUV420P, {25, 1}});
+    static std::string messages;  // av_log's callback takes no context
+    messages.clear();
+    av_log_set_callback([](void*, int level, const char* format, va_list args) {
+      if (level > AV_LOG_ERROR) return;
+      char line[512];
+      std::vsnprintf(line, sizeof(line), format, args);
+      messages += line;
+    });
+    data::VideoFileOptions options;
+    options.max_pixels = 1000;
+    const auto refused = [&] { (void)data::probe_video(tmp.file("big.mp4"), options); };
+    BINDERY_REQUIRE_THROWS_WITH_ALL(refused(), FormatError, "big.mp4");
+    av_log_set_callback(av_log_default_callback);
+    INFO("FFmpeg said: " << messages);
+    CHECK(messages.find("Picture size 1100x1000 exceeds specified max pixel count 1050576") !=
+          std::string::npos);
+    // at exactly the frame size, the probe and the decoder take the frames
+    options.max_pixels = 1100 * 1000;
+    const data::VideoFileInfo info = data::probe_video(tmp.file("big.mp4"), options);
+    CHECK(info.width == 1100);
+    CHECK(info.frame_count == 3);
+    data::VideoFileReader reader(tmp.file("big.mp4"), options);
+    CHECK(reader.read_frames({2}).at(2).width == 1100);
+    options.max_pixels = 1100 * 1000 - 1;
+    BINDERY_REQUIRE_THROWS_WITH_ALL(data::probe_video(tmp.file("big.mp4"), options), FormatError, "big.mp4",
+                                    "1100 x 1000", "max_pixels 1099999");
   }
   SECTION("a frame index past the end") {
     write_video(tmp.file("short.mkv"), frames, {"ffv1", AV_PIX_FMT_0RGB32, {25, 1}});

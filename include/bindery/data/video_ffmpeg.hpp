@@ -33,7 +33,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -84,7 +86,7 @@ struct VideoFileInfo {
 /// Decoding knobs (none changes the decoded values).
 struct VideoFileOptions {
   int decoder_threads = 0;           // FFmpeg's thread_count; 0: one per core, decord's default
-  int64_t max_pixels = 100'000'000;  // width * height allowed for a frame
+  int64_t max_pixels = 100'000'000;  // width * height allowed for a frame (FFmpeg's probe too)
 };
 
 /// File names with a video container's extension (.mp4, .mkv, .avi, .mov, .webm, ...), any case:
@@ -307,6 +309,7 @@ class VideoFileReader {
     int ret = avcodec_parameters_to_context(codec.get(), format_->streams[info_.stream_index]->codecpar);
     if (ret < 0) detail::throw_av_error(info_.path, "cannot set up the decoder", ret);
     codec->thread_count = options_.decoder_threads;
+    codec->max_pixels = max_pixels_for_ffmpeg();
     ret = avcodec_open2(codec.get(), decoder_, nullptr);
     if (ret < 0)
       detail::throw_av_error(info_.path,
@@ -366,6 +369,17 @@ class VideoFileReader {
   }
 
  private:
+  /// The max_pixels that FFmpeg's decoders get: 2 · options_.max_pixels + 2²⁰, at most INT_MAX (their
+  /// default). Their scratch pictures are larger than the frames (edges and alignment: 192 × 280 for
+  /// 64 × 48 frames in MPEG-4), so the headroom keeps them from refusing a frame that bindery allows
+  /// (short of extreme aspect ratios, which then fail with a FormatError). What it bounds is what a
+  /// small file that declares huge frames makes FFmpeg allocate and zero while probing.
+  int64_t max_pixels_for_ffmpeg() const {
+    const int64_t limit = std::max<int64_t>(options_.max_pixels, 0);
+    const int64_t most = std::numeric_limits<int>::max();
+    return limit >= most / 2 ? most : std::min(most, 2 * limit + (int64_t{1} << 20));
+  }
+
   /// (Re)opens the file and finds the best video stream and its decoder.
   void open() {
     format_.reset();
@@ -373,7 +387,13 @@ class VideoFileReader {
     int ret = avformat_open_input(&raw, info_.path.c_str(), nullptr, nullptr);
     if (ret < 0) detail::throw_av_error(info_.path, "cannot open as a video", ret);
     format_.reset(raw);
-    ret = avformat_find_stream_info(format_.get(), nullptr);
+    // The probe decodes a few frames: FFmpeg's decoders get max_pixels too, so a small file that
+    // declares huge frames is refused before they are allocated, not only after the probe.
+    const std::string pixel_limit = std::to_string(max_pixels_for_ffmpeg());
+    std::vector<AVDictionary*> stream_options(format_->nb_streams, nullptr);
+    for (AVDictionary*& entry : stream_options) av_dict_set(&entry, "max_pixels", pixel_limit.c_str(), 0);
+    ret = avformat_find_stream_info(format_.get(), stream_options.empty() ? nullptr : stream_options.data());
+    for (AVDictionary*& entry : stream_options) av_dict_free(&entry);
     if (ret < 0) detail::throw_av_error(info_.path, "cannot read the video's streams", ret);
     const AVCodec* decoder = nullptr;
     ret = av_find_best_stream(format_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, &decoder, 0);
@@ -433,13 +453,20 @@ class VideoFileReader {
       sws_setColorspaceDetails(sws_.get(), coefficients, src_range, coefficients, dst_range, brightness,
                                contrast, saturation);
     }
-    Image rgb{coded_height_, coded_width_, 3,
-              std::vector<uint8_t>(static_cast<size_t>(coded_width_) * coded_height_ * 3)};
-    uint8_t* planes[4] = {rgb.pixels.data(), nullptr, nullptr, nullptr};
-    const int strides[4] = {coded_width_ * 3, 0, 0, 0};
+    // libswscale's vector code stores whole vectors past a row's last pixel (8 bytes past the end
+    // of a 1100-pixel RGB frame, under valgrind): it converts into rows padded to 64 bytes, with 64
+    // more after the last, and the rows are copied out.
+    const size_t row_bytes = static_cast<size_t>(coded_width_) * 3;
+    const size_t stride = (row_bytes + 63) / 64 * 64;
+    rgb_rows_.resize(stride * static_cast<size_t>(coded_height_) + 64);
+    uint8_t* planes[4] = {rgb_rows_.data(), nullptr, nullptr, nullptr};
+    const int strides[4] = {static_cast<int>(stride), 0, 0, 0};
     const int rows = sws_scale(sws_.get(), frame.data, frame.linesize, 0, frame.height, planes, strides);
     BINDERY_CHECK(rows == coded_height_, FormatError, info_.path, ": converting a frame to RGB gave ", rows,
                   " of ", coded_height_, " rows");
+    Image rgb{coded_height_, coded_width_, 3, std::vector<uint8_t>(row_bytes * coded_height_)};
+    for (int y = 0; y < coded_height_; ++y)
+      std::memcpy(rgb.pixels.data() + y * row_bytes, rgb_rows_.data() + y * stride, row_bytes);
     return detail::rotate_rgb(rgb, info_.rotation);
   }
 
@@ -448,7 +475,8 @@ class VideoFileReader {
   detail::FormatContextPtr format_;
   const AVCodec* decoder_ = nullptr;  // static in FFmpeg: not owned
   detail::SwsPtr sws_;
-  int coded_width_ = 0;  // the stream's frame size before rotation
+  std::vector<uint8_t> rgb_rows_;  // sws_scale's padded output rows (to_rgb_frame)
+  int coded_width_ = 0;            // the stream's frame size before rotation
   int coded_height_ = 0;
 };
 
