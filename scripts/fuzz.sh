@@ -43,6 +43,11 @@ if ! "$cxx" -fsanitize=fuzzer,address,undefined "$probe/probe.cpp" -o "$probe/pr
   exit 2
 fi
 
+# Campaign loops share the build folder: one configure and build at a time (two at once broke
+# CMake's try_compile checks).
+mkdir -p "$build"
+exec 9>"$build/.fuzz-build.lock"
+flock 9
 cmake -S "$root" -B "$build" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=Release \
   -DBINDERY_BUILD_TESTS=OFF -DBINDERY_BUILD_EXAMPLES=OFF -DBINDERY_BUILD_BENCHMARKS=OFF \
   -DBINDERY_FUZZ=ON -DBINDERY_FUZZ_REPLAY=OFF >/dev/null
@@ -54,6 +59,8 @@ targets="${*:-$available}"
 build_targets=""
 for t in $targets; do build_targets="$build_targets fuzz_$t"; done
 cmake --build "$build" -j "$(nproc)" --target $build_targets
+flock -u 9
+exec 9>&-
 
 mkdir -p "$work"
 log="$work/fuzz.log"
