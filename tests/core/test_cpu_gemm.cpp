@@ -3,6 +3,7 @@
 // beta = 0 over NaN, threads.
 #include "test_util.hpp"
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -510,6 +511,82 @@ TEST_CASE("bf16-weight x·Wᵀ: fp64 references with the rounding bounds, tile e
     }
   }
 #endif
+}
+
+TEST_CASE(
+    "bf16 A·B with B in pair layout (attention's kernel): fp64 bound, tile edges, offsets, kernel and loops",
+    "[core][gemm]") {
+  const bool kernel = detail::gemm_bf16_kernel_supported();
+  if (!kernel) WARN("this CPU has no AVX512_BF16: only the loops are tested");
+  const double u = std::ldexp(1.0, -24);
+  uint64_t seed = 400;
+  // (m, n, k): 6-row tiles and 16/64-column groups with every remainder, odd K (a half pair), long K
+  for (const auto& [m, n, k] : std::vector<std::array<int64_t, 3>>{{1, 1, 1},
+                                                                   {5, 15, 3},
+                                                                   {6, 16, 64},
+                                                                   {7, 17, 33},
+                                                                   {13, 70, 48},
+                                                                   {12, 64, 80},
+                                                                   {3, 130, 257},
+                                                                   {64, 48, 500}}) {
+    std::mt19937_64 rng(seed++);
+    std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
+    // B is the middle of a wider (k + 2) × (n + 21) matrix: the product reads it from column 5 and
+    // pair 1 on, as attention reads its key tiles.
+    const int64_t bk = k + 2, bn = n + 21, col0 = 5;
+    std::vector<float> a(static_cast<size_t>(m * k)), b(static_cast<size_t>(bk * bn));
+    for (auto& x : a) x = uni(rng);
+    for (auto& x : b) x = uni(rng);
+    detail::Bf16Pairs packed;
+    detail::pack_bf16_pairs(b.data(), bk, bn, bn, 1, packed);
+    REQUIRE(packed.pairs() == (bk + 1) / 2);
+    REQUIRE(packed.ld % 16 == 0);
+    detail::LowpA prep;
+    detail::prepare_a_bf16(m, k, a.data(), k, prep, false);
+    for (const float beta : {0.0f, 0.5f}) {
+      const int64_t ldc = n + 3;
+      std::vector<float> c0(static_cast<size_t>(m * ldc));
+      for (auto& x : c0) x = beta == 0.0f ? std::numeric_limits<float>::quiet_NaN() : uni(rng);
+      std::vector<std::vector<float>> results;
+      for (const bool fast : {false, true}) {
+        if (fast && !kernel) continue;
+        std::vector<float> c = c0;
+        detail::gemm_bf16_nn(fast, m, n, (k + 1) / 2, 0.75f, prep.bf16.data(), prep.ld, packed.row(1) + col0,
+                             packed.ld, beta, c.data(), ldc);
+        for (int64_t i = 0; i < m; ++i) {
+          for (int64_t j = 0; j < n; ++j) {
+            double want = 0, magnitude = 0;
+            for (int64_t p = 0; p < k; ++p) {
+              const double x =
+                  double(float(bfloat16(a[i * k + p]))) * double(float(bfloat16(b[(p + 2) * bn + col0 + j])));
+              want += x;
+              magnitude += std::fabs(x);
+            }
+            const double old = beta == 0.0f ? 0.0 : double(c0[i * ldc + j]);
+            want = 0.75 * want + double(beta) * old;
+            const double bound = 2.0 * double(k + 4) * u * (0.75 * magnitude + std::fabs(double(beta) * old));
+            INFO("m " << m << " n " << n << " k " << k << " beta " << beta << " at (" << i << ", " << j << ")"
+                      << (fast ? " kernel" : " loops"));
+            REQUIRE(std::fabs(double(c[i * ldc + j]) - want) <= bound);
+          }
+          for (int64_t j = n; j < ldc; ++j)  // past N: untouched
+            REQUIRE(std::isnan(c[i * ldc + j]) == std::isnan(c0[i * ldc + j]));
+        }
+        results.push_back(c);
+      }
+      if (results.size() == 2 && k >= 257) REQUIRE(results[0] != results[1]);  // both paths ran
+    }
+  }
+  // an odd K's last pair has a zero high half; a zero-size product writes nothing
+  detail::Bf16Pairs one;
+  const float three[3] = {1.0f, 2.0f, 3.0f};
+  detail::pack_bf16_pairs(three, 3, 1, 1, 1, one);
+  REQUIRE(one.words[0] == (uint32_t(detail::float_to_bfloat16_bits(1.0f)) |
+                           (uint32_t(detail::float_to_bfloat16_bits(2.0f)) << 16)));
+  REQUIRE(one.words[static_cast<size_t>(one.ld)] == uint32_t(detail::float_to_bfloat16_bits(3.0f)));
+  float untouched = 7.0f;
+  detail::gemm_bf16_nn(kernel, 0, 1, 1, 1.0f, nullptr, 1, one.words.data(), one.ld, 0.0f, &untouched, 1);
+  REQUIRE(untouched == 7.0f);
 }
 
 TEST_CASE(

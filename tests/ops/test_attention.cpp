@@ -169,3 +169,122 @@ TEST_CASE("attention rejects mismatched shapes", "[ops][attention]") {
   BINDERY_REQUIRE_THROWS_WITH_ALL(ops::scaled_dot_product_attention_forward(Tensor<float>::ones({4}), q, q),
                                   ShapeError, "(4,)", "(2, 3, 4)");
 }
+
+// ---- bf16 inference attention (ops::scaled_dot_product_attention_bf16) ------------------------
+
+namespace {
+
+/// bf16 attention of random q, k, v (batch, L, D) and an additive mask (-inf on about a fifth of
+/// the entries, finite biases elsewhere, query row 1 fully masked) checked element by element
+/// against fp64 attention of the bf16-rounded q, k, v. The kernel also rounds P to bf16 (relative
+/// 2⁻⁸, bf16's unit roundoff) and sums in fp32; the scores carry fp32's 2(D+2)·2⁻²⁴·scale·Σ|q k|
+/// and the subtraction of the max, which move each weight by at most a factor e^{±2Δ}. So each
+/// output may differ from the reference by Σ_j w_j |v_jc| · (2⁻⁸·1.01 + 4Δ + 4(Lk+8)·2⁻²⁴).
+/// Returns the output.
+std::vector<float> check_bf16_attention(int64_t batch, int64_t lq, int64_t lk, int64_t d, int64_t dv,
+                                        bool force_loops, uint64_t seed) {
+  Philox rng(seed);
+  const Tensor<float> q = Tensor<float>::uniform(Shape{batch, lq, d}, rng, -2, 2);
+  const Tensor<float> k = Tensor<float>::uniform(Shape{batch, lk, d}, rng, -2, 2);
+  const Tensor<float> v = Tensor<float>::uniform(Shape{batch, lk, dv}, rng, -2, 2);
+  const std::vector<float> u = Tensor<float>::uniform(Shape{lq, lk}, rng, 0, 1).to_vector();
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> m(u.size());
+  for (int64_t i = 0; i < lq; ++i)
+    for (int64_t j = 0; j < lk; ++j) {
+      const float x = u[size_t(i * lk + j)];
+      m[size_t(i * lk + j)] = (lq > 1 && i == 1) || x < 0.2f ? -inf : x - 0.5f;
+    }
+  const Tensor<float> mask = Tensor<float>::from_vector(m, {lq, lk});
+  const Tensor<float> out = ops::scaled_dot_product_attention_bf16(q, k, v, mask, 0.0, force_loops);
+  REQUIRE(out.shape() == Shape{batch, lq, dv});
+  const std::vector<float> got = out.to_vector(), qv = q.to_vector(), kv = k.to_vector(), vv = v.to_vector();
+  const auto r = [](float x) { return double(float(bfloat16(x))); };
+  const double scale = double(float(1.0 / std::sqrt(double(d)))), eps = std::ldexp(1.0, -24);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < lq; ++i) {
+      std::vector<double> s(size_t(lk), -double(inf));
+      double top = -double(inf), delta = 0;
+      for (int64_t j = 0; j < lk; ++j) {
+        double dot = 0, magnitude = 0;
+        for (int64_t p = 0; p < d; ++p) {
+          const double x = r(qv[size_t((b * lq + i) * d + p)]) * r(kv[size_t((b * lk + j) * d + p)]);
+          dot += x;
+          magnitude += std::fabs(x);
+        }
+        const double bias = m[size_t(i * lk + j)];
+        if (std::isinf(bias)) continue;
+        s[size_t(j)] = scale * dot + bias;
+        top = std::max(top, s[size_t(j)]);
+        delta =
+            std::max(delta, 2 * (d + 2) * eps * scale * magnitude + 4 * eps * (std::fabs(s[size_t(j)]) + 1));
+      }
+      for (int64_t c = 0; c < dv; ++c) {
+        const double o = got[size_t((b * lq + i) * dv + c)];
+        INFO("b " << b << " row " << i << " column " << c << " (lq " << lq << ", lk " << lk << ", d " << d
+                  << ", dv " << dv << (force_loops ? ", loops)" : ")"));
+        if (top == -double(inf)) {  // a fully masked row: zeros
+          REQUIRE(o == 0.0f);
+          continue;
+        }
+        double total = 0, want = 0, spread = 0;
+        for (int64_t j = 0; j < lk; ++j) total += std::exp(s[size_t(j)] - top);
+        for (int64_t j = 0; j < lk; ++j) {
+          const double w = std::exp(s[size_t(j)] - top) / total, x = r(vv[size_t((b * lk + j) * dv + c)]);
+          want += w * x;
+          spread += w * std::fabs(x);
+        }
+        const double bound =
+            spread * (std::ldexp(1.01, -8) + 4 * (delta + 2 * eps) + 4 * double(lk + 8) * eps);
+        REQUIRE(std::fabs(o - want) <= bound);
+      }
+    }
+  return got;
+}
+
+}  // namespace
+
+TEST_CASE("bf16 attention: fp64 references with the rounding bound, tile edges, kernel and loops",
+          "[ops][attention]") {
+  const bool kernel = detail::gemm_bf16_kernel_supported();
+  if (!kernel) WARN("this CPU has no AVX512_BF16: only the loops are tested (the op itself runs fp32)");
+  struct Case {
+    int64_t batch, lq, lk, d, dv;
+  };
+  // row tiles of 6 and blocks of 64 queries, 16-column groups and 64-column tiles, odd D (a half
+  // pair) and odd Lk, and 1027 keys: three key tiles of 344, 344, 339 (343 rounded up to even)
+  for (const Case& c : {Case{1, 1, 1, 1, 1}, Case{2, 7, 5, 3, 6}, Case{1, 70, 67, 64, 17},
+                        Case{3, 13, 81, 48, 48}, Case{1, 65, 1027, 33, 80}, Case{2, 5, 130, 80, 64}}) {
+    const auto loops = check_bf16_attention(c.batch, c.lq, c.lk, c.d, c.dv, true, c.lq * 131 + c.lk);
+    if (kernel) {
+      const auto fast = check_bf16_attention(c.batch, c.lq, c.lk, c.d, c.dv, false, c.lq * 131 + c.lk);
+      if (c.lk > 500) REQUIRE(fast != loops);  // the kernel sums in another order: both ran
+    }
+  }
+  // 1 vs 2 threads bit for bit, on both paths
+  const int before = Cpu::num_threads();
+  for (bool loops : {false, true}) {
+    Philox rng(5);
+    const Tensor<float> q = Tensor<float>::uniform(Shape{3, 2, 90, 32}, rng, -1, 1);
+    const Tensor<float> kv = Tensor<float>::uniform(Shape{3, 2, 600, 32}, rng, -1, 1);
+    Cpu::set_num_threads(1);
+    const auto one =
+        ops::scaled_dot_product_attention_bf16(q, kv, kv, Tensor<float>(), 0.0, loops).to_vector();
+    Cpu::set_num_threads(2);
+    const auto two =
+        ops::scaled_dot_product_attention_bf16(q, kv, kv, Tensor<float>(), 0.0, loops).to_vector();
+    REQUIRE(one == two);
+    // and close to the fp32 fused attention
+    const auto fp32 = ops::scaled_dot_product_attention_forward(q, kv, kv).to_vector();
+    REQUIRE(testing::max_abs_diff(one, fp32) < 0.02);
+  }
+  Cpu::set_num_threads(before);
+  // bad shapes: the same typed errors as the fp32 op; double runs the fp32 forward
+  BINDERY_REQUIRE_THROWS_WITH_ALL(
+      ops::scaled_dot_product_attention_bf16(Tensor<float>::ones({2, 3, 4}), Tensor<float>::ones({2, 5, 3}),
+                                             Tensor<float>::ones({2, 5, 6})),
+      ShapeError, "(2, 3, 4)", "(2, 5, 3)");
+  const auto qd = Tensor<double>::ones({2, 3, 4});
+  REQUIRE(ops::scaled_dot_product_attention_bf16(qd, qd, qd).to_vector() ==
+          ops::scaled_dot_product_attention_forward(qd, qd, qd).to_vector());
+}

@@ -23,6 +23,11 @@
 //   Σ(|a|·s_w/2 + |w|·s_a/2 + s_a·s_w/4) (tested); whether a model needs more is measured where the
 //   encoders use it.
 //
+// bf16 A·B (gemm_bf16_nn, for attention's Q·Kᵀ and P·V, activations by activations): B packed per
+//   call in vdpbf16ps's pair layout (Bf16Pairs: each 32-bit word holds rows 2q and 2q+1 of one
+//   column), A rounded as above; each step broadcasts one pair of an A row against 16 columns, so a
+//   6 × 64 tile accumulates whole output vectors with no horizontal sums. Same bound as gemm_nt_bf16.
+//
 // Dispatch at run time, capped by cpu_isa_limit() (BINDERY_CPU_ISA): the AVX-512 kernels where the
 // CPU has AVX512F/DQ/BW plus BF16 (resp. VNNI), else plain loops with the same arithmetic. Threads
 // split N in whole tiles, so results do not depend on the thread count. Translation units compiled
@@ -371,6 +376,57 @@ inline void gemm_i8_columns_loop(int64_t m, int64_t n_begin, int64_t n_end, int6
     }
 }
 
+/// B (K × N) in vdpbf16ps's pair layout, for gemm_bf16_nn: word (q, j) holds the bf16 bits of
+/// B(2q, j) (low half) and B(2q+1, j) (high half); an odd K gets a zero last half. Rows of `ld`
+/// words (N rounded up to 16, the padding zero). Attention packs its K (as Kᵀ) and V this way once
+/// per batch item, so this is a scratch buffer, not a weight.
+struct Bf16Pairs {
+  int64_t k = 0, n = 0, ld = 0;
+  std::vector<uint32_t> words;  // ((k + 1) / 2) × ld
+  int64_t pairs() const { return (k + 1) / 2; }
+  const uint32_t* row(int64_t q) const { return words.data() + q * ld; }
+};
+
+/// Packs B(p, j) = src[p·sk + j·sn] (p < k, j < n; fp32) rounded to bf16, nearest even. Kᵀ from K's
+/// rows is (sk, sn) = (1, row stride); V as it is, (row stride, 1).
+inline void pack_bf16_pairs(const float* src, int64_t k, int64_t n, int64_t sk, int64_t sn, Bf16Pairs& out) {
+  BINDERY_CHECK(k >= 0 && n >= 0, ShapeError, "pack_bf16_pairs: bad shape (", k, ", ", n, ")");
+  out.k = k;
+  out.n = n;
+  out.ld = std::max<int64_t>(16, (n + 15) / 16 * 16);
+  const int64_t pairs = out.pairs();
+  out.words.assign(static_cast<size_t>(pairs * out.ld), 0u);
+  for (int64_t q = 0; q < pairs; ++q) {
+    const float* lo = src + 2 * q * sk;
+    const bool has_hi = 2 * q + 1 < k;
+    uint32_t* row = out.words.data() + q * out.ld;
+    for (int64_t j = 0; j < n; ++j) {
+      const uint32_t hi = has_hi ? float_to_bfloat16_bits(lo[sk + j * sn]) : 0u;
+      row[j] = uint32_t(float_to_bfloat16_bits(lo[j * sn])) | (hi << 16);
+    }
+  }
+}
+
+/// gemm_bf16_nn as plain loops: fp32 sums of exact products, in K order.
+inline void gemm_bf16_nn_loop(int64_t m, int64_t n, int64_t pairs, float alpha, const uint16_t* a,
+                              int64_t lda, const uint32_t* b, int64_t ldb, float beta, float* c,
+                              int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      const uint16_t* ar = a + i * lda;
+      float sum = 0.0f;
+      for (int64_t q = 0; q < pairs; ++q) {
+        const uint32_t w = b[q * ldb + j];
+        sum += bfloat16_bits_to_float(ar[2 * q]) * bfloat16_bits_to_float(static_cast<uint16_t>(w & 0xFFFFu));
+        sum += bfloat16_bits_to_float(ar[2 * q + 1]) * bfloat16_bits_to_float(static_cast<uint16_t>(w >> 16));
+      }
+      float& out = c[i * ldc + j];
+      float v = alpha * sum;
+      if (beta != 0.0f) v += beta * out;
+      out = v;
+    }
+}
+
 #if BINDERY_HOST_SIMD_X86
 inline namespace simd_x86 {
 
@@ -583,6 +639,76 @@ inline void gemm_i8_columns(int64_t m, int64_t n_begin, int64_t n_end, const Low
   }
 }
 
+/// One MR × (NV·16) tile of gemm_bf16_nn: per pair of K, one 32-bit broadcast of each A row's two
+/// bf16 values and one 64-byte load per 16 columns of B (pair layout), so whole output vectors
+/// accumulate with no horizontal sums. The loads of B are masked to the tile's `cols` columns (B
+/// may be read from any column: attention's key blocks start anywhere).
+template <int MR, int NV>
+__attribute__((target("avx512f,avx512bw,avx512bf16,fma"))) inline void gemm_bf16_nn_tile(
+    int64_t pairs, const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, float* c, int64_t ldc,
+    int cols, float alpha, float beta) {
+  __mmask16 mask[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) {
+    const int left = cols - 16 * v;
+    mask[v] = left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
+  }
+  __m512 acc[MR][NV];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+  for (int64_t q = 0; q < pairs; ++q) {
+    __m512i bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_epi32(mask[v], b + q * ldb + 16 * v);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      int32_t two;
+      std::memcpy(&two, a + i * lda + 2 * q, sizeof(two));
+      const __m512i av = _mm512_set1_epi32(two);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], (__m512bh)av, (__m512bh)bv[v]);
+    }
+  }
+  const __m512 alpha_v = _mm512_set1_ps(alpha), beta_v = _mm512_set1_ps(beta);
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      float* out = c + i * ldc + 16 * v;
+      __m512 r = _mm512_mul_ps(alpha_v, acc[i][v]);
+      if (beta != 0.0f) r = _mm512_add_ps(r, _mm512_mul_ps(beta_v, _mm512_maskz_loadu_ps(mask[v], out)));
+      _mm512_mask_storeu_ps(out, mask[v], r);
+    }
+  }
+}
+
+template <int MR, int NV>
+struct Bf16NnTile {
+  template <class... Args>
+  static void run(Args... args) {
+    gemm_bf16_nn_tile<MR, NV>(args...);
+  }
+};
+
+/// gemm_bf16_nn with the AVX512_BF16 tiles: column blocks of 64 outer (their B panel stays in L1
+/// while the A rows pass), rows in tiles of kGemmI8Mr.
+inline void gemm_bf16_nn_kernel(int64_t m, int64_t n, int64_t pairs, float alpha, const uint16_t* a,
+                                int64_t lda, const uint32_t* b, int64_t ldb, float beta, float* c,
+                                int64_t ldc) {
+  constexpr int64_t mr = kGemmI8Mr, tile_cols = kGemmI8Nv * 16;
+  for (int64_t j = 0; j < n; j += tile_cols) {
+    const int cols = static_cast<int>(std::min(tile_cols, n - j));
+    const int groups = (cols + 15) / 16;
+    for (int64_t i = 0; i < m; i += mr) {
+      const int rows = static_cast<int>(std::min(mr, m - i));
+      gemm_lowp_any_tile<Bf16NnTile, kGemmI8Mr, kGemmI8Nv>(rows, groups, pairs, a + i * lda, lda, b + j, ldb,
+                                                           c + i * ldc + j, ldc, cols, alpha, beta);
+    }
+  }
+}
+
 #else
 inline namespace simd_portable {
 
@@ -641,6 +767,22 @@ inline void gemm_nt_i8(int64_t m, float alpha, const float* a, int64_t lda, cons
     gemm_i8_columns_loop(m, begin, end, k, prep, w, beta, c, ldc, bias);
   });
   (void)kernel;
+}
+
+/// C(M, N) = alpha·A·B + beta·C on bf16 operands with fp32 sums, single-threaded (attention calls it
+/// from its own parallel tasks): A (M × 2·pairs bf16 bits, row stride lda ≥ 2·pairs, as
+/// prepare_a_bf16 leaves it: zero past K), B `pairs` rows of the pair layout (Bf16Pairs) from its
+/// column 0, row stride ldb words. beta = 0 ignores C. `kernel`: the AVX512_BF16 tiles (where
+/// gemm_bf16_kernel_supported()), else the loops; the two differ only by fp32 summation order and by
+/// the kernel's bf16 subnormals read as zero (gemm_nt_bf16's bound).
+inline void gemm_bf16_nn(bool kernel, int64_t m, int64_t n, int64_t pairs, float alpha, const uint16_t* a,
+                         int64_t lda, const uint32_t* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+#if BINDERY_HOST_SIMD_X86
+  if (kernel) return gemm_bf16_nn_kernel(m, n, pairs, alpha, a, lda, b, ldb, beta, c, ldc);
+#endif
+  (void)kernel;
+  gemm_bf16_nn_loop(m, n, pairs, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 }  // namespace simd_x86 or simd_portable

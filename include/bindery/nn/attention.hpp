@@ -97,6 +97,12 @@ class MultiheadAttention : public Module<T, B> {
       if (mask.defined()) scores = scores + mask;
       const Var<T, B> probs = ops::dropout(ops::softmax(scores, -1), dropout_, true, rng_);
       attended = ops::matmul(probs, v);
+    } else if (lowp_in_[0] && !needs_grad(q) && !needs_grad(k) && !needs_grad(v) && !needs_grad(mask)) {
+      // Quantized (inference only): attention's Q·Kᵀ and P·V in bf16 as well, where AVX512_BF16 runs.
+      attended = Var<T, B>(
+          ops::scaled_dot_product_attention_bf16(q.value(), k.value(), v.value(),
+                                                 mask.defined() ? mask.value() : Tensor<T, B>(), scale),
+          false);
     } else {
       attended = ops::scaled_dot_product_attention(q, k, v, mask, scale);
     }

@@ -4,7 +4,9 @@
 // convert their fp32 (out, in) weights once into a LowpWeight and drop the fp32 storage; forward
 // then runs backend/cpu_gemm_lowp.hpp's x·Wᵀ kernels (bf16: bf16-rounded activations, fp32 sums;
 // int8: per-output-channel weight scales, per-row dynamic activation scales) with the bias in the
-// kernel's epilogue. Everything else in the model (layer norms, softmax, residuals, GELU) stays fp32.
+// kernel's epilogue. A quantized MultiheadAttention also runs attention's Q·Kᵀ and P·V in bf16
+// (ops::scaled_dot_product_attention_bf16, where AVX512_BF16 runs). Everything else in the model
+// (layer norms, softmax, residuals, GELU) stays fp32.
 // CPU and float only: there are no gradients through it and no CUDA kernels for it.
 #pragma once
 

@@ -170,6 +170,81 @@ struct AttentionKernel<Cpu> {
         1);
   }
 
+  /// forward with bf16 GEMMs (inference): S = scale·Q·Kᵀ and O += P·V multiply bf16-rounded
+  /// operands with fp32 sums (backend/cpu_gemm_lowp.hpp's gemm_bf16_nn); the mask, the online
+  /// softmax, the rescaling and the normalization stay fp32, as in forward. Kᵀ and V are rounded
+  /// and packed once per batch item; Q once per query block, P once per key tile. Key tiles have an
+  /// even width (the pairs of V's rows never straddle two tiles). `kernel`: the AVX512_BF16 tiles,
+  /// else the same arithmetic in loops. Same bits on any thread count.
+  static void forward_bf16(const AttentionArgs<float>& a, float* out, float* lse, bool kernel) {
+    using namespace detail::cpu;
+    using ::bindery::detail::Bf16Pairs;
+    using ::bindery::detail::LowpA;
+    const int64_t blocks = (a.lq + kRowBlock - 1) / kRowBlock, bc = (key_block(a.lk) + 1) / 2 * 2;
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    std::vector<Bf16Pairs> kt(static_cast<size_t>(a.batch)), vp(static_cast<size_t>(a.batch));
+    Cpu::for_each(
+        a.batch,
+        [&](int64_t b) {
+          ::bindery::detail::pack_bf16_pairs(a.k + a.k_batch(b), a.d, a.lk, 1, a.k_row,
+                                             kt[static_cast<size_t>(b)]);
+          ::bindery::detail::pack_bf16_pairs(a.v + a.v_batch(b), a.lk, a.dv, a.v_row, 1,
+                                             vp[static_cast<size_t>(b)]);
+        },
+        1);
+    Cpu::for_each(
+        a.batch * blocks,
+        [&](int64_t task) {
+          const int64_t b = task / blocks, r0 = (task % blocks) * kRowBlock;
+          const int64_t rows = std::min(kRowBlock, a.lq - r0);
+          const Bf16Pairs& kb = kt[static_cast<size_t>(b)];
+          const Bf16Pairs& vb = vp[static_cast<size_t>(b)];
+          const float* mb = a.mask != nullptr ? a.mask + a.mask_batch(b) + r0 * a.mask_row : nullptr;
+          float* ob = out + (b * a.lq + r0) * a.dv;  // (rows, Dv), accumulated unnormalized
+          LowpA qa, pa;
+          ::bindery::detail::prepare_a_bf16(rows, a.d, a.q + a.q_batch(b) + r0 * a.q_row, a.q_row, qa,
+                                            kernel);
+          std::vector<float> scores(static_cast<size_t>(rows * bc));
+          std::vector<float> max(static_cast<size_t>(rows), neg_inf), sum(static_cast<size_t>(rows), 0.0f);
+          std::fill(ob, ob + rows * a.dv, 0.0f);
+          for (int64_t j0 = 0; j0 < a.lk; j0 += bc) {
+            const int64_t width = std::min(bc, a.lk - j0);
+            float* s = scores.data();
+            ::bindery::detail::gemm_bf16_nn(kernel, rows, width, kb.pairs(), a.scale, qa.bf16.data(), qa.ld,
+                                            kb.row(0) + j0, kb.ld, 0.0f, s, width);  // S = scale Q Kᵀ
+            if (mb != nullptr) add_mask(s, mb + j0 * a.mask_col, rows, width, a.mask_row, a.mask_col);
+            for (int64_t r = 0; r < rows; ++r) {
+              float* sr = s + r * width;
+              const size_t ri = static_cast<size_t>(r);
+              const float new_max = row_max(sr, width, max[ri]);
+              if (new_max == neg_inf) {  // every key so far masked out: no weight yet
+                std::fill(sr, sr + width, 0.0f);
+                continue;
+              }
+              const float rescale = std::exp(max[ri] - new_max);  // 0 when the old max was -inf
+              sum[ri] = sum[ri] * rescale + exp_shifted_sum(sr, width, new_max);
+              if (rescale != 1.0f) RowMap<float>(ob + r * a.dv, a.dv) *= rescale;
+              max[ri] = new_max;
+            }
+            ::bindery::detail::prepare_a_bf16(rows, width, s, width, pa, kernel);
+            ::bindery::detail::gemm_bf16_nn(kernel, rows, a.dv, (width + 1) / 2, 1.0f, pa.bf16.data(), pa.ld,
+                                            vb.row(j0 / 2), vb.ld, 1.0f, ob, a.dv);  // O += P V
+          }
+          for (int64_t r = 0; r < rows; ++r) {
+            const size_t ri = static_cast<size_t>(r);
+            float* lse_row = lse + b * a.lq + r0 + r;
+            if (sum[ri] > 0.0f) {
+              RowMap<float>(ob + r * a.dv, a.dv) *= 1.0f / sum[ri];
+              *lse_row = max[ri] + std::log(sum[ri]);
+            } else {
+              RowMap<float>(ob + r * a.dv, a.dv).setZero();
+              *lse_row = std::numeric_limits<float>::infinity();
+            }
+          }
+        },
+        1);
+  }
+
   template <class T>
   static void backward(const AttentionArgs<T>& a, const T* out, const T* lse, const T* dout, T* dq, T* dk,
                        T* dv, T* dmask) {
@@ -459,6 +534,33 @@ Var<T, B> scaled_dot_product_attention(const Var<T, B>& q, const Var<T, B>& k, c
                              need_mask ? sum_to_shape(dmask, mask_shape) : dmask};
         });
   }
+}
+
+// ---- inference in bf16 ------------------------------------------------------------------------
+
+/// Inference attention with bf16 GEMMs: as scaled_dot_product_attention_forward, but Q·Kᵀ and P·V
+/// multiply bf16-rounded operands with fp32 sums (the softmax stays fp32). It runs on the Cpu in
+/// float where AVX512_BF16 runs (or always, with `force_loops`: the same arithmetic in plain loops,
+/// for tests); anywhere else it is the fp32 forward. MultiheadAttention uses it once quantize()
+/// has made the module inference-only. No gradient.
+template <class T, class B>
+Tensor<T, B> scaled_dot_product_attention_bf16(const Tensor<T, B>& q, const Tensor<T, B>& k,
+                                               const Tensor<T, B>& v,
+                                               const Tensor<T, B>& mask = Tensor<T, B>(), double scale = 0.0,
+                                               bool force_loops = false) {
+  if constexpr (std::is_same_v<T, float> && std::is_same_v<B, Cpu>) {
+    const bool kernel = ::bindery::detail::gemm_bf16_kernel_supported();
+    if (kernel || force_loops) {
+      const detail::AttentionPlan<T, B> plan = detail::plan_attention(q, k, v, mask, scale);
+      const AttentionArgs<T>& a = plan.args;
+      Tensor<T, B> out = Tensor<T, B>::empty(detail::with_trailing(plan.batch, a.lq, a.dv));
+      Tensor<T, B> lse = Tensor<T, B>::empty(Shape{a.batch, a.lq});
+      AttentionKernel<Cpu>::forward_bf16(a, out.data(), lse.data(), kernel && !force_loops);
+      return out;
+    }
+  }
+  (void)force_loops;
+  return scaled_dot_product_attention_forward(q, k, v, mask, scale);
 }
 
 }  // namespace bindery::ops
