@@ -114,6 +114,43 @@ struct AttentionKernel<Cpu> {
     }
   }
 
+  /// One key tile of the online softmax, in place: the scores s (rows × width, row-major) become
+  /// exp(s - new max) (a row with every key so far masked out stays all zero), each row's running
+  /// max and sum are updated, and its partial output (row r of ob, dv wide) is rescaled by
+  /// exp(old max - new max).
+  template <class T>
+  static void online_softmax_tile(T* s, int64_t rows, int64_t width, T* max, T* sum, T* ob, int64_t dv) {
+    using namespace detail::cpu;
+    const T neg_inf = -std::numeric_limits<T>::infinity();
+    for (int64_t r = 0; r < rows; ++r) {
+      RowMap<T> sr(s + r * width, width);
+      const T new_max = row_max(sr.data(), width, max[r]);
+      if (new_max == neg_inf) {  // every key so far masked out: no weight yet
+        sr.setZero();
+        continue;
+      }
+      const T rescale = std::exp(max[r] - new_max);  // 0 when the old max was -inf
+      sum[r] = sum[r] * rescale + exp_shifted_sum(sr.data(), width, new_max);
+      if (rescale != T(1)) RowMap<T>(ob + r * dv, dv) *= rescale;
+      max[r] = new_max;
+    }
+  }
+
+  /// After the last key tile: each output row divided by its sum, and the row's logsumexp.
+  template <class T>
+  static void finish_rows(T* ob, T* lse, const T* max, const T* sum, int64_t rows, int64_t dv) {
+    using namespace detail::cpu;
+    for (int64_t r = 0; r < rows; ++r) {
+      if (sum[r] > T(0)) {
+        RowMap<T>(ob + r * dv, dv) *= T(1) / sum[r];
+        lse[r] = max[r] + std::log(sum[r]);
+      } else {  // a fully masked row: zero output, and +inf makes every recomputed P zero
+        RowMap<T>(ob + r * dv, dv).setZero();
+        lse[r] = std::numeric_limits<T>::infinity();
+      }
+    }
+  }
+
   template <class T>
   static void forward(const AttentionArgs<T>& a, T* out, T* lse) {
     using namespace detail::cpu;
@@ -139,33 +176,11 @@ struct AttentionKernel<Cpu> {
                       s,
                       width);  // S = scale Q Kᵀ: (rows, width)
             if (mb != nullptr) add_mask(s, mb + j0 * a.mask_col, rows, width, a.mask_row, a.mask_col);
-            for (int64_t r = 0; r < rows; ++r) {
-              RowMap<T> sr(s + r * width, width);
-              const size_t ri = static_cast<size_t>(r);
-              const T new_max = row_max(sr.data(), width, max[ri]);
-              if (new_max == neg_inf) {  // every key so far masked out: no weight yet
-                sr.setZero();
-                continue;
-              }
-              const T rescale = std::exp(max[ri] - new_max);  // 0 when the old max was -inf
-              sum[ri] = sum[ri] * rescale + exp_shifted_sum(sr.data(), width, new_max);
-              if (rescale != T(1)) RowMap<T>(ob + r * a.dv, a.dv) *= rescale;
-              max[ri] = new_max;
-            }
+            online_softmax_tile(s, rows, width, max.data(), sum.data(), ob, a.dv);
             Cpu::gemm(false, false, rows, a.dv, width, T(1), s, width, vb + j0 * a.v_row, a.v_row, T(1), ob,
                       a.dv);  // O += P V
           }
-          for (int64_t r = 0; r < rows; ++r) {
-            const size_t ri = static_cast<size_t>(r);
-            T* lse_row = lse + b * a.lq + r0 + r;
-            if (sum[ri] > T(0)) {
-              RowMap<T>(ob + r * a.dv, a.dv) *= T(1) / sum[ri];
-              *lse_row = max[ri] + std::log(sum[ri]);
-            } else {  // a fully masked row: zero output, and +inf makes every recomputed P zero
-              RowMap<T>(ob + r * a.dv, a.dv).setZero();
-              *lse_row = std::numeric_limits<T>::infinity();
-            }
-          }
+          finish_rows(ob, lse + b * a.lq + r0, max.data(), sum.data(), rows, a.dv);
         },
         1);
   }
@@ -213,34 +228,12 @@ struct AttentionKernel<Cpu> {
             ::bindery::detail::gemm_bf16_nn(kernel, rows, width, kb.pairs(), a.scale, qa.bf16.data(), qa.ld,
                                             kb.row(0) + j0, kb.ld, 0.0f, s, width);  // S = scale Q Kᵀ
             if (mb != nullptr) add_mask(s, mb + j0 * a.mask_col, rows, width, a.mask_row, a.mask_col);
-            for (int64_t r = 0; r < rows; ++r) {
-              float* sr = s + r * width;
-              const size_t ri = static_cast<size_t>(r);
-              const float new_max = row_max(sr, width, max[ri]);
-              if (new_max == neg_inf) {  // every key so far masked out: no weight yet
-                std::fill(sr, sr + width, 0.0f);
-                continue;
-              }
-              const float rescale = std::exp(max[ri] - new_max);  // 0 when the old max was -inf
-              sum[ri] = sum[ri] * rescale + exp_shifted_sum(sr, width, new_max);
-              if (rescale != 1.0f) RowMap<float>(ob + r * a.dv, a.dv) *= rescale;
-              max[ri] = new_max;
-            }
+            online_softmax_tile(s, rows, width, max.data(), sum.data(), ob, a.dv);
             ::bindery::detail::prepare_a_bf16(rows, width, s, width, pa, kernel);
             ::bindery::detail::gemm_bf16_nn(kernel, rows, a.dv, (width + 1) / 2, 1.0f, pa.bf16.data(), pa.ld,
                                             vb.row(j0 / 2), vb.ld, 1.0f, ob, a.dv);  // O += P V
           }
-          for (int64_t r = 0; r < rows; ++r) {
-            const size_t ri = static_cast<size_t>(r);
-            float* lse_row = lse + b * a.lq + r0 + r;
-            if (sum[ri] > 0.0f) {
-              RowMap<float>(ob + r * a.dv, a.dv) *= 1.0f / sum[ri];
-              *lse_row = max[ri] + std::log(sum[ri]);
-            } else {
-              RowMap<float>(ob + r * a.dv, a.dv).setZero();
-              *lse_row = std::numeric_limits<float>::infinity();
-            }
-          }
+          finish_rows(ob, lse + b * a.lq + r0, max.data(), sum.data(), rows, a.dv);
         },
         1);
   }
