@@ -284,7 +284,9 @@ LowpData lowp_data(const LowpProblem& p, uint64_t seed) {
 /// operands with that plus bf16 rounding's (2·2⁻⁸ + 2⁻¹⁶)·|alpha|Σ|ab|. Returns C.
 std::vector<float> check_bf16(const LowpProblem& p, const LowpData& d, int threads) {
   const Bf16Weight w(d.w.data(), p.n, p.k, p.k);
-  REQUIRE(w.bytes() == size_t(p.n * p.k) * 2);
+  REQUIRE(w.bytes() == size_t((p.n + 15) / 16 * 16 * ((p.k + 1) / 2)) * 4);
+  for (int64_t j = 0; j < p.n; j += std::max<int64_t>(1, p.n / 5))
+    for (int64_t q = 0; q < p.k; ++q) REQUIRE(w.at(j, q).bits == bfloat16(d.w[j * p.k + q]).bits);
   std::vector<float> c = d.c;
   detail::gemm_nt_bf16(p.m, p.alpha, d.a.data(), p.lda, w, p.beta, c.data(), p.ldc,
                        p.bias ? d.bias.data() : nullptr, threads);
@@ -372,8 +374,9 @@ std::vector<LowpProblem> lowp_problems() {
     for (int64_t n : {1, 5, 8, 9, 17})
       for (int64_t k : {1, 31, 33, 64, 200}) problems.push_back({m, n, k, k, n, 1.0f, 0.0f, false});
   problems.push_back({5, 19, 300, 310, 23, 0.5f, 2.0f, true});
-  problems.push_back({8, 24, 4500, 4500, 24, -1.5f, 1.0f, true});  // bf16: 3 K slices
+  problems.push_back({8, 24, 4500, 4500, 24, -1.5f, 1.0f, true});  // long K in the tile's registers
   problems.push_back({30, 40, 256, 256, 40, 1.0f, 0.0f, true});
+  problems.push_back({13, 130, 96, 100, 131, 1.0f, 0.5f, true});  // 6 x 64 tiles: 2 + 1 rows, 2 + 2 columns
   return problems;
 }
 

@@ -4,8 +4,11 @@
 // is converted once (Bf16Weight, Int8Weight: no fp32 copy is kept) and the activations A stay fp32
 // in memory; each call rounds or quantizes A once (not once per thread) into a scratch buffer.
 //
-// bf16: W rounded to bfloat16 (nearest even), A rounded the same way, products summed in fp32 by
-//   AVX512_BF16 `vdpbf16ps` (two exact products per lane per instruction: 2× the fp32 FMA's work).
+// bf16: W rounded to bfloat16 (nearest even) and kept in vdpbf16ps's pair layout (Bf16Weight: 16
+//   output rows × 2 inputs per 64 bytes), A rounded the same way, products summed in fp32 by
+//   AVX512_BF16 `vdpbf16ps` (two exact products per lane per instruction: 2× the fp32 FMA's work),
+//   6 rows × 64 columns per tile, whole output vectors with no horizontal sums (the tile that
+//   gemm_bf16_nn uses too).
 //   The product of two bf16 values is exact in fp32, so the result differs from the exact sum of
 //   the rounded operands' products only by fp32 summation: |error| ≤ 2(K+2)·2⁻²⁴·Σ|a·w|, the fp32
 //   kernel's bound. Like every BF16 instruction, vdpbf16ps treats bf16 subnormals (|x| < 2⁻¹²⁶) as
@@ -47,38 +50,70 @@
 
 namespace bindery {
 
-/// A weight W (rows = out features, cols = in features) stored as bfloat16, row-major: half the
-/// bytes of fp32, for gemm_nt_bf16. Built once from fp32; keeps no fp32 copy.
+/// A weight W (rows = out features, cols = in features) stored as bfloat16: half the bytes of fp32,
+/// for gemm_nt_bf16. Built once from fp32 (rounded to nearest even) or from bf16 values; keeps no
+/// fp32 copy.
+///
+/// Stored in vdpbf16ps's pair layout, not (out, in): groups of 16 output rows, and within a group,
+/// for each pair of consecutive inputs, 16 32-bit words (word = row's input 2q in the low half, 2q+1
+/// in the high half). One 64-byte load then feeds 16 output columns × 2 products, so the kernel
+/// accumulates whole output vectors (no horizontal sums: with the (out, in) layout these cost
+/// 3-20% of the product at K = 768-5120) and its epilogue stores whole vectors. Rows are padded to a
+/// multiple of 16 and inputs to an even count with zeros.
 class Bf16Weight {
  public:
+  static constexpr int64_t kGroup = 16;  ///< output rows per group
+
   Bf16Weight() = default;
   /// Rounds `w` (rows × cols, row stride ld ≥ cols) to bfloat16, nearest even.
-  Bf16Weight(const float* w, int64_t rows, int64_t cols, int64_t ld) : rows_(rows), cols_(cols) {
+  Bf16Weight(const float* w, int64_t rows, int64_t cols, int64_t ld) {
     BINDERY_CHECK(rows >= 0 && cols >= 0 && ld >= cols, ShapeError, "Bf16Weight: bad shape (", rows, ", ",
                   cols, ") with row stride ", ld);
-    data_.resize(static_cast<size_t>(rows * cols));
+    allocate(rows, cols);
     for (int64_t j = 0; j < rows; ++j)
-      for (int64_t p = 0; p < cols; ++p) data_[j * cols + p] = bfloat16(w[j * ld + p]);
+      for (int64_t p = 0; p < cols; ++p) set(j, p, detail::float_to_bfloat16_bits(w[j * ld + p]));
   }
-  /// Copies bfloat16 values as they are (rows × cols, row-major): a bf16 checkpoint's weight, no fp32
+  /// Takes bfloat16 values as they are (rows × cols, row-major): a bf16 checkpoint's weight, no fp32
   /// on the way.
   static Bf16Weight from_bf16(const bfloat16* w, int64_t rows, int64_t cols) {
     BINDERY_CHECK(rows >= 0 && cols >= 0, ShapeError, "Bf16Weight: bad shape (", rows, ", ", cols, ")");
     Bf16Weight out;
-    out.rows_ = rows;
-    out.cols_ = cols;
-    out.data_.assign(w, w + rows * cols);
+    out.allocate(rows, cols);
+    for (int64_t j = 0; j < rows; ++j)
+      for (int64_t p = 0; p < cols; ++p) out.set(j, p, w[j * cols + p].bits);
     return out;
   }
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
-  /// rows × cols bfloat16 values, row stride cols.
-  const bfloat16* data() const { return data_.data(); }
-  size_t bytes() const { return data_.size() * sizeof(bfloat16); }
+  /// Groups of 16 rows, and input pairs per row (cols rounded up to even, halved).
+  int64_t groups() const { return groups_; }
+  int64_t pairs() const { return pairs_; }
+  /// The packed words (see the class comment): group g starts at packed() + g·pairs()·16.
+  const uint32_t* packed() const { return data_.data(); }
+  /// W[row][col] as bfloat16.
+  bfloat16 at(int64_t row, int64_t col) const {
+    const uint32_t word = data_[index(row, col / 2)];
+    return bfloat16::from_bits(static_cast<uint16_t>(col % 2 == 0 ? word & 0xFFFFu : word >> 16));
+  }
+  /// Bytes held (the padding included).
+  size_t bytes() const { return data_.size() * sizeof(uint32_t); }
 
  private:
-  int64_t rows_ = 0, cols_ = 0;
-  std::vector<bfloat16> data_;
+  void allocate(int64_t rows, int64_t cols) {
+    rows_ = rows;
+    cols_ = cols;
+    groups_ = (rows + kGroup - 1) / kGroup;
+    pairs_ = (cols + 1) / 2;
+    data_.assign(static_cast<size_t>(groups_ * pairs_ * kGroup), 0u);
+  }
+  void set(int64_t row, int64_t col, uint16_t bits) {
+    data_[index(row, col / 2)] |= uint32_t(bits) << (16 * (col % 2));
+  }
+  size_t index(int64_t row, int64_t pair) const {
+    return static_cast<size_t>(((row / kGroup) * pairs_ + pair) * kGroup + row % kGroup);
+  }
+  int64_t rows_ = 0, cols_ = 0, groups_ = 0, pairs_ = 0;
+  std::vector<uint32_t> data_;
 };
 
 namespace detail {
@@ -272,13 +307,11 @@ class Int8Weight {
 
 namespace detail {
 
-inline constexpr int kGemmLowpMr = 3;                  // rows of A per tile
-inline constexpr int kGemmLowpNr = 8;                  // rows of W per tile (24 zmm accumulators)
-inline constexpr int64_t kGemmBf16KBlock = 2048;       // longest K slice of the bf16 kernel (4 KB per row)
 inline constexpr int64_t kGemmLowpBBytes = 256 << 10;  // block of W rows: a quarter of L2
 inline constexpr int64_t kGemmLowpABytes = 512 << 10;  // A rows of one M block
-inline constexpr int kGemmI8Mr = 6;                    // rows of A per int8 tile
-inline constexpr int kGemmI8Nv = 4;  // 16-column groups per int8 tile: 24 accumulators + 4 W + 1 A
+inline constexpr int kGemmLowpMr = 6;                  // rows of A per tile (bf16 and int8)
+inline constexpr int kGemmLowpNv = 4;            // 16-column groups per tile: 24 accumulators + 4 W + 1 A
+inline constexpr int64_t kGemmLowpLoopCols = 8;  // columns per thread unit of the loops
 
 /// A's rows prepared once per call: bf16 bits or shifted int8, padded to `ld` elements (a multiple
 /// of 64 bytes, not of 4 KiB: rows 4 KiB apart would share one L1 set).
@@ -347,13 +380,18 @@ inline float i8_epilogue(int32_t dot, float row_scale, float w_scale, float beta
 inline void gemm_bf16_columns_loop(int64_t m, int64_t n_begin, int64_t n_end, int64_t k, float alpha,
                                    const LowpA& prep, const Bf16Weight& w, float beta, float* c, int64_t ldc,
                                    const float* bias) {
-  const uint16_t* wb = reinterpret_cast<const uint16_t*>(w.data());
+  const int64_t pairs = w.pairs();
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = n_begin; j < n_end; ++j) {
       const uint16_t* ar = prep.bf16.data() + i * prep.ld;
-      const uint16_t* br = wb + j * k;
+      const uint32_t* wj =
+          w.packed() + (j / Bf16Weight::kGroup) * pairs * Bf16Weight::kGroup + j % Bf16Weight::kGroup;
       float sum = 0.0f;
-      for (int64_t p = 0; p < k; ++p) sum += bfloat16_bits_to_float(ar[p]) * bfloat16_bits_to_float(br[p]);
+      for (int64_t p = 0; p < k; ++p) {
+        const uint32_t word = wj[(p / 2) * Bf16Weight::kGroup];
+        const auto bits = static_cast<uint16_t>(p % 2 == 0 ? word & 0xFFFFu : word >> 16);
+        sum += bfloat16_bits_to_float(ar[p]) * bfloat16_bits_to_float(bits);
+      }
       float& out = c[i * ldc + j];
       float v = alpha * sum;
       if (beta != 0.0f) v += beta * out;
@@ -444,63 +482,63 @@ inline bool gemm_i8_kernel_supported() {
   return cpu && cpu_isa_limit() >= CpuIsa::kAvx512;
 }
 
-/// One MR × NR tile of the bf16 product over a K slice: 32 bf16 (16 pairs) per step.
-template <int MR, int NR>
-__attribute__((target("avx512f,avx512dq,avx512bw,avx512bf16,fma"))) inline void gemm_bf16_tile(
-    int64_t k, const uint16_t* a, int64_t lda, const uint16_t* b, int64_t ldb, float* c, int64_t ldc,
-    float alpha, float beta, const float* bias) {
-  __m512 acc[MR][NR];
+/// One MR × (NV·16) tile of a bf16 product whose B is in vdpbf16ps's pair layout: per pair of K,
+/// one 32-bit broadcast of each A row's two bf16 values and one 64-byte load per 16 columns of B, so
+/// whole output vectors accumulate with no horizontal sums. Column group v of pair q is read at
+/// b + q·ldb + v·vstride words: (ldb, vstride) = (row stride, 16) for Bf16Pairs (gemm_bf16_nn), and
+/// (16, pairs·16) for a Bf16Weight's groups (gemm_nt_bf16). The loads are masked to the tile's `cols`
+/// columns (attention's key blocks start anywhere). Epilogue: alpha·sum, + beta·C, + bias[j].
+template <int MR, int NV>
+__attribute__((target("avx512f,avx512bw,avx512bf16,fma"))) inline void gemm_bf16_pair_tile(
+    int64_t pairs, const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, int64_t vstride, float* c,
+    int64_t ldc, int cols, float alpha, float beta, const float* bias) {
+  __mmask16 mask[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) {
+    const int left = cols - 16 * v;
+    mask[v] = left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
+  }
+  __m512 acc[MR][NV];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 8
-    for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_setzero_ps();
-  int64_t p = 0;
-  for (; p + 32 <= k; p += 32) {
-    __m512i av[MR];
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) av[i] = _mm512_loadu_si512(a + i * lda + p);
-#pragma GCC unroll 8
-    for (int j = 0; j < NR; ++j) {
-      __m512i bv = _mm512_loadu_si512(b + j * ldb + p);
-      asm("" : "+v"(bv));  // one load per W row (see gemm_nt_tile)
-#pragma GCC unroll 8
-      for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], (__m512bh)av[i], (__m512bh)bv);
-    }
-  }
-  if (p < k) {
-    const __mmask32 mask = static_cast<__mmask32>((uint64_t(1) << (k - p)) - 1u);
-    __m512i av[MR];
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) av[i] = _mm512_maskz_loadu_epi16(mask, a + i * lda + p);
-#pragma GCC unroll 8
-    for (int j = 0; j < NR; ++j) {
-      const __m512i bv = _mm512_maskz_loadu_epi16(mask, b + j * ldb + p);
-#pragma GCC unroll 8
-      for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], (__m512bh)av[i], (__m512bh)bv);
-    }
-  }
-  if constexpr (NR == 8) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+  for (int64_t q = 0; q < pairs; ++q) {
+    __m512i bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_epi32(mask[v], b + q * ldb + v * vstride);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
-      __m256 v = _mm256_mul_ps(_mm256_set1_ps(alpha), reduce8(acc[i]));
-      float* out = c + i * ldc;
-      if (beta != 0.0f) v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(out)));
-      if (bias != nullptr) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
-      _mm256_storeu_ps(out, v);
-    }
-  } else {
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) {
-#pragma GCC unroll 8
-      for (int j = 0; j < NR; ++j) {
-        float& out = c[i * ldc + j];
-        float v = alpha * reduce1(acc[i][j]);
-        if (beta != 0.0f) v += beta * out;
-        if (bias != nullptr) v += bias[j];
-        out = v;
-      }
+      int32_t two;
+      std::memcpy(&two, a + i * lda + 2 * q, sizeof(two));
+      const __m512i av = _mm512_set1_epi32(two);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], (__m512bh)av, (__m512bh)bv[v]);
     }
   }
+  const __m512 alpha_v = _mm512_set1_ps(alpha), beta_v = _mm512_set1_ps(beta);
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) {
+    const __m512 bias_v =
+        bias != nullptr ? _mm512_maskz_loadu_ps(mask[v], bias + 16 * v) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      float* out = c + i * ldc + 16 * v;
+      __m512 r = _mm512_mul_ps(alpha_v, acc[i][v]);
+      if (beta != 0.0f) r = _mm512_add_ps(r, _mm512_mul_ps(beta_v, _mm512_maskz_loadu_ps(mask[v], out)));
+      if (bias != nullptr) r = _mm512_add_ps(r, bias_v);
+      _mm512_mask_storeu_ps(out, mask[v], r);
+    }
+  }
+}
+
+/// acc += the four u8 × s8 products of each 32-bit lane (vpdpbusd), in place. Written as asm because
+/// g++ 12 compiles _mm512_dpbusd_epi32 in a tile loop with a register copy before and after each
+/// instruction and a store of every accumulator per step: the int8 tile ran at half the instruction
+/// rate (208 against 469 GOPS peak; the bf16 tile's vdpbf16ps, same loop, had no copies).
+__attribute__((target("avx512f,avx512vnni"))) inline void dpbusd_in_place(__m512i& acc, __m512i a_u8,
+                                                                          __m512i b_s8) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a_u8), "v"(b_s8));
 }
 
 /// One MR × (NV·16) tile of the int8 product over the full K (packed W, see Int8Weight): per 4
@@ -526,7 +564,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,fma"))) inline void gemm_i8_t
       std::memcpy(&four, a + i * lda + q * 4, sizeof(four));
       const __m512i av = _mm512_set1_epi32(four);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], av, bv[v]);
+      for (int v = 0; v < NV; ++v) dpbusd_in_place(acc[i][v], av, bv[v]);
     }
   }
 #pragma GCC unroll 4
@@ -550,7 +588,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni,fma"))) inline void gemm_i8_t
 }
 
 /// An edge tile of `rows` ≤ MR and `cols` ≤ NR for either kernel (Tile<MR, NR>::run).
-template <template <int, int> class Tile, int MR = kGemmLowpMr, int NR = kGemmLowpNr, class... Args>
+template <template <int, int> class Tile, int MR, int NR, class... Args>
 inline void gemm_lowp_any_tile(int rows, int cols, Args... args) {
   if constexpr (MR > 1) {
     if (rows < MR) return gemm_lowp_any_tile<Tile, MR - 1, NR>(rows, cols, args...);
@@ -561,11 +599,11 @@ inline void gemm_lowp_any_tile(int rows, int cols, Args... args) {
   Tile<MR, NR>::run(args...);
 }
 
-template <int MR, int NR>
-struct Bf16Tile {
+template <int MR, int NV>
+struct Bf16PairTile {
   template <class... Args>
   static void run(Args... args) {
-    gemm_bf16_tile<MR, NR>(args...);
+    gemm_bf16_pair_tile<MR, NV>(args...);
   }
 };
 
@@ -577,134 +615,72 @@ struct I8Tile {
   }
 };
 
-/// Columns [n_begin, n_end) of the bf16 product: K slices of ≤ kGemmBf16KBlock (the first applies
-/// beta and the bias), blocks of W rows in L2, A tiles in L1.
-inline void gemm_bf16_columns(int64_t m, int64_t n_begin, int64_t n_end, int64_t k, float alpha,
-                              const LowpA& prep, const Bf16Weight& w, float beta, float* c, int64_t ldc,
-                              const float* bias) {
-  constexpr int64_t mr = kGemmLowpMr, nr = kGemmLowpNr;
-  const int64_t slices = (k + kGemmBf16KBlock - 1) / kGemmBf16KBlock;
-  const int64_t k_block =
-      k <= kGemmBf16KBlock ? std::max<int64_t>(k, 1) : ((k + slices - 1) / slices + 31) / 32 * 32;
-  const int64_t block_rows = std::max<int64_t>(nr, kGemmLowpBBytes / (k_block * 2) / nr * nr);
-  const int64_t m_block = std::max<int64_t>(mr, kGemmLowpABytes / (k_block * 2) / mr * mr);
-  const uint16_t* wb = reinterpret_cast<const uint16_t*>(w.data());
-  for (int64_t p = 0; p < std::max<int64_t>(k, 1); p += k_block) {
-    const int64_t kc = std::min(k_block, k - p);
-    const float beta_p = p == 0 ? beta : 1.0f;
-    for (int64_t mb = 0; mb < m; mb += m_block) {
-      const int64_t mb_end = std::min(m, mb + m_block);
-      for (int64_t nb = n_begin; nb < n_end; nb += block_rows) {
-        const int64_t nb_end = std::min(n_end, nb + block_rows);
-        for (int64_t i = mb; i < mb_end; i += mr) {
-          const int rows = static_cast<int>(std::min(mr, mb_end - i));
-          for (int64_t j = nb; j < nb_end; j += nr) {
-            const int cols = static_cast<int>(std::min(nr, nb_end - j));
-            const float* bias_j = p == 0 && bias != nullptr ? bias + j : nullptr;
-            gemm_lowp_any_tile<Bf16Tile>(rows, cols, kc, prep.bf16.data() + i * prep.ld + p, prep.ld,
-                                         wb + j * k + p, k, c + i * ldc + j, ldc, alpha, beta_p, bias_j);
-          }
-        }
-      }
-    }
-  }
-}
-
-/// Columns [n_begin, n_end) of the int8 product (n_begin a multiple of 16; no K slices: the int32
-/// sums run over all of K). Blocks of W columns stay in L2 while every A tile of an M block passes.
-inline void gemm_i8_columns(int64_t m, int64_t n_begin, int64_t n_end, const LowpA& prep, const Int8Weight& w,
-                            float beta, float* c, int64_t ldc, const float* bias) {
-  constexpr int64_t mr = kGemmI8Mr, tile_cols = kGemmI8Nv * Int8Weight::kGroup;
-  const int64_t group_bytes = w.quads() * Int8Weight::kQuad * Int8Weight::kGroup;
-  const int64_t block_cols =
-      std::max<int64_t>(tile_cols, kGemmLowpBBytes / (w.quads() * Int8Weight::kQuad) / tile_cols * tile_cols);
-  const int64_t m_block = std::max<int64_t>(mr, kGemmLowpABytes / prep.ld / mr * mr);
+/// The tiles of columns [n_begin, n_end) of a product with a packed weight (groups of 16 columns,
+/// `column_bytes` per column): M blocks of A (`row_bytes` per prepared row) stay in L2 while blocks
+/// of W columns (a quarter of L2) pass, and every A tile of the M block runs over each W block.
+/// Calls tile(i, rows, j, cols) with rows ≤ kGemmLowpMr and cols ≤ kGemmLowpNv·16.
+template <class TileFn>
+inline void for_each_packed_tile(int64_t m, int64_t n_begin, int64_t n_end, int64_t column_bytes,
+                                 int64_t row_bytes, TileFn&& tile) {
+  constexpr int64_t mr = kGemmLowpMr, tile_cols = kGemmLowpNv * 16;
+  const int64_t block_cols = std::max<int64_t>(
+      tile_cols, kGemmLowpBBytes / std::max<int64_t>(column_bytes, 1) / tile_cols * tile_cols);
+  const int64_t m_block = std::max<int64_t>(mr, kGemmLowpABytes / std::max<int64_t>(row_bytes, 1) / mr * mr);
   for (int64_t mb = 0; mb < m; mb += m_block) {
     const int64_t mb_end = std::min(m, mb + m_block);
     for (int64_t nb = n_begin; nb < n_end; nb += block_cols) {
       const int64_t nb_end = std::min(n_end, nb + block_cols);
-      for (int64_t i = mb; i < mb_end; i += mr) {
-        const int rows = static_cast<int>(std::min(mr, mb_end - i));
-        for (int64_t j = nb; j < nb_end; j += tile_cols) {
-          const int cols = static_cast<int>(std::min(tile_cols, nb_end - j));
-          const int groups = (cols + 15) / 16;
-          gemm_lowp_any_tile<I8Tile, kGemmI8Mr, kGemmI8Nv>(
-              rows, groups, w.quads(), prep.u8.data() + i * prep.ld, prep.ld,
-              w.packed() + (j / Int8Weight::kGroup) * group_bytes, group_bytes, c + i * ldc + j, ldc, cols,
-              prep.row_scale.data() + i, w.scales() + j, w.shift_sums() + j, beta,
-              bias != nullptr ? bias + j : nullptr);
-        }
-      }
+      for (int64_t i = mb; i < mb_end; i += mr)
+        for (int64_t j = nb; j < nb_end; j += tile_cols)
+          tile(i, static_cast<int>(std::min(mr, mb_end - i)), j,
+               static_cast<int>(std::min(tile_cols, nb_end - j)));
     }
   }
 }
 
-/// One MR × (NV·16) tile of gemm_bf16_nn: per pair of K, one 32-bit broadcast of each A row's two
-/// bf16 values and one 64-byte load per 16 columns of B (pair layout), so whole output vectors
-/// accumulate with no horizontal sums. The loads of B are masked to the tile's `cols` columns (B
-/// may be read from any column: attention's key blocks start anywhere).
-template <int MR, int NV>
-__attribute__((target("avx512f,avx512bw,avx512bf16,fma"))) inline void gemm_bf16_nn_tile(
-    int64_t pairs, const uint16_t* a, int64_t lda, const uint32_t* b, int64_t ldb, float* c, int64_t ldc,
-    int cols, float alpha, float beta) {
-  __mmask16 mask[NV];
-#pragma GCC unroll 4
-  for (int v = 0; v < NV; ++v) {
-    const int left = cols - 16 * v;
-    mask[v] = left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
-  }
-  __m512 acc[MR][NV];
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
-  for (int64_t q = 0; q < pairs; ++q) {
-    __m512i bv[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_epi32(mask[v], b + q * ldb + 16 * v);
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) {
-      int32_t two;
-      std::memcpy(&two, a + i * lda + 2 * q, sizeof(two));
-      const __m512i av = _mm512_set1_epi32(two);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], (__m512bh)av, (__m512bh)bv[v]);
-    }
-  }
-  const __m512 alpha_v = _mm512_set1_ps(alpha), beta_v = _mm512_set1_ps(beta);
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      float* out = c + i * ldc + 16 * v;
-      __m512 r = _mm512_mul_ps(alpha_v, acc[i][v]);
-      if (beta != 0.0f) r = _mm512_add_ps(r, _mm512_mul_ps(beta_v, _mm512_maskz_loadu_ps(mask[v], out)));
-      _mm512_mask_storeu_ps(out, mask[v], r);
-    }
-  }
+/// Columns [n_begin, n_end) of the bf16 product (n_begin a multiple of 16): fp32 sums over all of K
+/// in the tile's registers, then alpha, beta and the bias in its epilogue.
+inline void gemm_bf16_columns(int64_t m, int64_t n_begin, int64_t n_end, float alpha, const LowpA& prep,
+                              const Bf16Weight& w, float beta, float* c, int64_t ldc, const float* bias) {
+  const int64_t group_words = w.pairs() * Bf16Weight::kGroup;
+  for_each_packed_tile(
+      m, n_begin, n_end, w.pairs() * 4, prep.ld * 2, [&](int64_t i, int rows, int64_t j, int cols) {
+        gemm_lowp_any_tile<Bf16PairTile, kGemmLowpMr, kGemmLowpNv>(
+            rows, (cols + 15) / 16, w.pairs(), prep.bf16.data() + i * prep.ld, prep.ld,
+            w.packed() + (j / Bf16Weight::kGroup) * group_words, int64_t(Bf16Weight::kGroup), group_words,
+            c + i * ldc + j, ldc, cols, alpha, beta, bias != nullptr ? bias + j : nullptr);
+      });
 }
 
-template <int MR, int NV>
-struct Bf16NnTile {
-  template <class... Args>
-  static void run(Args... args) {
-    gemm_bf16_nn_tile<MR, NV>(args...);
-  }
-};
+/// Columns [n_begin, n_end) of the int8 product (n_begin a multiple of 16; the int32 sums run over
+/// all of K).
+inline void gemm_i8_columns(int64_t m, int64_t n_begin, int64_t n_end, const LowpA& prep, const Int8Weight& w,
+                            float beta, float* c, int64_t ldc, const float* bias) {
+  const int64_t group_bytes = w.quads() * Int8Weight::kQuad * Int8Weight::kGroup;
+  for_each_packed_tile(m, n_begin, n_end, w.quads() * Int8Weight::kQuad, prep.ld,
+                       [&](int64_t i, int rows, int64_t j, int cols) {
+                         gemm_lowp_any_tile<I8Tile, kGemmLowpMr, kGemmLowpNv>(
+                             rows, (cols + 15) / 16, w.quads(), prep.u8.data() + i * prep.ld, prep.ld,
+                             w.packed() + (j / Int8Weight::kGroup) * group_bytes, group_bytes,
+                             c + i * ldc + j, ldc, cols, prep.row_scale.data() + i, w.scales() + j,
+                             w.shift_sums() + j, beta, bias != nullptr ? bias + j : nullptr);
+                       });
+}
 
 /// gemm_bf16_nn with the AVX512_BF16 tiles: column blocks of 64 outer (their B panel stays in L1
-/// while the A rows pass), rows in tiles of kGemmI8Mr.
+/// while the A rows pass), rows in tiles of kGemmLowpMr.
 inline void gemm_bf16_nn_kernel(int64_t m, int64_t n, int64_t pairs, float alpha, const uint16_t* a,
                                 int64_t lda, const uint32_t* b, int64_t ldb, float beta, float* c,
                                 int64_t ldc) {
-  constexpr int64_t mr = kGemmI8Mr, tile_cols = kGemmI8Nv * 16;
+  constexpr int64_t mr = kGemmLowpMr, tile_cols = kGemmLowpNv * 16;
   for (int64_t j = 0; j < n; j += tile_cols) {
     const int cols = static_cast<int>(std::min(tile_cols, n - j));
     const int groups = (cols + 15) / 16;
     for (int64_t i = 0; i < m; i += mr) {
       const int rows = static_cast<int>(std::min(mr, m - i));
-      gemm_lowp_any_tile<Bf16NnTile, kGemmI8Mr, kGemmI8Nv>(rows, groups, pairs, a + i * lda, lda, b + j, ldb,
-                                                           c + i * ldc + j, ldc, cols, alpha, beta);
+      gemm_lowp_any_tile<Bf16PairTile, kGemmLowpMr, kGemmLowpNv>(
+          rows, groups, pairs, a + i * lda, lda, b + j, ldb, int64_t(16), c + i * ldc + j, ldc, cols, alpha,
+          beta, static_cast<const float*>(nullptr));
     }
   }
 }
@@ -736,9 +712,10 @@ inline void gemm_nt_bf16(int64_t m, float alpha, const float* a, int64_t lda, co
   LowpA& prep = scratch;
   const bool kernel = gemm_bf16_kernel_supported();
   prepare_a_bf16(m, k, a, lda, prep, kernel);
-  gemm_nt_split_n(m, n, k, kGemmLowpNr, threads, 4e6, [&](int64_t begin, int64_t end) {
+  const int64_t nr = kernel ? kGemmLowpNv * Bf16Weight::kGroup : kGemmLowpLoopCols;  // whole tiles per thread
+  gemm_nt_split_n(m, n, k, nr, threads, 4e6, [&](int64_t begin, int64_t end) {
 #if BINDERY_HOST_SIMD_X86
-    if (kernel) return gemm_bf16_columns(m, begin, end, k, alpha, prep, w, beta, c, ldc, bias);
+    if (kernel) return gemm_bf16_columns(m, begin, end, alpha, prep, w, beta, c, ldc, bias);
 #endif
     gemm_bf16_columns_loop(m, begin, end, k, alpha, prep, w, beta, c, ldc, bias);
   });
@@ -759,7 +736,7 @@ inline void gemm_nt_i8(int64_t m, float alpha, const float* a, int64_t lda, cons
   LowpA& prep = scratch;
   const bool kernel = gemm_i8_kernel_supported();
   prepare_a_u8(m, k, alpha, a, lda, prep, kernel);
-  const int64_t nr = kernel ? kGemmI8Nv * Int8Weight::kGroup : kGemmLowpNr;  // whole tiles per thread
+  const int64_t nr = kernel ? kGemmLowpNv * Int8Weight::kGroup : kGemmLowpLoopCols;  // whole tiles per thread
   gemm_nt_split_n(m, n, k, nr, threads, 4e6, [&](int64_t begin, int64_t end) {
 #if BINDERY_HOST_SIMD_X86
     if (kernel) return gemm_i8_columns(m, begin, end, prep, w, beta, c, ldc, bias);

@@ -170,8 +170,12 @@ inline void save_lowp_safetensors(Module<float, Cpu>& root, const std::string& p
     } else {
       for (const auto& block : converted.at(entry.name)) {
         if (block->precision() == WeightPrecision::kBFloat16) {
-          out.write(block->bf16().data(),
-                    block->rows() * block->cols() * static_cast<int64_t>(sizeof(bfloat16)));
+          const Bf16Weight& w = block->bf16();  // packed for the kernel: unpacked row by row
+          std::vector<bfloat16> row(static_cast<size_t>(w.cols()));
+          for (int64_t j = 0; j < w.rows(); ++j) {
+            for (int64_t p = 0; p < w.cols(); ++p) row[static_cast<size_t>(p)] = w.at(j, p);
+            out.write(row.data(), w.cols() * static_cast<int64_t>(sizeof(bfloat16)));
+          }
           continue;
         }
         const Int8Weight& w = block->int8();
