@@ -181,8 +181,10 @@ namespace {
 /// and the subtraction of the max, which move each weight by at most a factor e^{±2Δ}. So each
 /// output may differ from the reference by Σ_j w_j |v_jc| · (2⁻⁸·1.01 + 4Δ + 4(Lk+8)·2⁻²⁴).
 /// Returns the output.
+/// With `bf16` false: the fp32 op (scaled_dot_product_attention_forward) against fp64 attention of
+/// the fp32 q, k, v, the same bound without P's rounding.
 std::vector<float> check_bf16_attention(int64_t batch, int64_t lq, int64_t lk, int64_t d, int64_t dv,
-                                        bool force_loops, uint64_t seed) {
+                                        bool force_loops, uint64_t seed, bool bf16 = true) {
   Philox rng(seed);
   const Tensor<float> q = Tensor<float>::uniform(Shape{batch, lq, d}, rng, -2, 2);
   const Tensor<float> k = Tensor<float>::uniform(Shape{batch, lk, d}, rng, -2, 2);
@@ -196,10 +198,11 @@ std::vector<float> check_bf16_attention(int64_t batch, int64_t lq, int64_t lk, i
       m[size_t(i * lk + j)] = (lq > 1 && i == 1) || x < 0.2f ? -inf : x - 0.5f;
     }
   const Tensor<float> mask = Tensor<float>::from_vector(m, {lq, lk});
-  const Tensor<float> out = ops::scaled_dot_product_attention_bf16(q, k, v, mask, 0.0, force_loops);
+  const Tensor<float> out = bf16 ? ops::scaled_dot_product_attention_bf16(q, k, v, mask, 0.0, force_loops)
+                                 : ops::scaled_dot_product_attention_forward(q, k, v, mask);
   REQUIRE(out.shape() == Shape{batch, lq, dv});
   const std::vector<float> got = out.to_vector(), qv = q.to_vector(), kv = k.to_vector(), vv = v.to_vector();
-  const auto r = [](float x) { return double(float(bfloat16(x))); };
+  const auto r = [bf16](float x) { return bf16 ? double(float(bfloat16(x))) : double(x); };
   const double scale = double(float(1.0 / std::sqrt(double(d)))), eps = std::ldexp(1.0, -24);
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t i = 0; i < lq; ++i) {
@@ -235,7 +238,7 @@ std::vector<float> check_bf16_attention(int64_t batch, int64_t lq, int64_t lk, i
           spread += w * std::fabs(x);
         }
         const double bound =
-            spread * (std::ldexp(1.01, -8) + 4 * (delta + 2 * eps) + 4 * double(lk + 8) * eps);
+            spread * ((bf16 ? std::ldexp(1.01, -8) : 0.0) + 4 * (delta + 2 * eps) + 4 * double(lk + 8) * eps);
         REQUIRE(std::fabs(o - want) <= bound);
       }
     }
@@ -287,4 +290,26 @@ TEST_CASE("bf16 attention: fp64 references with the rounding bound, tile edges, 
   const auto qd = Tensor<double>::ones({2, 3, 4});
   REQUIRE(ops::scaled_dot_product_attention_bf16(qd, qd, qd).to_vector() ==
           ops::scaled_dot_product_attention_forward(qd, qd, qd).to_vector());
+}
+
+TEST_CASE("fp32 attention: fp64 reference within the fp32 bound, tile edges; 1 vs 2 threads",
+          "[ops][attention]") {
+  // the fused fp32 forward against fp64 of the same fp32 inputs (check_bf16_attention's bound
+  // without P's rounding), on the query blocks' and key tiles' edges, odd D, three key tiles
+  struct Case {
+    int64_t batch, lq, lk, d, dv;
+  };
+  for (const Case& c : {Case{1, 1, 1, 1, 1}, Case{2, 7, 5, 3, 6}, Case{1, 70, 67, 64, 17},
+                        Case{3, 13, 81, 48, 48}, Case{1, 65, 1027, 33, 80}, Case{2, 5, 130, 80, 64}})
+    check_bf16_attention(c.batch, c.lq, c.lk, c.d, c.dv, false, c.lq * 7 + c.lk, false);
+  const int before = Cpu::num_threads();
+  Philox rng(6);
+  const Tensor<float> q = Tensor<float>::uniform(Shape{3, 2, 90, 32}, rng, -1, 1);
+  const Tensor<float> kv = Tensor<float>::uniform(Shape{3, 2, 600, 32}, rng, -1, 1);
+  Cpu::set_num_threads(1);
+  const auto one = ops::scaled_dot_product_attention_forward(q, kv, kv).to_vector();
+  Cpu::set_num_threads(2);
+  const auto two = ops::scaled_dot_product_attention_forward(q, kv, kv).to_vector();
+  Cpu::set_num_threads(before);
+  REQUIRE(one == two);
 }
