@@ -2,6 +2,12 @@
 // against fp32 and forward time, side by side in one run.
 //
 //   bench_quantize [--batch=N] [--threads=N] vision text audio ...   (default: every modality, batch 4)
+//   bench_quantize --digits=RUN_DIR [--threads=N]    a trained model: 02_imagebind_digits' output
+//       folder (its defaults: seed 1, 6,000 training + 1,000 test samples of the built-in data,
+//       noise 1). The whole model is converted by nn::quantize, then each modality's test samples
+//       (6,000–6,999) are classified against the text prompts' prototypes exactly as 02 does
+//       (digits_run::text_prototypes, from the converted text encoder): the emergent zero-shot top-1
+//       per modality and precision, the fp32 row equal to 02's report.
 //
 // Per modality: one encoder of ImageBindConfig::huge() with its constructor's random init (seeded,
 // so each precision's copy starts from the same weights), inputs from bench_huge::make_input. The
@@ -21,6 +27,8 @@
 #include "bindery/models/imagebind/config.hpp"
 #include "bindery/models/imagebind/encoder.hpp"
 #include "bindery/nn/quantize.hpp"
+#include "../examples/common/digits_run.hpp"
+#include "bindery/datasets/synth_digits.hpp"
 #include "huge_encoders.hpp"
 
 namespace {
@@ -71,10 +79,61 @@ Tensor run(ib::Modality m, nn::WeightPrecision precision, const ib::ModalityInpu
   return out;
 }
 
+/// --digits: the emergent zero-shot of 02's trained digits model at fp32, bf16 and int8.
+int digits_zero_shot(const std::string& dir) {
+  using ib::Modality;
+  const std::vector<Modality> modalities = {Modality::kVision, Modality::kAudio, Modality::kDepth,
+                                            Modality::kThermal, Modality::kImu};
+  bindery::data::synth::SynthConfig synth;  // 02's defaults
+  synth.seed = 1;
+  synth.noise = 1.0;
+  const auto test = bindery::data::synth::make_batch(synth, 6000, 1000);
+  const std::vector<int64_t> labels = test.labels.to_vector();
+  auto values = [&](Modality m) -> const Tensor& {
+    if (m == Modality::kVision) return test.image;
+    if (m == Modality::kAudio) return test.audio;
+    if (m == Modality::kDepth) return test.depth;
+    if (m == Modality::kThermal) return test.thermal;
+    return test.imu;
+  };
+  std::printf("emergent zero-shot top-1 of %s (1,000 test samples)\n%-6s", dir.c_str(), "prec");
+  for (const Modality m : modalities) std::printf(" %8s", std::string(m.name()).c_str());
+  std::printf("\n");
+  for (const auto precision :
+       {nn::WeightPrecision::kFloat32, nn::WeightPrecision::kBFloat16, nn::WeightPrecision::kInt8}) {
+    digits_run::DigitsRun run = digits_run::load_digits_run(dir, modalities);
+    run.model->eval();
+    if (precision != nn::WeightPrecision::kFloat32) nn::quantize(*run.model, precision);
+    bindery::NoGrad no_grad;
+    const bindery::eval::Matrix prototypes = digits_run::text_prototypes(run);
+    std::printf("%-6s", nn::to_string(precision));
+    for (const Modality m : modalities) {
+      const Tensor& x = values(m);
+      std::vector<float> rows;  // in chunks of 250 samples, as 07 embeds them
+      int64_t width = 0;
+      for (int64_t i = 0; i < x.size(0); i += 250) {
+        const Tensor chunk = x.slice(0, i, std::min<int64_t>(x.size(0), i + 250)).contiguous();
+        const Tensor e = run.model->encoder(m).encode(chunk).value().contiguous();
+        width = e.size(1);
+        const std::vector<float> v = e.to_vector();
+        rows.insert(rows.end(), v.begin(), v.end());
+      }
+      const Tensor e = Tensor::from_vector(rows, bindery::Shape{x.size(0), width});
+      const auto z = bindery::eval::zero_shot(bindery::eval::normalize_rows(bindery::eval::to_matrix(e)),
+                                              prototypes, labels);
+      std::printf(" %7.1f%%", 100.0 * z.top1);
+      std::fflush(stdout);
+    }
+    std::printf("\n");
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int64_t batch = 4;
+  std::string digits_dir;
   std::vector<ib::Modality> modalities;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -82,10 +141,13 @@ int main(int argc, char** argv) {
       batch = std::stoll(arg.substr(8));
     } else if (arg.rfind("--threads=", 0) == 0) {
       Cpu::set_num_threads(std::stoi(arg.substr(10)));
+    } else if (arg.rfind("--digits=", 0) == 0) {
+      digits_dir = arg.substr(9);
     } else {
       modalities.push_back(ib::modality_from_name(arg));
     }
   }
+  if (!digits_dir.empty()) return digits_zero_shot(digits_dir);
   if (modalities.empty()) modalities = ib::ImageBindConfig::huge().modalities();
   std::printf("%-8s %-5s %11s %12s %12s %9s %8s %10s\n", "modality", "prec", "min cosine", "mean cosine",
               "max rel err", "fwd s", "speedup", "weights MB");
