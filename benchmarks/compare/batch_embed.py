@@ -76,19 +76,14 @@ BPE = os.path.join(DATA, "imagebind_assets", "bpe_simple_vocab_16e6.txt.gz")
 FULL = {"audio": 1000, "mnist": 900, "photos": 100}
 BATCH = 64
 
-# tests/reference/make_model_fixtures.py's TINY, with the real model's audio front end (128 x 204).
-CONFIG = dict(
-    video_frames=2, kernel_size=[2, 14, 14], out_embed_dim=16,
-    vision_embed_dim=16, vision_num_blocks=2, vision_num_heads=2,
-    text_embed_dim=6, text_num_blocks=2, text_num_heads=2,
-    audio_embed_dim=16, audio_num_blocks=2, audio_num_heads=4,
-    audio_kernel_size=16, audio_stride=10, audio_num_mel_bins=128, audio_target_len=204,
-    audio_drop_path=0.1,
-    depth_embed_dim=16, depth_kernel_size=56, depth_num_blocks=2, depth_num_heads=2, depth_drop_path=0.0,
-    thermal_embed_dim=16, thermal_kernel_size=32, thermal_num_blocks=2, thermal_num_heads=2,
-    thermal_drop_path=0.0,
-    imu_embed_dim=16, imu_num_blocks=2, imu_num_heads=2, imu_drop_path=0.7,
-)
+# tests/reference/make_model_fixtures.py's TINY and randomize (imported after imagebind.data above:
+# that script stubs imagebind.data out for itself), with the real model's audio front end (128 x 204).
+sys.path.insert(0, os.path.join(REPO, "tests", "reference"))
+import make_model_fixtures  # noqa: E402
+
+CONFIG = dict(make_model_fixtures.TINY, kernel_size=list(make_model_fixtures.TINY["kernel_size"]),
+              audio_num_mel_bins=128, audio_target_len=204)
+randomize = make_model_fixtures.randomize
 SEED = 20231
 CLIP_SCALE = 1.0 / 0.07
 
@@ -193,36 +188,6 @@ def folder_files(folder):
             elif ext == ".wav":
                 files["audio"].append(path)
     return {m: sorted(p) for m, p in files.items()}
-
-
-def randomize(model, generator):
-    """make_model_fixtures.randomize: seeded random values for every parameter and buffer except the
-    text causal mask (LayerNorm affines near 1, biases, cls tokens, pos embeds, logit scales included)."""
-    with torch.no_grad():
-        for name, tensor in model.state_dict(keep_vars=True).items():
-            if name.endswith("text.mask"):
-                continue
-            shape = tensor.shape
-            leaf = name.rsplit(".", 1)[-1]
-            noise = torch.randn(shape, generator=generator, dtype=torch.float32)
-            if leaf == "log_logit_scale":
-                value = 4.8 if ".text." in name else math.log({"audio": 20.0, "depth": 5.0, "thermal": 10.0,
-                                                             "imu": 5.0}[name.split(".")[1]]) + 0.1
-                tensor.fill_(value)
-            elif "norm" in name or "pre_transformer_layer" in name or name.split(".")[2] == "0" \
-                    or ".proj.0." in name:
-                tensor.copy_(1.0 + 0.2 * noise if leaf == "weight" else 0.2 * noise)
-            elif leaf in ("in_proj_bias", "bias"):
-                tensor.copy_(0.2 * noise)
-            elif leaf in ("bias_k", "bias_v", "cls_token"):
-                tensor.copy_(noise)
-            elif leaf == "pos_embed":
-                tensor.copy_(0.5 * noise)
-            elif name.endswith("token_embedding.weight"):
-                tensor.copy_(noise)
-            else:
-                fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else int(shape[0])
-                tensor.copy_(noise / math.sqrt(fan_in))
 
 
 def build_model(work):
