@@ -330,41 +330,59 @@ inline int64_t lowp_row_stride(int64_t k, int64_t elem_bytes) {
 }
 
 /// Rounds A (m × k) to bf16 bits into prep.bf16, row stride prep.ld (padding zero); `vector`: with
-/// bf16_row_avx512 (the same bits).
+/// bf16_row_avx512 (the same bits). `parts` > 1 splits the rows over that many OpenMP threads (rows
+/// are independent: the same bits).
 inline void prepare_a_bf16(int64_t m, int64_t k, const float* a, int64_t lda, LowpA& prep,
-                           bool vector = false) {
+                           bool vector = false, int64_t parts = 1) {
   prep.ld = lowp_row_stride(k, 2);
   prep.bf16.resize(static_cast<size_t>(m * prep.ld));
-  for (int64_t i = 0; i < m; ++i) {
-    uint16_t* row = prep.bf16.data() + i * prep.ld;
-    std::fill(row + k, row + prep.ld, uint16_t(0));
+  for_each_range(m, 1, parts, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      uint16_t* row = prep.bf16.data() + i * prep.ld;
+      std::fill(row + k, row + prep.ld, uint16_t(0));
 #if BINDERY_HOST_SIMD_X86
-    if (vector) {
-      bf16_row_avx512(a + i * lda, k, row);
-      continue;
-    }
+      if (vector) {
+        bf16_row_avx512(a + i * lda, k, row);
+        continue;
+      }
 #endif
-    for (int64_t p = 0; p < k; ++p) row[p] = float_to_bfloat16_bits(a[i * lda + p]);
-  }
+      for (int64_t p = 0; p < k; ++p) row[p] = float_to_bfloat16_bits(a[i * lda + p]);
+    }
+  });
   (void)vector;
 }
 
-/// Quantizes A's rows (q + 128, padding 128 = zero) and keeps alpha · s_a per row.
+/// Quantizes A's rows (q + 128, padding 128 = zero) and keeps alpha · s_a per row; `parts` as in
+/// prepare_a_bf16.
 inline void prepare_a_u8(int64_t m, int64_t k, float alpha, const float* a, int64_t lda, LowpA& prep,
-                         bool vector = false) {
+                         bool vector = false, int64_t parts = 1) {
   prep.ld = lowp_row_stride(k, 1);
-  prep.u8.assign(static_cast<size_t>(m * prep.ld), uint8_t(128));
+  prep.u8.resize(static_cast<size_t>(m * prep.ld));
   prep.row_scale.resize(static_cast<size_t>(m));
-  for (int64_t i = 0; i < m; ++i) {
+  for_each_range(m, 1, parts, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      uint8_t* row = prep.u8.data() + i * prep.ld;
+      std::fill(row + k, row + prep.ld, uint8_t(128));
 #if BINDERY_HOST_SIMD_X86
-    if (vector) {
-      prep.row_scale[i] = alpha * quantize_row_u8_avx512(a + i * lda, k, prep.u8.data() + i * prep.ld);
-      continue;
-    }
+      if (vector) {
+        prep.row_scale[i] = alpha * quantize_row_u8_avx512(a + i * lda, k, row);
+        continue;
+      }
 #endif
-    prep.row_scale[i] = alpha * quantize_row_u8(a + i * lda, k, prep.u8.data() + i * prep.ld);
-  }
+      prep.row_scale[i] = alpha * quantize_row_u8(a + i * lda, k, row);
+    }
+  });
   (void)vector;
+}
+
+/// Threads for preparing A's rows before a product of m × n × k: the column split's criterion
+/// (4 MFLOP, not inside a parallel region), at least 16 rows per thread.
+inline int64_t lowp_prepare_parts(int64_t m, int64_t n, int64_t k, int threads) {
+  if (2.0 * double(m) * double(n) * double(k) < 4e6 || m < 32) return 1;
+#if defined(_OPENMP)
+  if (omp_in_parallel()) return 1;
+#endif
+  return std::min<int64_t>(threads, m / 16);
 }
 
 /// The int8 epilogue, one element: fma(float(dot), row_scale·w_scale, beta·c + bias). The kernels
@@ -711,7 +729,7 @@ inline void gemm_nt_bf16(int64_t m, float alpha, const float* a, int64_t lda, co
   thread_local LowpA scratch;  // the caller's: the lambda below runs on other threads too
   LowpA& prep = scratch;
   const bool kernel = gemm_bf16_kernel_supported();
-  prepare_a_bf16(m, k, a, lda, prep, kernel);
+  prepare_a_bf16(m, k, a, lda, prep, kernel, lowp_prepare_parts(m, n, k, threads));
   const int64_t nr = kernel ? kGemmLowpNv * Bf16Weight::kGroup : kGemmLowpLoopCols;  // whole tiles per thread
   gemm_nt_split_n(m, n, k, nr, threads, 4e6, [&](int64_t begin, int64_t end) {
 #if BINDERY_HOST_SIMD_X86
@@ -735,7 +753,7 @@ inline void gemm_nt_i8(int64_t m, float alpha, const float* a, int64_t lda, cons
   thread_local LowpA scratch;  // the caller's: the lambda below runs on other threads too
   LowpA& prep = scratch;
   const bool kernel = gemm_i8_kernel_supported();
-  prepare_a_u8(m, k, alpha, a, lda, prep, kernel);
+  prepare_a_u8(m, k, alpha, a, lda, prep, kernel, lowp_prepare_parts(m, n, k, threads));
   const int64_t nr = kernel ? kGemmLowpNv * Int8Weight::kGroup : kGemmLowpLoopCols;  // whole tiles per thread
   gemm_nt_split_n(m, n, k, nr, threads, 4e6, [&](int64_t begin, int64_t end) {
 #if BINDERY_HOST_SIMD_X86
