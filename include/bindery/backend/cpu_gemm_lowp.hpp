@@ -378,11 +378,7 @@ inline void prepare_a_u8(int64_t m, int64_t k, float alpha, const float* a, int6
 /// Threads for preparing A's rows before a product of m × n × k: the column split's criterion
 /// (4 MFLOP, not inside a parallel region), at least 16 rows per thread.
 inline int64_t lowp_prepare_parts(int64_t m, int64_t n, int64_t k, int threads) {
-  if (2.0 * double(m) * double(n) * double(k) < 4e6 || m < 32) return 1;
-#if defined(_OPENMP)
-  if (omp_in_parallel()) return 1;
-#endif
-  return std::min<int64_t>(threads, m / 16);
+  return gemm_nt_parts(m, n, k, m / 16, threads, 4e6);
 }
 
 /// The int8 epilogue, one element: fma(float(dot), row_scale·w_scale, beta·c + bias). The kernels
@@ -398,18 +394,12 @@ inline float i8_epilogue(int32_t dot, float row_scale, float w_scale, float beta
 inline void gemm_bf16_columns_loop(int64_t m, int64_t n_begin, int64_t n_end, int64_t k, float alpha,
                                    const LowpA& prep, const Bf16Weight& w, float beta, float* c, int64_t ldc,
                                    const float* bias) {
-  const int64_t pairs = w.pairs();
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = n_begin; j < n_end; ++j) {
       const uint16_t* ar = prep.bf16.data() + i * prep.ld;
-      const uint32_t* wj =
-          w.packed() + (j / Bf16Weight::kGroup) * pairs * Bf16Weight::kGroup + j % Bf16Weight::kGroup;
       float sum = 0.0f;
-      for (int64_t p = 0; p < k; ++p) {
-        const uint32_t word = wj[(p / 2) * Bf16Weight::kGroup];
-        const auto bits = static_cast<uint16_t>(p % 2 == 0 ? word & 0xFFFFu : word >> 16);
-        sum += bfloat16_bits_to_float(ar[p]) * bfloat16_bits_to_float(bits);
-      }
+      for (int64_t p = 0; p < k; ++p)
+        sum += bfloat16_bits_to_float(ar[p]) * bfloat16_bits_to_float(w.at(j, p).bits);
       float& out = c[i * ldc + j];
       float v = alpha * sum;
       if (beta != 0.0f) v += beta * out;

@@ -119,17 +119,22 @@ inline void for_each_range(int64_t extent, int64_t unit, int64_t parts, const Bo
   }
 }
 
+/// How many threads share work on an m × n × k product split into `units` pieces: one below
+/// `min_flops` or inside a parallel region, else min(threads, units) (at least 1).
+inline int64_t gemm_nt_parts(int64_t m, int64_t n, int64_t k, int64_t units, int threads, double min_flops) {
+  if (2.0 * double(m) * double(n) * double(k) < min_flops) return 1;
+#if defined(_OPENMP)
+  if (omp_in_parallel()) return 1;
+#endif
+  return std::max<int64_t>(1, std::min<int64_t>(threads, units));
+}
+
 /// The N ranges the x·Wᵀ kernels give each of `threads` threads: whole tiles of `nr` columns, one
 /// thread when the product is below `min_flops` or inside a parallel region. Calls body(begin, end).
 template <class Body>
 inline void gemm_nt_split_n(int64_t m, int64_t n, int64_t k, int64_t nr, int threads, double min_flops,
                             const Body& body) {
-  const double flops = 2.0 * double(m) * double(n) * double(k);
-  int64_t parts = flops < min_flops ? 1 : std::min<int64_t>(threads, (n + nr - 1) / nr);
-#if defined(_OPENMP)
-  if (omp_in_parallel()) parts = 1;
-#endif
-  for_each_range(n, nr, parts, body);
+  for_each_range(n, nr, gemm_nt_parts(m, n, k, (n + nr - 1) / nr, threads, min_flops), body);
 }
 
 /// The x·Wᵀ contract as a plain loop (fp32 sums in K order): the kernels' fallback where no SIMD
