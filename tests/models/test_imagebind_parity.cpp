@@ -26,7 +26,7 @@ constexpr double kMaxRelativeError = 1e-5;  // max |a - b| / max |b|, per stage
 constexpr double kMinCosine = 0.999999;     // final embeddings, per row
 
 struct StageError {
-  double pre, trunk, head, post, final_, cosine;
+  double pre, trunk, head, post, final_, cosine, pooled;
 };
 
 /// Runs every fixture case through `model` and checks every stage; returns the errors per case.
@@ -38,6 +38,8 @@ std::map<std::string, StageError> check_parity(ib::ImageBindModel<T>& model) {
     if (!model.has(c.modality)) continue;
     INFO("case " << c.name);
     const ib::EncoderStages<T, Cpu> s = model.encode_stages(c.modality, fixture_input<T>(c));
+    // encode() in eval mode runs the trunk's last block on the pooled token alone (forward_pooled).
+    const Tensor<T> pooled = model.encode(c.modality, fixture_input<T>(c)).value();
     auto expected = [&](const char* stage) {
       return io::read_npy<T>(model_fixture(c.name + "_" + stage + ".npy"));
     };
@@ -46,9 +48,14 @@ std::map<std::string, StageError> check_parity(ib::ImageBindModel<T>& model) {
                  relative_error(s.head.value(), expected("head")),
                  relative_error(s.postprocessed.value(), expected("post")),
                  relative_error(s.embedding.value(), expected("final")),
-                 min_row_cosine(s.embedding.value(), expected("final"))};
+                 min_row_cosine(s.embedding.value(), expected("final")),
+                 relative_error(pooled, expected("final"))};
     INFO("relative errors: pre " << e.pre << ", trunk " << e.trunk << ", head " << e.head << ", post "
-                                 << e.post << ", final " << e.final_ << "; cosine " << e.cosine);
+                                 << e.post << ", final " << e.final_ << ", pooled " << e.pooled << "; cosine "
+                                 << e.cosine);
+    CHECK(e.pooled <= kMaxRelativeError);
+    // The pooled rows are the same sums as the full trunk's: agreement far below the reference bar.
+    CHECK(relative_error(pooled, s.embedding.value()) <= (sizeof(T) == 4 ? 1e-6 : 1e-14));
     CHECK(e.pre <= kMaxRelativeError);
     CHECK(e.trunk <= kMaxRelativeError);
     CHECK(e.head <= kMaxRelativeError);
@@ -63,11 +70,11 @@ std::map<std::string, StageError> check_parity(ib::ImageBindModel<T>& model) {
 /// BINDERY_PARITY_TABLE=1 prints the table (for reports).
 void maybe_print(const char* title, const std::map<std::string, StageError>& errors) {
   if (std::getenv("BINDERY_PARITY_TABLE") == nullptr) return;
-  std::printf("\n%s\n%-13s %10s %10s %10s %10s %10s %12s\n", title, "case", "pre", "trunk", "head", "post",
-              "final", "1 - cosine");
+  std::printf("\n%s\n%-13s %10s %10s %10s %10s %10s %12s %10s\n", title, "case", "pre", "trunk", "head",
+              "post", "final", "1 - cosine", "pooled");
   for (const auto& [name, e] : errors) {
-    std::printf("%-13s %10.2e %10.2e %10.2e %10.2e %10.2e %12.2e\n", name.c_str(), e.pre, e.trunk, e.head,
-                e.post, e.final_, 1.0 - e.cosine);
+    std::printf("%-13s %10.2e %10.2e %10.2e %10.2e %10.2e %12.2e %10.2e\n", name.c_str(), e.pre, e.trunk,
+                e.head, e.post, e.final_, 1.0 - e.cosine, e.pooled);
   }
 }
 
@@ -189,6 +196,26 @@ TEST_CASE("imagebind tiny: bf16 and int8 weights (nn::quantize) keep the fp32 em
                   "min cosine", "mean cosine", "max rel err");
       for (const auto& [name, s] : per_modality)
         std::printf("%-9s %12.6f %12.6f %12.2e\n", name.c_str(), s.min, s.sum / double(s.rows), s.max_rel);
+    }
+  }
+}
+
+TEST_CASE("imagebind tiny: encode() on the pooled token alone agrees with every stage at bf16 and int8",
+          "[models][imagebind][parity][quantize]") {
+  // forward_pooled computes the last block's query row, attention, out_proj, Mlp and residuals for the
+  // cls / EOS token only, and k | v as one product: the same sums as the full trunk, on a smaller M.
+  for (const nn::WeightPrecision precision : {nn::WeightPrecision::kBFloat16, nn::WeightPrecision::kInt8}) {
+    auto model =
+        ib::ImageBindModel<float>::from_checkpoint(model_fixture("tiny.pth"), ib::ImageBindConfig::tiny());
+    nn::quantize(*model, precision);
+    NoGrad no_grad;
+    for (const FixtureCase& c : fixture_cases()) {
+      INFO(nn::to_string(precision) << ", case " << c.name);
+      const auto input = fixture_input<float>(c);
+      const Tensor<float> full = model->encode_stages(c.modality, input).embedding.value();
+      const Tensor<float> pooled = model->encode(c.modality, input).value();
+      REQUIRE(pooled.shape() == full.shape());
+      CHECK(relative_error(pooled, full) <= 1e-6);
     }
   }
 }

@@ -159,3 +159,52 @@ TEST_CASE("Transformer keys, drop-path schedule and forward", "[nn][transformer]
   REQUIRE(again.block(0).attn().in_proj_weight().value().to_vector() ==
           one.block(0).attn().in_proj_weight().value().to_vector());
 }
+
+TEST_CASE("Block and Transformer forward_rows: one token per sample, the full forward's rows",
+          "[nn][block]") {
+  // forward_rows runs the (last) block on one query row per sample: the same value and, through the
+  // autograd, the same gradients as gathering those rows from the full forward.
+  const Tensor<int64_t> rows = Tensor<int64_t>::from_vector({2, 0, 4}, Shape{3});
+  for (bool add_bias_kv : {false, true}) {
+    for (auto scale : {nn::LayerScale::kNone, nn::LayerScale::kPerChannel}) {
+      DYNAMIC_SECTION("add_bias_kv " << add_bias_kv << ", layer scale " << int(scale)) {
+        nn::Block<double> block(small_block(add_bias_kv, scale));
+        randomize(block, 80);
+        const Var<double> x = testing::random_var(Shape{3, 5, 4}, 81);
+        const Var<double> mask = testing::random_var(Shape{5, 5}, 82, -1, 1, false);
+        for (const Var<double>& m : {Var<double>(), mask}) {
+          const Var<double> pooled = block.forward_rows(x, m, rows);
+          REQUIRE(pooled.shape() == Shape{3, 4});
+          require_values(pooled.value(), Shape{3, 4},
+                         ops::gather_rows(block.forward(x, m), rows).value().to_vector(), 1e-13);
+        }
+        // A mask that is not (L, L) runs the whole block, then gathers.
+        const Var<double> padding = testing::random_var(Shape{3, 1, 1, 5}, 83, -1, 1, false);
+        require_values(block.forward_rows(x, padding, rows).value(), Shape{3, 4},
+                       ops::gather_rows(block.forward(x, padding), rows).value().to_vector(), 1e-13);
+        testing::require_gradcheck<Cpu>(
+            [&](const std::vector<Var<double>>& in) { return block.forward_rows(in[0], in[1], rows); },
+            {x, testing::random_var(Shape{5, 5}, 84)});
+      }
+    }
+  }
+  nn::Block<double> block(small_block(true));
+  const Var<double> x = testing::random_var(Shape{3, 5, 4}, 85, -1, 1, false);
+  REQUIRE_THROWS_AS(block.forward_rows(x, Var<double>(), Tensor<int64_t>::from_vector({0, 5, 1}, Shape{3})),
+                    IndexError);
+  REQUIRE_THROWS_AS(block.forward_rows(x, testing::random_var(Shape{4, 4}, 86, -1, 1, false), rows),
+                    ShapeError);
+
+  nn::TransformerConfig config;
+  config.embed_dim = 4;
+  config.num_blocks = 3;
+  config.num_heads = 2;
+  config.add_bias_kv = true;
+  config.pre_transformer_ln = true;
+  config.seed = 9;
+  nn::Transformer<double> trunk(config);
+  randomize(trunk, 90);
+  const Var<double> mask = testing::random_var(Shape{5, 5}, 91, -1, 1, false);
+  require_values(trunk.forward_rows(x, mask, rows).value(), Shape{3, 4},
+                 ops::gather_rows(trunk.forward(x, mask), rows).value().to_vector(), 1e-13);
+}

@@ -79,10 +79,18 @@ class MultiheadAttention : public Module<T, B> {
       q = ops::select(heads, 0, 0);
       k = ops::select(heads, 0, 1);
       v = ops::select(heads, 0, 2);
+    } else if (key.node() == value.node()) {
+      // Keys and values from one tensor (a block's pooled rows attending to all tokens): k | v as one
+      // GEMM against rows [D, 3D) of the packed weight.
+      q = split_heads(project(query, 0, 1));
+      const Var<T, B> heads =
+          ops::permute(ops::reshape(project(key, 1, 2), {batch, lk, 2, num_heads_, hd}), {2, 0, 3, 1, 4});
+      k = ops::select(heads, 0, 0);
+      v = ops::select(heads, 0, 1);
     } else {
-      q = split_heads(project(query, 0));
-      k = split_heads(project(key, 1));
-      v = split_heads(project(value, 2));
+      q = split_heads(project(query, 0, 1));
+      k = split_heads(project(key, 1, 1));
+      v = split_heads(project(value, 2, 1));
     }
     if (bias_k_.defined()) {  // one more key/value token, learned (appended after the projection)
       k = ops::concat(std::vector<Var<T, B>>{k, bias_token(bias_k_, batch)}, 2);  // (B, H, Lk+1, hd)
@@ -218,13 +226,13 @@ class MultiheadAttention : public Module<T, B> {
                   embed_dim_);
   }
 
-  /// Rows [which*D, (which+1)*D) of the packed projection applied to x: (B, L, D) -> (B, L, D).
-  Var<T, B> project(const Var<T, B>& x, int64_t which) const {
-    if (lowp_in_[0]) return lowp_in_projection(x, which, 1);
-    const int64_t d = embed_dim_;
-    const Var<T, B> w = ops::slice(in_proj_weight_, 0, which * d, (which + 1) * d);  // (D, D)
-    const Var<T, B> b =
-        in_proj_bias_.defined() ? ops::slice(in_proj_bias_, 0, which * d, (which + 1) * d) : Var<T, B>();
+  /// Blocks [first, first + count) of the packed projection (q, k, v: rows [first*D, (first+count)*D))
+  /// applied to x: (B, L, D) -> (B, L, count·D).
+  Var<T, B> project(const Var<T, B>& x, int64_t first, int64_t count) const {
+    if (lowp_in_[0]) return lowp_in_projection(x, first, count);
+    const int64_t d = embed_dim_, begin = first * d, end = (first + count) * d;
+    const Var<T, B> w = ops::slice(in_proj_weight_, 0, begin, end);  // (count·D, D)
+    const Var<T, B> b = in_proj_bias_.defined() ? ops::slice(in_proj_bias_, 0, begin, end) : Var<T, B>();
     return ops::linear(x, w, b);
   }
   /// (B, L, D) -> (B, H, L, hd), a view.

@@ -9,6 +9,8 @@
 #include "bindery/nn/attention.hpp"
 #include "bindery/nn/layer_norm.hpp"
 #include "bindery/nn/mlp.hpp"
+#include "bindery/ops/index.hpp"
+#include "bindery/ops/shape.hpp"
 
 namespace bindery::nn {
 
@@ -79,6 +81,34 @@ class Block : public Module<T, B> {
     branch = mlp_->forward(norm_2_->forward(y));
     if (gamma_2_.defined()) branch = branch * gamma_2_;
     return y + drop_path_->forward(branch);
+  }
+
+  /// The block's output at one token per sample, rows[i] of sample i: (B, L, D) -> (B, D), equal to
+  /// gather_rows(forward(x, attn_mask), rows) without computing the other L - 1 rows. Every token's
+  /// keys and values are still needed, so norm_1 and the k / v projections run on all L tokens;
+  /// the query projection, attention, out_proj, the residuals, norm_2 and the Mlp run on one row per
+  /// sample. The last block of an encoder whose head reads one token (cls or EOS) is run this way in
+  /// inference (ModalityEncoder::forward_pooled). attn_mask: undefined or (L, L) (its rows[i]-th row
+  /// is sample i's); any other mask shape runs the whole block and gathers.
+  Var<T, B> forward_rows(const Var<T, B>& x, const Var<T, B>& attn_mask, const Tensor<int64_t, B>& rows) {
+    BINDERY_CHECK(x.rank() == 3 && x.size(-1) == dim_, ShapeError, "Block: input of shape ", x.shape(),
+                  " must be (B, L, D) with D = ", dim_);
+    if (attn_mask.defined() && attn_mask.rank() != 2) return ops::gather_rows(forward(x, attn_mask), rows);
+    const int64_t batch = x.size(0), length = x.size(1);
+    const Var<T, B> normed = norm_1_->forward(x);                               // (B, L, D): keys, values
+    const Var<T, B> query = ops::unsqueeze(ops::gather_rows(normed, rows), 1);  // (B, 1, D)
+    Var<T, B> mask;  // (B, 1, 1, L): row rows[i] of the (L, L) mask for sample i
+    if (attn_mask.defined()) {
+      BINDERY_CHECK(attn_mask.size(0) == length && attn_mask.size(1) == length, ShapeError,
+                    "Block: attn_mask of shape ", attn_mask.shape(), " must be (L, L) with L = ", length);
+      mask = ops::reshape(ops::index_select(attn_mask, 0, rows), {batch, 1, 1, length});
+    }
+    Var<T, B> branch = attn_->forward(query, normed, normed, mask);  // (B, 1, D)
+    if (gamma_1_.defined()) branch = branch * gamma_1_;
+    Var<T, B> y = ops::unsqueeze(ops::gather_rows(x, rows), 1) + drop_path_->forward(branch);
+    branch = mlp_->forward(norm_2_->forward(y));
+    if (gamma_2_.defined()) branch = branch * gamma_2_;
+    return ops::squeeze(y + drop_path_->forward(branch), 1);
   }
 
   MultiheadAttention<T, B>& attn() { return *attn_; }

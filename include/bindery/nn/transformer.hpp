@@ -80,6 +80,22 @@ class Transformer : public Module<T, B> {
     return x;
   }
 
+  /// The trunk's output at one token per sample, rows[i] of sample i: (B, L, D) -> (B, D), equal to
+  /// gather_rows(forward(tokens, attn_mask), rows). Blocks 0..n-2 run on every token (the last
+  /// block's keys and values depend on all of them); the last block computes only the rows asked
+  /// for (Block::forward_rows).
+  Var<T, B> forward_rows(const Var<T, B>& tokens, const Var<T, B>& attn_mask,
+                         const Tensor<int64_t, B>& rows) {
+    BINDERY_CHECK(tokens.rank() == 3 && tokens.size(-1) == embed_dim_, ShapeError,
+                  "Transformer: tokens of shape ", tokens.shape(),
+                  " must be (B, L, D) with D = ", embed_dim_);
+    Var<T, B> x = pre_norm_ ? pre_norm_->forward(tokens) : tokens;
+    const int64_t n = blocks_->size();
+    if (n == 0) return ops::gather_rows(x, rows);
+    for (int64_t i = 0; i + 1 < n; ++i) x = (*blocks_)[i].forward(x, attn_mask);
+    return (*blocks_)[n - 1].forward_rows(x, attn_mask, rows);
+  }
+
   ModuleList<Block<T, B>>& blocks() { return *blocks_; }
   Block<T, B>& block(int64_t i) { return (*blocks_)[i]; }
   /// Null without pre_transformer_ln.

@@ -47,7 +47,7 @@ struct ModalityInput {
 template <class T, class B = Cpu>
 struct EncoderStages {
   TokenBatch<T, B> preprocessed;  // tokens (N, L, D) [+ mask, EOS positions]
-  Var<T, B> trunk;                // (N, L, D)
+  Var<T, B> trunk;                // (N, L, D); from forward_pooled (encode() in eval mode): (N, 1, D)
   Var<T, B> head;                 // (N, out)
   Var<T, B> postprocessed;        // (N, out): normalized [and scaled]
   Var<T, B> embedding;            // (N, out), or (B, out) averaged over the S clips of a multi-clip input
@@ -65,9 +65,26 @@ class Encoder : public nn::Module<T, B> {
   /// batch of B*S and their post-processed (normalized and scaled) embeddings averaged over S,
   /// without re-normalizing. Stages other than `embedding` are those of the B*S batch. So, as in the
   /// reference, one video per sample is (B, 1, C, T, H, W); forward_stages takes (N, C, T, H, W).
-  EncoderStages<T, B> encode_stages(const ModalityInput<T, B>& input) {
+  EncoderStages<T, B> encode_stages(const ModalityInput<T, B>& input) { return encode_with(input, false); }
+  /// The embedding alone: (N, out), or (B, out) for a multi-clip input. In inference (eval()) an
+  /// encoder whose head reads one token per sample computes only that token in the trunk's last
+  /// block (forward_pooled); in training mode it is encode_stages(input).embedding.
+  Var<T, B> encode(const ModalityInput<T, B>& input) { return encode_with(input, true).embedding; }
+
+ protected:
+  /// forward_stages where `trunk` may hold only the rows the head reads: an encoder that can skip
+  /// the rest overrides this (ModalityEncoder: (N, 1, D) in eval mode). The embedding is the same.
+  virtual EncoderStages<T, B> forward_pooled(const ModalityInput<T, B>& input) {
+    return forward_stages(input);
+  }
+
+ private:
+  EncoderStages<T, B> encode_with(const ModalityInput<T, B>& input, bool pooled) {
     BINDERY_CHECK(input.defined(), ValueError, "Encoder::encode: the input is undefined");
-    if (input.rank() < 5) return forward_stages(input);
+    auto run = [&](const ModalityInput<T, B>& in) {
+      return pooled ? forward_pooled(in) : forward_stages(in);
+    };
+    if (input.rank() < 5) return run(input);
     const Shape& shape = input.shape();
     const int64_t batch = shape[0], clips = shape[1];
     std::vector<int64_t> flat{batch * clips};
@@ -75,13 +92,11 @@ class Encoder : public nn::Module<T, B> {
     const ModalityInput<T, B> flattened = input.is_ids()
                                               ? ModalityInput<T, B>(input.ids.reshape(flat))
                                               : ModalityInput<T, B>(ops::reshape(input.values, flat));
-    EncoderStages<T, B> stages = forward_stages(flattened);
+    EncoderStages<T, B> stages = run(flattened);
     const Var<T, B>& post = stages.postprocessed;  // (B*S, out)
     stages.embedding = ops::mean(ops::reshape(post, {batch, clips, post.size(-1)}), {1});
     return stages;
   }
-  /// encode_stages(input).embedding: (N, out), or (B, out) for a multi-clip input.
-  Var<T, B> encode(const ModalityInput<T, B>& input) { return encode_stages(input).embedding; }
 };
 
 /// The chain of four typed stages. Pre::forward(Pre::input_type) -> TokenBatch;
@@ -113,6 +128,35 @@ class ModalityEncoder : public Encoder<typename Pre::value_type, typename Pre::b
     }
   }
 
+  /// forward_stages in eval mode when the head reads one token per sample (read_rows) and the trunk
+  /// can compute just those (forward_rows): the trunk's last block runs on one query row per sample,
+  /// so `trunk` is (N, 1, D), the rows the head reads; the other stages are forward_stages' (to
+  /// rounding: the rows are the same sums in the same order). Otherwise forward_stages.
+  EncoderStages<T, B> forward_pooled(const ModalityInput<T, B>& input) override {
+    if constexpr (
+        !requires { requires B::kShapeOnly; } &&
+        requires(Trunk & t, Head & h, const TokenBatch<T, B>& b, const Var<T, B>& v,
+                 const Tensor<int64_t, B>& r) {
+          t.forward_rows(v, v, r);
+          h.read_rows(b, int64_t{1});
+          h.forward_selected(v);
+        }) {
+      if (!this->is_training()) {
+        EncoderStages<T, B> s;
+        s.preprocessed = preprocess(input);
+        const Var<T, B>& tokens = s.preprocessed.tokens;
+        const Tensor<int64_t, B> rows = head_->read_rows(s.preprocessed, tokens.size(0));
+        const Var<T, B> selected = trunk_->forward_rows(tokens, s.preprocessed.attn_mask, rows);  // (N, D)
+        s.trunk = ops::unsqueeze(selected, 1);
+        s.head = head_->forward_selected(selected);
+        s.postprocessed = post_->forward(s.head);
+        s.embedding = s.postprocessed;
+        return s;
+      }
+    }
+    return forward_stages(input);
+  }
+
   Pre& preprocessor() { return *pre_; }
   Trunk& trunk() { return *trunk_; }
   Head& head() { return *head_; }
@@ -123,19 +167,23 @@ class ModalityEncoder : public Encoder<typename Pre::value_type, typename Pre::b
   std::shared_ptr<Post> postprocessor_ptr() const { return post_; }
 
  private:
-  EncoderStages<T, B> run_stages(const ModalityInput<T, B>& input) {
-    EncoderStages<T, B> s;
+  TokenBatch<T, B> preprocess(const ModalityInput<T, B>& input) {
     if constexpr (std::is_same_v<typename Pre::input_type, Tensor<int64_t, B>>) {
       BINDERY_CHECK(input.is_ids(), ValueError,
                     "ModalityEncoder: this encoder takes token ids (int64), got values of shape ",
                     input.shape());
-      s.preprocessed = pre_->forward(input.ids);
+      return pre_->forward(input.ids);
     } else {
       BINDERY_CHECK(!input.is_ids() && input.values.defined(), ValueError,
                     "ModalityEncoder: this encoder takes float values, got token ids of shape ",
                     input.is_ids() ? input.ids.shape() : Shape{});
-      s.preprocessed = pre_->forward(input.values);
+      return pre_->forward(input.values);
     }
+  }
+
+  EncoderStages<T, B> run_stages(const ModalityInput<T, B>& input) {
+    EncoderStages<T, B> s;
+    s.preprocessed = preprocess(input);
     s.trunk = trunk_->forward(s.preprocessed.tokens, s.preprocessed.attn_mask);
     s.head = head_->forward(s.trunk, s.preprocessed);
     s.postprocessed = post_->forward(s.head);

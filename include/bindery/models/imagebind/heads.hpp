@@ -44,7 +44,17 @@ class ClsHead : public nn::Module<T, B> {
   Var<T, B> forward(const Var<T, B>& x, const TokenBatch<T, B>& = {}) {
     BINDERY_CHECK(x.rank() == 3 && x.size(1) >= 1 && x.size(2) == dim_, ShapeError,
                   "ClsHead: input of shape ", x.shape(), " must be (N, L, ", dim_, ")");
-    Var<T, B> pooled = norm_->forward(ops::select(x, 1, 0));  // (N, D)
+    return forward_selected(ops::select(x, 1, 0));
+  }
+  /// The token forward() reads from each of `samples` sequences: 0, the cls token.
+  Tensor<int64_t, B> read_rows(const TokenBatch<T, B>&, int64_t samples) const {
+    return Tensor<int64_t, B>::zeros(Shape{samples});
+  }
+  /// forward() from the token it reads, already selected: (N, D) -> (N, out).
+  Var<T, B> forward_selected(const Var<T, B>& token) {
+    BINDERY_CHECK(token.rank() == 2 && token.size(1) == dim_, ShapeError, "ClsHead: selected token of shape ",
+                  token.shape(), " must be (N, ", dim_, ")");
+    Var<T, B> pooled = norm_->forward(token);
     if (dropout_) pooled = dropout_->forward(pooled);
     return proj_->forward(pooled);
   }
@@ -82,7 +92,22 @@ class EosHead : public nn::Module<T, B> {
                   ShapeError, "EosHead: input of shape ", x.shape(), " must be (N, L, ", dim_,
                   ") with one EOS position per sequence (eos_index of shape ",
                   batch.eos_index.defined() ? batch.eos_index.shape() : Shape{}, ")");
-    return proj_->forward(ops::gather_rows(x, batch.eos_index));
+    return forward_selected(ops::gather_rows(x, batch.eos_index));
+  }
+  /// The token forward() reads from each sequence: its EOS position, batch.eos_index.
+  Tensor<int64_t, B> read_rows(const TokenBatch<T, B>& batch, int64_t samples) const {
+    BINDERY_CHECK(
+        batch.eos_index.defined() && batch.eos_index.rank() == 1 && batch.eos_index.size(0) == samples,
+        ShapeError, "EosHead: one EOS position per sequence is needed for ", samples,
+        " sequences (eos_index of shape ", batch.eos_index.defined() ? batch.eos_index.shape() : Shape{},
+        ")");
+    return batch.eos_index;
+  }
+  /// forward() from the EOS tokens, already selected: (N, D) -> (N, out).
+  Var<T, B> forward_selected(const Var<T, B>& token) {
+    BINDERY_CHECK(token.rank() == 2 && token.size(1) == dim_, ShapeError, "EosHead: selected token of shape ",
+                  token.shape(), " must be (N, ", dim_, ")");
+    return proj_->forward(token);
   }
 
   Projection& proj() { return *proj_; }
