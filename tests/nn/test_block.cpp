@@ -34,6 +34,19 @@ nn::BlockConfig small_block(bool add_bias_kv, nn::LayerScale layer_scale = nn::L
   return config;
 }
 
+/// Three blocks of small_block's size with bias_kv and the pre-transformer LayerNorm.
+nn::TransformerConfig small_trunk(uint64_t seed, double drop_path_rate = 0.0) {
+  nn::TransformerConfig config;
+  config.embed_dim = 4;
+  config.num_blocks = 3;
+  config.num_heads = 2;
+  config.add_bias_kv = true;
+  config.pre_transformer_ln = true;
+  config.drop_path_rate = drop_path_rate;
+  config.seed = seed;
+  return config;
+}
+
 }  // namespace
 
 TEST_CASE("Block has ImageBind's BlockWithMasking keys", "[nn][block]") {
@@ -108,15 +121,7 @@ TEST_CASE("Block drop_path acts in training only", "[nn][block]") {
 }
 
 TEST_CASE("Transformer keys, drop-path schedule and forward", "[nn][transformer]") {
-  nn::TransformerConfig config;
-  config.embed_dim = 4;
-  config.num_blocks = 3;
-  config.num_heads = 2;
-  config.add_bias_kv = true;
-  config.pre_transformer_ln = true;
-  config.drop_path_rate = 0.2;
-  config.seed = 5;
-  nn::Transformer<double> trunk(config);
+  nn::Transformer<double> trunk(small_trunk(5, 0.2));
   const auto keys = trunk.state_dict().keys();
   REQUIRE(keys.size() == 2 + 3 * 14);
   REQUIRE(keys[0] == "pre_transformer_layer.0.weight");
@@ -146,7 +151,7 @@ TEST_CASE("Transformer keys, drop-path schedule and forward", "[nn][transformer]
   for (int64_t i = 0; i < 3; ++i) h = trunk.block(i).forward(h, causal);
   require_values(trunk.forward(x, causal).value(), Shape{2, 3, 4}, h.value().to_vector(), 0.0);
 
-  nn::TransformerConfig plain = config;
+  nn::TransformerConfig plain = small_trunk(5, 0.2);
   plain.pre_transformer_ln = false;
   plain.num_blocks = 1;
   nn::Transformer<float> one(plain);
@@ -195,14 +200,7 @@ TEST_CASE("Block and Transformer forward_rows: one token per sample, the full fo
   REQUIRE_THROWS_AS(block.forward_rows(x, testing::random_var(Shape{4, 4}, 86, -1, 1, false), rows),
                     ShapeError);
 
-  nn::TransformerConfig config;
-  config.embed_dim = 4;
-  config.num_blocks = 3;
-  config.num_heads = 2;
-  config.add_bias_kv = true;
-  config.pre_transformer_ln = true;
-  config.seed = 9;
-  nn::Transformer<double> trunk(config);
+  nn::Transformer<double> trunk(small_trunk(9));
   randomize(trunk, 90);
   const Var<double> mask = testing::random_var(Shape{5, 5}, 91, -1, 1, false);
   require_values(trunk.forward_rows(x, mask, rows).value(), Shape{3, 4},
