@@ -13,7 +13,9 @@
 // gemm_nt_kernels/: the x·Wᵀ kernels side by side on the transformer shapes (issue 16): fp32 AVX-512
 // (detail::gemm_nt_f32_avx512), fp32 AVX2 (gemm_nt_f32_avx2), OpenBLAS, bf16 weights
 // (gemm_nt_bf16, vdpbf16ps) and int8 weights (gemm_nt_i8, vpdpbusd; the activations' quantization
-// is timed, the weights' conversion is not: it happens once at load). GFLOP/s counts 2 M N K for all.
+// is timed, the weights' conversion is not: it happens once at load), and the same two on their AVX2
+// kernels (bf16_avx2, int8_avx2: the ISA capped at AVX2, as on a CPU without AVX-512). GFLOP/s
+// counts 2 M N K for all.
 //
 //   bench_gemm --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //   benchmarks/run_gemm_compare.sh      # the markdown table of medians
@@ -185,7 +187,7 @@ void run_nested(benchmark::State& state, Impl impl, int64_t tasks, int64_t rows,
                          benchmark::Counter::kIsIterationInvariantRate);
 }
 
-enum class NtImpl { kAvx512, kAvx2, kOpenBlas, kBf16, kInt8 };
+enum class NtImpl { kAvx512, kAvx2, kOpenBlas, kBf16, kInt8, kBf16Avx2, kInt8Avx2 };
 const char* nt_impl_name(NtImpl impl) {
   switch (impl) {
     case NtImpl::kAvx512:
@@ -198,6 +200,10 @@ const char* nt_impl_name(NtImpl impl) {
       return "bf16";
     case NtImpl::kInt8:
       return "int8";
+    case NtImpl::kBf16Avx2:
+      return "bf16_avx2";
+    case NtImpl::kInt8Avx2:
+      return "int8_avx2";
   }
   return "?";
 }
@@ -209,7 +215,9 @@ void run_nt(benchmark::State& state, NtImpl impl, GemmShape s) {
                     : impl == NtImpl::kAvx2 ? d::gemm_nt_cpu_isa() >= d::CpuIsa::kAvx2
                     : impl == NtImpl::kBf16 ? d::gemm_bf16_kernel_supported()
                     : impl == NtImpl::kInt8 ? d::gemm_i8_kernel_supported()
-                                            : true;
+                    : impl == NtImpl::kBf16Avx2 || impl == NtImpl::kInt8Avx2
+                        ? d::gemm_nt_cpu_isa() >= d::CpuIsa::kAvx2
+                        : true;
   if (!runs) {
     state.SkipWithError("this CPU lacks the instructions (the fallback loops are not benchmarked)");
     return;
@@ -218,8 +226,11 @@ void run_nt(benchmark::State& state, NtImpl impl, GemmShape s) {
   const int threads = Cpu::num_threads();
   bindery::Bf16Weight w16;
   bindery::Int8Weight w8;
-  if (impl == NtImpl::kBf16) w16 = bindery::Bf16Weight(b.get(), s.n, s.k, s.k);
-  if (impl == NtImpl::kInt8) w8 = bindery::Int8Weight(b.get(), s.n, s.k, s.k);
+  if (impl == NtImpl::kBf16 || impl == NtImpl::kBf16Avx2) w16 = bindery::Bf16Weight(b.get(), s.n, s.k, s.k);
+  if (impl == NtImpl::kInt8 || impl == NtImpl::kInt8Avx2) w8 = bindery::Int8Weight(b.get(), s.n, s.k, s.k);
+  // The AVX2 low-precision kernels run where the AVX-512 ones do not: cap the ISA for the case.
+  const bool capped = impl == NtImpl::kBf16Avx2 || impl == NtImpl::kInt8Avx2;
+  const d::CpuIsa before = capped ? d::set_cpu_isa_limit(d::CpuIsa::kAvx2) : d::cpu_isa_limit();
   threads_for(impl == NtImpl::kOpenBlas ? Impl::kOpenBlas : Impl::kBindery);
   for (auto _ : state) {
     switch (impl) {
@@ -233,15 +244,18 @@ void run_nt(benchmark::State& state, NtImpl impl, GemmShape s) {
         gemm(Impl::kOpenBlas, false, true, s.m, s.n, s.k, a.get(), s.k, b.get(), s.k, c.get(), s.n);
         break;
       case NtImpl::kBf16:
+      case NtImpl::kBf16Avx2:
         d::gemm_nt_bf16(s.m, 1.0f, a.get(), s.k, w16, 0.0f, c.get(), s.n, nullptr, threads);
         break;
       case NtImpl::kInt8:
+      case NtImpl::kInt8Avx2:
         d::gemm_nt_i8(s.m, 1.0f, a.get(), s.k, w8, 0.0f, c.get(), s.n, nullptr, threads);
         break;
     }
     benchmark::DoNotOptimize(c.get());
     benchmark::ClobberMemory();
   }
+  d::set_cpu_isa_limit(before);
   state.counters["GFLOP/s"] = benchmark::Counter(2e-9 * double(s.m) * double(s.n) * double(s.k),
                                                  benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -308,7 +322,8 @@ int main(int argc, char** argv) {
   }
   for (const GemmShape& s : gemm_shapes()) {
     if (!s.trans_b) continue;
-    for (NtImpl impl : {NtImpl::kAvx512, NtImpl::kAvx2, NtImpl::kOpenBlas, NtImpl::kBf16, NtImpl::kInt8}) {
+    for (NtImpl impl : {NtImpl::kAvx512, NtImpl::kAvx2, NtImpl::kOpenBlas, NtImpl::kBf16, NtImpl::kInt8,
+                        NtImpl::kBf16Avx2, NtImpl::kInt8Avx2}) {
       const std::string name = std::string("gemm_nt_kernels/") + s.name + "/" + nt_impl_name(impl);
       benchmark::RegisterBenchmark(name.c_str(), run_nt, impl, s)->Apply(configure);
     }

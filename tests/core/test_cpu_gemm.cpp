@@ -472,19 +472,32 @@ TEST_CASE("Cpu gemm A·Bᵀ kernel with a bias epilogue: the bits of the bias fi
 TEST_CASE("bf16-weight x·Wᵀ: fp64 references with the rounding bounds, tile edges, kernel and fallback",
           "[core][gemm]") {
   const bool kernel = detail::gemm_bf16_kernel_supported();
-  if (!kernel) WARN("this CPU has no AVX512_BF16: only the fallback loops are tested");
+  if (!kernel) WARN("this CPU has no AVX512_BF16: the AVX-512 kernel is not tested");
+  const bool avx2 = detail::gemm_nt_cpu_isa() >= detail::CpuIsa::kAvx2;
+  if (!avx2) WARN("SKIPPED: this CPU has no AVX2+FMA: the AVX2 kernel is not tested");
   uint64_t seed = 200;
   for (const LowpProblem& p : lowp_problems()) {
     const LowpData d = lowp_data(p, seed++);
     const auto fast = check_bf16(p, d, 2);
-    IsaLimit portable(detail::CpuIsa::kAvx2);
-    REQUIRE_FALSE(detail::gemm_bf16_kernel_supported());
+    std::vector<float> mid;
+    {
+      IsaLimit limit(detail::CpuIsa::kAvx2);
+      REQUIRE_FALSE(detail::gemm_bf16_kernel_supported());
+      REQUIRE(detail::gemm_lowp_avx2_supported() == avx2);
+      mid = check_bf16(p, d, 2);
+    }
+    IsaLimit portable(detail::CpuIsa::kPortable);
+    REQUIRE_FALSE(detail::gemm_lowp_avx2_supported());
     const auto loops = check_bf16(p, d, 1);
-    if (kernel && p.k > 1000) REQUIRE(fast != loops);  // vdpbf16ps sums in another order: both ran
+    if (p.k > 1000) {  // the FMA sums and vdpbf16ps's differ from the loops' mul + add: all three ran
+      if (kernel) REQUIRE(fast != loops);
+      if (avx2) REQUIRE(mid != loops);
+    }
   }
-  // 1 vs 2 threads bit for bit (N splits at a tile boundary), on both paths
-  for (bool fallback : {false, true}) {
-    IsaLimit limit(fallback ? detail::CpuIsa::kAvx2 : detail::CpuIsa::kAvx512);
+  // 1 vs 2 threads bit for bit (N splits at a tile boundary), on every path
+  for (const detail::CpuIsa isa :
+       {detail::CpuIsa::kAvx512, detail::CpuIsa::kAvx2, detail::CpuIsa::kPortable}) {
+    IsaLimit limit(isa);
     const LowpProblem p{77, 200, 384, 384, 200, 1.0f, 0.0f, true};
     const LowpData d = lowp_data(p, 9);
     const Bf16Weight w(d.w.data(), p.n, p.k, p.k);
@@ -511,6 +524,16 @@ TEST_CASE("bf16-weight x·Wᵀ: fp64 references with the rounding bounds, tile e
       detail::bf16_row_avx512(x.data(), k, vector.data());
       INFO("k " << k);
       REQUIRE(scalar == vector);  // the element past k untouched
+      if (avx2) {                 // the AVX2 rounding, kept as floats: the same bits
+        std::vector<float> floats(static_cast<size_t>(k) + 1, 7.0f);
+        detail::bf16_row_f32_avx2(x.data(), k, floats.data());
+        REQUIRE(floats[static_cast<size_t>(k)] == 7.0f);
+        for (int64_t p = 0; p < k; ++p) {
+          uint32_t got;
+          std::memcpy(&got, &floats[static_cast<size_t>(p)], sizeof(got));
+          REQUIRE(got == uint32_t(scalar[static_cast<size_t>(p)]) << 16);
+        }
+      }
     }
   }
 #endif
@@ -596,27 +619,40 @@ TEST_CASE(
     "int8-weight x·Wᵀ: exact integer sums, the quantization bound, tile edges, kernel = fallback bit for bit",
     "[core][gemm]") {
   const bool kernel = detail::gemm_i8_kernel_supported();
-  if (!kernel) WARN("this CPU has no AVX512-VNNI: only the fallback loops are tested");
+  if (!kernel) WARN("this CPU has no AVX512-VNNI: the AVX-512 kernel is not tested");
+  const bool avx2 = detail::gemm_nt_cpu_isa() >= detail::CpuIsa::kAvx2;
+  if (!avx2) WARN("SKIPPED: this CPU has no AVX2+FMA: the AVX2 kernel is not tested");
+  auto same = [](const std::vector<float>& x, const std::vector<float>& y) {
+    REQUIRE(x.size() == y.size());
+    for (size_t i = 0; i < x.size(); ++i) REQUIRE((x[i] == y[i] || (std::isnan(x[i]) && std::isnan(y[i]))));
+  };
   uint64_t seed = 300;
   for (const LowpProblem& p : lowp_problems()) {
     const LowpData d = lowp_data(p, seed++);
     const auto fast = check_i8(p, d, 2);
-    IsaLimit portable(detail::CpuIsa::kAvx2);
-    REQUIRE_FALSE(detail::gemm_i8_kernel_supported());
-    const auto loops = check_i8(p, d, 1);
-    for (size_t i = 0; i < fast.size(); ++i)
-      REQUIRE((fast[i] == loops[i] || (std::isnan(fast[i]) && std::isnan(loops[i]))));
+    {
+      IsaLimit limit(detail::CpuIsa::kAvx2);
+      REQUIRE_FALSE(detail::gemm_i8_kernel_supported());
+      REQUIRE(detail::gemm_lowp_avx2_supported() == avx2);
+      same(check_i8(p, d, 2), fast);
+    }
+    IsaLimit portable(detail::CpuIsa::kPortable);
+    REQUIRE_FALSE(detail::gemm_lowp_avx2_supported());
+    same(check_i8(p, d, 1), fast);
   }
-  // the int8 kernel's own tile edges: 6 rows, 16-column groups, 64-column tiles, K not a multiple of 4
+  // the kernels' own tile edges: 6 or 3 rows, 16-column groups, 64-column tiles, K not a multiple
+  // of 4; the three paths give the same bytes (the NaN padding past N too), on 1 and 2 threads
   for (int64_t m : {5, 6, 13})
     for (int64_t n : {15, 16, 17, 64, 65, 130})
       for (int64_t k : {3, 102}) {
         const LowpProblem p{m, n, k, k + 1, n + 3, 0.75f, n % 2 == 0 ? 0.0f : 0.5f, n % 3 != 0};
         const LowpData d = lowp_data(p, seed++);
         const auto fast = check_i8(p, d, 1);
-        IsaLimit portable(detail::CpuIsa::kAvx2);
-        const auto loops = check_i8(p, d, 1);
-        REQUIRE(std::memcmp(fast.data(), loops.data(), fast.size() * sizeof(float)) == 0);  // NaN padding too
+        for (const detail::CpuIsa isa : {detail::CpuIsa::kAvx2, detail::CpuIsa::kPortable}) {
+          IsaLimit limit(isa);
+          const auto other = check_i8(p, d, isa == detail::CpuIsa::kAvx2 ? 2 : 1);
+          REQUIRE(std::memcmp(fast.data(), other.data(), fast.size() * sizeof(float)) == 0);
+        }
       }
 #if BINDERY_HOST_SIMD_X86
   if (kernel) {  // the AVX-512 activation quantizer = the scalar one, bit for bit: ties, tails, 0, NaN, inf
@@ -638,6 +674,14 @@ TEST_CASE(
         INFO("k " << k << " kind " << kind);
         REQUIRE(std::memcmp(&s1, &s2, sizeof(float)) == 0);
         REQUIRE(scalar == vector);  // the byte past k untouched in both
+        if (avx2) {                 // the AVX2 quantizer: the same scale, q = byte - 128 as int16
+          std::vector<int16_t> wide(static_cast<size_t>(k) + 1, 7);
+          const float s3 = detail::quantize_row_s16_avx2(x.data(), k, wide.data());
+          REQUIRE(std::memcmp(&s1, &s3, sizeof(float)) == 0);
+          REQUIRE(wide[static_cast<size_t>(k)] == 7);
+          for (int64_t p = 0; p < k; ++p)
+            REQUIRE(int(wide[static_cast<size_t>(p)]) == int(scalar[static_cast<size_t>(p)]) - 128);
+        }
       }
   }
 #endif

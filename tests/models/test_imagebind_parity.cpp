@@ -180,6 +180,13 @@ TEST_CASE("imagebind tiny: bf16 and int8 weights (nn::quantize) keep the fp32 em
       const double cosine = min_row_cosine(got, want);
       CHECK(cosine >= min_cosine);
       CHECK(cosine < 1.0);  // the low-precision path ran
+      if (detail::gemm_nt_cpu_isa() >= detail::CpuIsa::kAvx2) {  // the AVX2 kernels, as without AVX-512
+        const detail::CpuIsa before = detail::set_cpu_isa_limit(detail::CpuIsa::kAvx2);
+        const Tensor<float> avx2 = model->encode(c.modality, fixture_input<float>(c)).value();
+        detail::set_cpu_isa_limit(before);
+        CHECK(min_row_cosine(avx2, want) >= min_cosine);
+        CHECK(min_row_cosine(avx2, got) >= (precision == nn::WeightPrecision::kInt8 ? 0.999 : 0.9999));
+      }
       Stats& s = per_modality[std::string(c.modality.name())];
       s.min = std::min(s.min, cosine);
       s.max_rel = std::max(s.max_rel, relative_error(got, want));

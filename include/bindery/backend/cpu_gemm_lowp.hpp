@@ -204,6 +204,66 @@ __attribute__((target("avx512f"))) inline void bf16_row_avx512(const float* x, i
     _mm512_mask_cvtepi32_storeu_epi16(out + p, mask, _mm512_mask_or_epi32(rounded, nan, top, quiet));
   }
 }
+
+/// float_to_bfloat16_bits on 8 lanes (AVX2), each result kept as the float it encodes: the AVX2
+/// bf16 kernel's activations. The same bits as the scalar rounding (a tail of k % 8 goes through it).
+__attribute__((target("avx2"))) inline void bf16_row_f32_avx2(const float* x, int64_t k, float* out) {
+  const __m256i magnitude = _mm256_set1_epi32(0x7FFFFFFF), infinity = _mm256_set1_epi32(0x7F800000);
+  const __m256i half = _mm256_set1_epi32(0x7FFF), one = _mm256_set1_epi32(1), quiet = _mm256_set1_epi32(0x40);
+  int64_t p = 0;
+  for (; p + 8 <= k; p += 8) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + p));
+    const __m256i top = _mm256_srli_epi32(v, 16);
+    const __m256i rounded =
+        _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(v, half), _mm256_and_si256(top, one)), 16);
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(v, magnitude), infinity);  // both below 2³¹
+    const __m256i bits = _mm256_blendv_epi8(rounded, _mm256_or_si256(top, quiet), nan);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + p), _mm256_slli_epi32(bits, 16));
+  }
+  for (; p < k; ++p) out[p] = bfloat16_bits_to_float(float_to_bfloat16_bits(x[p]));
+}
+
+/// quantize_row_u8 on 8 lanes (AVX2), storing q itself as int16 (the AVX2 int8 kernel's operand):
+/// the same scale and the same q as the scalar quantizer (x·inv rounded to nearest even by
+/// vroundps, as nearbyint in the default rounding mode; the k % 8 tail through the scalar formula).
+__attribute__((target("avx2"))) inline float quantize_row_s16_avx2(const float* x, int64_t k, int16_t* out) {
+  const __m256 limit = _mm256_set1_ps(std::numeric_limits<float>::max());
+  const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  __m256 max_v = _mm256_setzero_ps();
+  int bad = 0;
+  int64_t p = 0;
+  for (; p + 8 <= k; p += 8) {
+    const __m256 v = _mm256_and_ps(_mm256_loadu_ps(x + p), magnitude);
+    bad |= _mm256_movemask_ps(_mm256_cmp_ps(v, limit, _CMP_NLE_UQ));  // NaN or infinity
+    max_v = _mm256_max_ps(max_v, v);
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, max_v);
+  float max_abs = 0.0f;
+  for (const float lane : lanes) max_abs = std::max(max_abs, lane);
+  bool finite = bad == 0;
+  for (int64_t t = p; t < k; ++t) {
+    const float v = std::fabs(x[t]);
+    finite &= v <= std::numeric_limits<float>::max();
+    max_abs = std::max(max_abs, v);
+  }
+  if (!finite || max_abs == 0.0f) {
+    std::fill_n(out, k, int16_t(0));
+    return finite ? 0.0f : std::numeric_limits<float>::quiet_NaN();
+  }
+  const float inv_s = 127.0f / max_abs;
+  const __m256 inv = _mm256_set1_ps(inv_s), hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
+  for (p = 0; p + 8 <= k; p += 8) {
+    const __m256 q = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + p), inv),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256i n = _mm256_cvtps_epi32(_mm256_min_ps(hi, _mm256_max_ps(lo, q)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + p),
+                     _mm_packs_epi32(_mm256_castsi256_si128(n), _mm256_extracti128_si256(n, 1)));
+  }
+  for (; p < k; ++p)
+    out[p] = static_cast<int16_t>(std::min(127.0f, std::max(-127.0f, std::nearbyint(x[p] * inv_s))));
+  return max_abs / 127.0f;
+}
 #endif
 
 }  // namespace detail
@@ -320,6 +380,8 @@ struct LowpA {
   std::vector<uint16_t> bf16;
   std::vector<uint8_t> u8;
   std::vector<float> row_scale;  // int8: alpha · s_a per row
+  std::vector<float> f32;        // AVX2 bf16 kernel: the bf16-rounded values as floats
+  std::vector<int16_t> s16;      // AVX2 int8 kernel: q in [-127, 127] (no +128 shift)
 };
 
 inline int64_t lowp_row_stride(int64_t k, int64_t elem_bytes) {
@@ -373,6 +435,51 @@ inline void prepare_a_u8(int64_t m, int64_t k, float alpha, const float* a, int6
     }
   });
   (void)vector;
+}
+
+/// prepare_a_bf16 for the AVX2 kernel: the same rounding, each value kept as the float it equals
+/// (prep.f32, row stride prep.ld, padding zero), which the kernel broadcasts as it is. Called only
+/// where the AVX2 kernel runs (bf16_row_f32_avx2).
+inline void prepare_a_bf16_f32(int64_t m, int64_t k, const float* a, int64_t lda, LowpA& prep,
+                               int64_t parts = 1) {
+  prep.ld = lowp_row_stride(k, 4);
+  prep.f32.resize(static_cast<size_t>(m * prep.ld));
+  for_each_range(m, 1, parts, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      float* row = prep.f32.data() + i * prep.ld;
+      std::fill(row + k, row + prep.ld, 0.0f);
+#if BINDERY_HOST_SIMD_X86
+      bf16_row_f32_avx2(a + i * lda, k, row);
+#else
+      for (int64_t p = 0; p < k; ++p) row[p] = bfloat16_bits_to_float(float_to_bfloat16_bits(a[i * lda + p]));
+#endif
+    }
+  });
+}
+
+/// prepare_a_u8 for the AVX2 kernel: the same quantization, stored as int16 q = u8 − 128 (prep.s16,
+/// row stride prep.ld, padding 0), so that vpmaddwd's exact 16-bit products give the same sums.
+/// Called only where the AVX2 kernel runs (quantize_row_s16_avx2).
+inline void prepare_a_s16(int64_t m, int64_t k, float alpha, const float* a, int64_t lda, LowpA& prep,
+                          int64_t parts = 1) {
+  prep.ld = lowp_row_stride(k, 2);
+  prep.s16.resize(static_cast<size_t>(m * prep.ld));
+  prep.row_scale.resize(static_cast<size_t>(m));
+  for_each_range(m, 1, parts, [&](int64_t begin, int64_t end) {
+#if !BINDERY_HOST_SIMD_X86
+    std::vector<uint8_t> u8(static_cast<size_t>(k));
+#endif
+    for (int64_t i = begin; i < end; ++i) {
+      int16_t* row = prep.s16.data() + i * prep.ld;
+#if BINDERY_HOST_SIMD_X86
+      prep.row_scale[i] = alpha * quantize_row_s16_avx2(a + i * lda, k, row);
+#else
+      prep.row_scale[i] = alpha * quantize_row_u8(a + i * lda, k, u8.data());
+      for (int64_t p = 0; p < k; ++p) row[p] = static_cast<int16_t>(int(u8[p]) - 128);
+#endif
+      std::fill(row + k, row + prep.ld, int16_t(0));
+    }
+  });
 }
 
 /// Threads for preparing A's rows before a product of m × n × k: the column split's criterion
@@ -693,6 +800,174 @@ inline void gemm_bf16_nn_kernel(int64_t m, int64_t n, int64_t pairs, float alpha
   }
 }
 
+// ---- AVX2 + FMA: the same weights, for CPUs without AVX512_BF16 / AVX512-VNNI ----
+
+/// Whether the AVX2 low-precision kernels run now (AVX2 + FMA, and cpu_isa_limit() >= kAvx2). The
+/// AVX-512 kernels come first where they run.
+inline bool gemm_lowp_avx2_supported() {
+  static const bool cpu = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return cpu && cpu_isa_limit() >= CpuIsa::kAvx2;
+}
+
+inline constexpr int kGemmBf16Avx2Mr = 2;  // rows of A per AVX2 bf16 tile (one 16-column group)
+inline constexpr int kGemmI8Avx2Mr = 3;    // rows of A per AVX2 int8 tile
+
+/// Masks of the AVX2 maskload / maskstore for the first `cols` (of 8) lanes.
+__attribute__((target("avx2"))) inline __m256i avx2_lane_mask(int cols) {
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lanes);
+}
+
+/// One MR × 16 tile of the bf16 product on AVX2 + FMA, the weight in its pair layout (one group):
+/// each 32-bit word splits into its two bf16 values as floats (shift, mask), and each A value (a
+/// float already rounded to bf16) multiplies its column with an FMA. The even and odd inputs of
+/// each pair accumulate apart and are added at the end: 4·MR independent FMA chains, enough to
+/// cover the FMA latency (one chain per column vector would leave the FMA pipes a quarter idle).
+/// fp32 products of bf16 values are exact, so only the order of the fp32 additions differs from the
+/// AVX-512 tile and the loops (gemm_nt_bf16's bound covers any order).
+template <int MR>
+__attribute__((target("avx2,fma"))) inline void gemm_bf16_tile_avx2(int64_t pairs, const float* a,
+                                                                    int64_t lda, const uint32_t* b, float* c,
+                                                                    int64_t ldc, int cols, float alpha,
+                                                                    float beta, const float* bias) {
+  const __m256i high_half = _mm256_set1_epi32(int32_t(0xFFFF0000u));
+  __m256 even[MR][2], odd[MR][2];
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; ++i) even[i][0] = even[i][1] = odd[i][0] = odd[i][1] = _mm256_setzero_ps();
+  for (int64_t q = 0; q < pairs; ++q) {
+#pragma GCC unroll 2
+    for (int v = 0; v < 2; ++v) {
+      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + q * 16 + 8 * v));
+      const __m256 lo = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+      const __m256 hi = _mm256_castsi256_ps(_mm256_and_si256(w, high_half));
+#pragma GCC unroll 4
+      for (int i = 0; i < MR; ++i) {
+        even[i][v] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + i * lda + 2 * q), lo, even[i][v]);
+        odd[i][v] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + i * lda + 2 * q + 1), hi, odd[i][v]);
+      }
+    }
+  }
+  const __m256 alpha_v = _mm256_set1_ps(alpha), beta_v = _mm256_set1_ps(beta);
+#pragma GCC unroll 2
+  for (int v = 0; v < 2; ++v) {
+    const __m256i mask = avx2_lane_mask(cols - 8 * v);
+    const __m256 bias_v = bias != nullptr ? _mm256_maskload_ps(bias + 8 * v, mask) : _mm256_setzero_ps();
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; ++i) {
+      float* out = c + i * ldc + 8 * v;
+      __m256 r = _mm256_mul_ps(alpha_v, _mm256_add_ps(even[i][v], odd[i][v]));
+      if (beta != 0.0f) r = _mm256_add_ps(r, _mm256_mul_ps(beta_v, _mm256_maskload_ps(out, mask)));
+      if (bias != nullptr) r = _mm256_add_ps(r, bias_v);
+      _mm256_maskstore_ps(out, mask, r);
+    }
+  }
+}
+
+/// One MR × 16 tile of the int8 product on AVX2 (the packed Int8Weight, one group): per 4 inputs,
+/// 4 columns' 16 weights sign-extended to int16 and multiplied by the row's 4 activations (int16,
+/// broadcast) with vpmaddwd, whose 16-bit products and pair sums are exact. So the int32 sums, and
+/// with i8_epilogue's operations the results, are the AVX-512 kernel's and the loops' bit for bit.
+template <int MR>
+__attribute__((target("avx2,fma"))) inline void gemm_i8_tile_avx2(
+    int64_t quads, const int16_t* a, int64_t lda, const int8_t* b, float* c, int64_t ldc, int cols,
+    const float* row_scale, const float* w_scale, float beta, const float* bias) {
+  __m256i acc[MR][4];  // [row][4-column part]: lanes (c, c, c+1, c+1 | c+2, c+2, c+3, c+3)
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int part = 0; part < 4; ++part) acc[i][part] = _mm256_setzero_si256();
+  for (int64_t q = 0; q < quads; ++q) {
+#pragma GCC unroll 4
+    for (int part = 0; part < 4; ++part) {
+      const __m256i w =
+          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + q * 64 + part * 16)));
+#pragma GCC unroll 4
+      for (int i = 0; i < MR; ++i) {
+        int64_t four;
+        std::memcpy(&four, a + i * lda + 4 * q, sizeof(four));
+        acc[i][part] = _mm256_add_epi32(acc[i][part], _mm256_madd_epi16(_mm256_set1_epi64x(four), w));
+      }
+    }
+  }
+#pragma GCC unroll 2
+  for (int v = 0; v < 2; ++v) {
+    const __m256i mask = avx2_lane_mask(cols - 8 * v);
+    const __m256 ws = _mm256_loadu_ps(w_scale + 8 * v);  // padded to whole groups
+    const __m256 bias_v = bias != nullptr ? _mm256_maskload_ps(bias + 8 * v, mask) : _mm256_setzero_ps();
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; ++i) {
+      // (c0 c1 c4 c5 | c2 c3 c6 c7) -> columns in order
+      const __m256i sums =
+          _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[i][2 * v], acc[i][2 * v + 1]), 0xD8);
+      float* out = c + i * ldc + 8 * v;
+      const __m256 t = beta != 0.0f
+                           ? _mm256_fmadd_ps(_mm256_set1_ps(beta), _mm256_maskload_ps(out, mask), bias_v)
+                           : bias_v;
+      _mm256_maskstore_ps(
+          out, mask,
+          _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(_mm256_set1_ps(row_scale[i]), ws), t));
+    }
+  }
+}
+
+template <int MR, int>
+struct Bf16TileAvx2 {
+  template <class... Args>
+  static void run(Args... args) {
+    gemm_bf16_tile_avx2<MR>(args...);
+  }
+};
+
+template <int MR, int>
+struct I8TileAvx2 {
+  template <class... Args>
+  static void run(Args... args) {
+    gemm_i8_tile_avx2<MR>(args...);
+  }
+};
+
+/// The AVX2 tiles of one for_each_packed_tile block (rows ≤ kGemmLowpMr, cols ≤ kGemmLowpNv·16):
+/// MR rows × one 16-column group at a time; tile(ii, rows, g, cols) per sub-tile.
+template <int MR, class TileFn>
+inline void for_each_avx2_subtile(int rows, int cols, TileFn&& tile) {
+  for (int ii = 0; ii < rows; ii += MR)
+    for (int g = 0; 16 * g < cols; ++g) tile(ii, std::min(MR, rows - ii), g, std::min(16, cols - 16 * g));
+}
+
+/// gemm_bf16_columns on AVX2 + FMA (A prepared by prepare_a_bf16_f32).
+inline void gemm_bf16_columns_avx2(int64_t m, int64_t n_begin, int64_t n_end, float alpha, const LowpA& prep,
+                                   const Bf16Weight& w, float beta, float* c, int64_t ldc,
+                                   const float* bias) {
+  const int64_t group_words = w.pairs() * Bf16Weight::kGroup;
+  for_each_packed_tile(
+      m, n_begin, n_end, w.pairs() * 4, prep.ld * 4, [&](int64_t i, int rows, int64_t j, int cols) {
+        for_each_avx2_subtile<kGemmBf16Avx2Mr>(rows, cols, [&](int ii, int sub_rows, int g, int sub_cols) {
+          const int64_t row = i + ii, col = j + 16 * g;
+          gemm_lowp_any_tile<Bf16TileAvx2, kGemmBf16Avx2Mr, 1>(
+              sub_rows, 1, w.pairs(), prep.f32.data() + row * prep.ld, prep.ld,
+              w.packed() + (col / Bf16Weight::kGroup) * group_words, c + row * ldc + col, ldc, sub_cols,
+              alpha, beta, bias != nullptr ? bias + col : nullptr);
+        });
+      });
+}
+
+/// gemm_i8_columns on AVX2 (A prepared by prepare_a_s16).
+inline void gemm_i8_columns_avx2(int64_t m, int64_t n_begin, int64_t n_end, const LowpA& prep,
+                                 const Int8Weight& w, float beta, float* c, int64_t ldc, const float* bias) {
+  const int64_t group_bytes = w.quads() * Int8Weight::kQuad * Int8Weight::kGroup;
+  for_each_packed_tile(
+      m, n_begin, n_end, w.quads() * Int8Weight::kQuad, prep.ld * 2,
+      [&](int64_t i, int rows, int64_t j, int cols) {
+        for_each_avx2_subtile<kGemmI8Avx2Mr>(rows, cols, [&](int ii, int sub_rows, int g, int sub_cols) {
+          const int64_t row = i + ii, col = j + 16 * g;
+          gemm_lowp_any_tile<I8TileAvx2, kGemmI8Avx2Mr, 1>(
+              sub_rows, 1, w.quads(), prep.s16.data() + row * prep.ld, prep.ld,
+              w.packed() + (col / Int8Weight::kGroup) * group_bytes, c + row * ldc + col, ldc, sub_cols,
+              prep.row_scale.data() + row, w.scales() + col, beta, bias != nullptr ? bias + col : nullptr);
+        });
+      });
+}
+
 #else
 inline namespace simd_portable {
 
@@ -701,6 +976,9 @@ inline bool gemm_bf16_kernel_supported() {
   return false;
 }
 inline bool gemm_i8_kernel_supported() {
+  return false;
+}
+inline bool gemm_lowp_avx2_supported() {
   return false;
 }
 
@@ -719,11 +997,21 @@ inline void gemm_nt_bf16(int64_t m, float alpha, const float* a, int64_t lda, co
   thread_local LowpA scratch;  // the caller's: the lambda below runs on other threads too
   LowpA& prep = scratch;
   const bool kernel = gemm_bf16_kernel_supported();
-  prepare_a_bf16(m, k, a, lda, prep, kernel, lowp_prepare_parts(m, n, k, threads));
-  const int64_t nr = kernel ? kGemmLowpNv * Bf16Weight::kGroup : kGemmLowpLoopCols;  // whole tiles per thread
+  const bool avx2 = !kernel && gemm_lowp_avx2_supported();
+  const int64_t parts = lowp_prepare_parts(m, n, k, threads);
+  if (avx2) {
+    prepare_a_bf16_f32(m, k, a, lda, prep, parts);
+  } else {
+    prepare_a_bf16(m, k, a, lda, prep, kernel, parts);
+  }
+  // whole tiles per thread
+  const int64_t nr = kernel ? kGemmLowpNv * Bf16Weight::kGroup
+                     : avx2 ? Bf16Weight::kGroup
+                            : kGemmLowpLoopCols;
   gemm_nt_split_n(m, n, k, nr, threads, 4e6, [&](int64_t begin, int64_t end) {
 #if BINDERY_HOST_SIMD_X86
     if (kernel) return gemm_bf16_columns(m, begin, end, alpha, prep, w, beta, c, ldc, bias);
+    if (avx2) return gemm_bf16_columns_avx2(m, begin, end, alpha, prep, w, beta, c, ldc, bias);
 #endif
     gemm_bf16_columns_loop(m, begin, end, k, alpha, prep, w, beta, c, ldc, bias);
   });
@@ -743,11 +1031,21 @@ inline void gemm_nt_i8(int64_t m, float alpha, const float* a, int64_t lda, cons
   thread_local LowpA scratch;  // the caller's: the lambda below runs on other threads too
   LowpA& prep = scratch;
   const bool kernel = gemm_i8_kernel_supported();
-  prepare_a_u8(m, k, alpha, a, lda, prep, kernel, lowp_prepare_parts(m, n, k, threads));
-  const int64_t nr = kernel ? kGemmLowpNv * Int8Weight::kGroup : kGemmLowpLoopCols;  // whole tiles per thread
+  const bool avx2 = !kernel && gemm_lowp_avx2_supported();
+  const int64_t parts = lowp_prepare_parts(m, n, k, threads);
+  if (avx2) {
+    prepare_a_s16(m, k, alpha, a, lda, prep, parts);
+  } else {
+    prepare_a_u8(m, k, alpha, a, lda, prep, kernel, parts);
+  }
+  // whole tiles per thread
+  const int64_t nr = kernel ? kGemmLowpNv * Int8Weight::kGroup
+                     : avx2 ? Int8Weight::kGroup
+                            : kGemmLowpLoopCols;
   gemm_nt_split_n(m, n, k, nr, threads, 4e6, [&](int64_t begin, int64_t end) {
 #if BINDERY_HOST_SIMD_X86
     if (kernel) return gemm_i8_columns(m, begin, end, prep, w, beta, c, ldc, bias);
+    if (avx2) return gemm_i8_columns_avx2(m, begin, end, prep, w, beta, c, ldc, bias);
 #endif
     gemm_i8_columns_loop(m, begin, end, k, prep, w, beta, c, ldc, bias);
   });
