@@ -124,23 +124,31 @@ inline constexpr int64_t kGemmI8MaxK = 65536;
 /// Quantizes x[0, k) symmetrically: out[p] = q + 128 with q = round(x·127/max|x|) in [-127, 127]
 /// (nearest even), and returns the scale max|x|/127 (x ≈ scale·q). An all-zero row gives scale 0;
 /// a row with a NaN or infinity gives scale NaN (its outputs become NaN, as in fp32).
-inline float quantize_row_u8(const float* x, int64_t k, uint8_t* out) {
-  float max_abs = 0.0f;
-  bool finite = true;
-  for (int64_t p = 0; p < k; ++p) {
+/// max|x| over x[begin, end) folded into max_abs, and whether every value there is finite.
+inline void fold_max_abs(const float* x, int64_t begin, int64_t end, float& max_abs, bool& finite) {
+  for (int64_t p = begin; p < end; ++p) {
     const float v = std::fabs(x[p]);
     finite &= v <= std::numeric_limits<float>::max();
     max_abs = std::max(max_abs, v);
   }
+}
+
+/// One activation's q: round(x·inv) to nearest even, clamped to [-127, 127].
+inline float quantize_value(float x, float inv) {
+  return std::min(127.0f, std::max(-127.0f, std::nearbyint(x * inv)));
+}
+
+inline float quantize_row_u8(const float* x, int64_t k, uint8_t* out) {
+  float max_abs = 0.0f;
+  bool finite = true;
+  fold_max_abs(x, 0, k, max_abs, finite);
   if (!finite || max_abs == 0.0f) {
     std::fill_n(out, k, uint8_t(128));
     return finite ? 0.0f : std::numeric_limits<float>::quiet_NaN();
   }
   const float inv = 127.0f / max_abs;
-  for (int64_t p = 0; p < k; ++p) {
-    const float q = std::min(127.0f, std::max(-127.0f, std::nearbyint(x[p] * inv)));
-    out[p] = static_cast<uint8_t>(static_cast<int>(q) + 128);
-  }
+  for (int64_t p = 0; p < k; ++p)
+    out[p] = static_cast<uint8_t>(static_cast<int>(quantize_value(x[p], inv)) + 128);
   return max_abs / 127.0f;
 }
 
@@ -242,11 +250,7 @@ __attribute__((target("avx2"))) inline float quantize_row_s16_avx2(const float* 
   float max_abs = 0.0f;
   for (const float lane : lanes) max_abs = std::max(max_abs, lane);
   bool finite = bad == 0;
-  for (int64_t t = p; t < k; ++t) {
-    const float v = std::fabs(x[t]);
-    finite &= v <= std::numeric_limits<float>::max();
-    max_abs = std::max(max_abs, v);
-  }
+  fold_max_abs(x, p, k, max_abs, finite);
   if (!finite || max_abs == 0.0f) {
     std::fill_n(out, k, int16_t(0));
     return finite ? 0.0f : std::numeric_limits<float>::quiet_NaN();
@@ -260,8 +264,7 @@ __attribute__((target("avx2"))) inline float quantize_row_s16_avx2(const float* 
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out + p),
                      _mm_packs_epi32(_mm256_castsi256_si128(n), _mm256_extracti128_si256(n, 1)));
   }
-  for (; p < k; ++p)
-    out[p] = static_cast<int16_t>(std::min(127.0f, std::max(-127.0f, std::nearbyint(x[p] * inv_s))));
+  for (; p < k; ++p) out[p] = static_cast<int16_t>(quantize_value(x[p], inv_s));
   return max_abs / 127.0f;
 }
 #endif
