@@ -179,7 +179,7 @@ TEST_CASE("imagebind tiny: bf16 and int8 weights (nn::quantize) keep the fp32 em
       REQUIRE(got.shape() == want.shape());
       const double cosine = min_row_cosine(got, want);
       CHECK(cosine >= min_cosine);
-      CHECK(cosine < 1.0);  // the low-precision path ran
+      CHECK(cosine < 1.0);                                       // the low-precision path ran
       if (detail::gemm_nt_cpu_isa() >= detail::CpuIsa::kAvx2) {  // the AVX2 kernels, as without AVX-512
         const detail::CpuIsa before = detail::set_cpu_isa_limit(detail::CpuIsa::kAvx2);
         const Tensor<float> avx2 = model->encode(c.modality, fixture_input<float>(c)).value();
