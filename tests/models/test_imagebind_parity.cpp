@@ -207,6 +207,11 @@ TEST_CASE("imagebind tiny: bf16 and int8 weights (nn::quantize) keep the fp32 em
   }
 }
 
+// ImageBind's trunk with either head qualifies for the pooled path (else encode() would silently run
+// the full trunk, and the comparisons with encode_stages() could not tell).
+static_assert(ib::PoolsRows<nn::Transformer<float>, ib::ClsHead<float>, float, Cpu>);
+static_assert(ib::PoolsRows<nn::Transformer<double>, ib::EosHead<double>, double, Cpu>);
+
 TEST_CASE("imagebind tiny: encode() on the pooled token alone agrees with every stage at bf16 and int8",
           "[models][imagebind][parity][quantize]") {
   // forward_pooled computes the last block's query row, attention, out_proj, Mlp and residuals for the

@@ -121,9 +121,6 @@ namespace detail {
 /// Longest K for int8 products: K·255·127 stays below 2³¹ (the unsigned × signed int32 sums).
 inline constexpr int64_t kGemmI8MaxK = 65536;
 
-/// Quantizes x[0, k) symmetrically: out[p] = q + 128 with q = round(x·127/max|x|) in [-127, 127]
-/// (nearest even), and returns the scale max|x|/127 (x ≈ scale·q). An all-zero row gives scale 0;
-/// a row with a NaN or infinity gives scale NaN (its outputs become NaN, as in fp32).
 /// max|x| over x[begin, end) folded into max_abs, and whether every value there is finite.
 inline void fold_max_abs(const float* x, int64_t begin, int64_t end, float& max_abs, bool& finite) {
   for (int64_t p = begin; p < end; ++p) {
@@ -138,6 +135,9 @@ inline float quantize_value(float x, float inv) {
   return std::min(127.0f, std::max(-127.0f, std::nearbyint(x * inv)));
 }
 
+/// Quantizes x[0, k) symmetrically: out[p] = q + 128 with q = round(x·127/max|x|) in [-127, 127]
+/// (nearest even), and returns the scale max|x|/127 (x ≈ scale·q). An all-zero row gives scale 0;
+/// a row with a NaN or infinity gives scale NaN (its outputs become NaN, as in fp32).
 inline float quantize_row_u8(const float* x, int64_t k, uint8_t* out) {
   float max_abs = 0.0f;
   bool finite = true;
@@ -438,51 +438,6 @@ inline void prepare_a_u8(int64_t m, int64_t k, float alpha, const float* a, int6
     }
   });
   (void)vector;
-}
-
-/// prepare_a_bf16 for the AVX2 kernel: the same rounding, each value kept as the float it equals
-/// (prep.f32, row stride prep.ld, padding zero), which the kernel broadcasts as it is. Called only
-/// where the AVX2 kernel runs (bf16_row_f32_avx2).
-inline void prepare_a_bf16_f32(int64_t m, int64_t k, const float* a, int64_t lda, LowpA& prep,
-                               int64_t parts = 1) {
-  prep.ld = lowp_row_stride(k, 4);
-  prep.f32.resize(static_cast<size_t>(m * prep.ld));
-  for_each_range(m, 1, parts, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      float* row = prep.f32.data() + i * prep.ld;
-      std::fill(row + k, row + prep.ld, 0.0f);
-#if BINDERY_HOST_SIMD_X86
-      bf16_row_f32_avx2(a + i * lda, k, row);
-#else
-      for (int64_t p = 0; p < k; ++p) row[p] = bfloat16_bits_to_float(float_to_bfloat16_bits(a[i * lda + p]));
-#endif
-    }
-  });
-}
-
-/// prepare_a_u8 for the AVX2 kernel: the same quantization, stored as int16 q = u8 − 128 (prep.s16,
-/// row stride prep.ld, padding 0), so that vpmaddwd's exact 16-bit products give the same sums.
-/// Called only where the AVX2 kernel runs (quantize_row_s16_avx2).
-inline void prepare_a_s16(int64_t m, int64_t k, float alpha, const float* a, int64_t lda, LowpA& prep,
-                          int64_t parts = 1) {
-  prep.ld = lowp_row_stride(k, 2);
-  prep.s16.resize(static_cast<size_t>(m * prep.ld));
-  prep.row_scale.resize(static_cast<size_t>(m));
-  for_each_range(m, 1, parts, [&](int64_t begin, int64_t end) {
-#if !BINDERY_HOST_SIMD_X86
-    std::vector<uint8_t> u8(static_cast<size_t>(k));
-#endif
-    for (int64_t i = begin; i < end; ++i) {
-      int16_t* row = prep.s16.data() + i * prep.ld;
-#if BINDERY_HOST_SIMD_X86
-      prep.row_scale[i] = alpha * quantize_row_s16_avx2(a + i * lda, k, row);
-#else
-      prep.row_scale[i] = alpha * quantize_row_u8(a + i * lda, k, u8.data());
-      for (int64_t p = 0; p < k; ++p) row[p] = static_cast<int16_t>(int(u8[p]) - 128);
-#endif
-      std::fill(row + k, row + prep.ld, int16_t(0));
-    }
-  });
 }
 
 /// Threads for preparing A's rows before a product of m × n × k: the column split's criterion
@@ -937,6 +892,38 @@ inline void for_each_avx2_subtile(int rows, int cols, TileFn&& tile) {
     for (int g = 0; 16 * g < cols; ++g) tile(ii, std::min(MR, rows - ii), g, std::min(16, cols - 16 * g));
 }
 
+/// prepare_a_bf16 for the AVX2 kernel: the same rounding (bf16_row_f32_avx2), each value kept as
+/// the float it equals (prep.f32, row stride prep.ld, padding zero), which the kernel broadcasts.
+inline void prepare_a_bf16_f32(int64_t m, int64_t k, const float* a, int64_t lda, LowpA& prep,
+                               int64_t parts) {
+  prep.ld = lowp_row_stride(k, 4);
+  prep.f32.resize(static_cast<size_t>(m * prep.ld));
+  for_each_range(m, 1, parts, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      float* row = prep.f32.data() + i * prep.ld;
+      std::fill(row + k, row + prep.ld, 0.0f);
+      bf16_row_f32_avx2(a + i * lda, k, row);
+    }
+  });
+}
+
+/// prepare_a_u8 for the AVX2 kernel: the same quantization (quantize_row_s16_avx2), stored as int16
+/// q = u8 − 128 (prep.s16, row stride prep.ld, padding 0), so that vpmaddwd's exact 16-bit products
+/// give the same sums.
+inline void prepare_a_s16(int64_t m, int64_t k, float alpha, const float* a, int64_t lda, LowpA& prep,
+                          int64_t parts) {
+  prep.ld = lowp_row_stride(k, 2);
+  prep.s16.resize(static_cast<size_t>(m * prep.ld));
+  prep.row_scale.resize(static_cast<size_t>(m));
+  for_each_range(m, 1, parts, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      int16_t* row = prep.s16.data() + i * prep.ld;
+      prep.row_scale[i] = alpha * quantize_row_s16_avx2(a + i * lda, k, row);
+      std::fill(row + k, row + prep.ld, int16_t(0));
+    }
+  });
+}
+
 /// gemm_bf16_columns on AVX2 + FMA (A prepared by prepare_a_bf16_f32).
 inline void gemm_bf16_columns_avx2(int64_t m, int64_t n_begin, int64_t n_end, float alpha, const LowpA& prep,
                                    const Bf16Weight& w, float beta, float* c, int64_t ldc,
@@ -1002,11 +989,10 @@ inline void gemm_nt_bf16(int64_t m, float alpha, const float* a, int64_t lda, co
   const bool kernel = gemm_bf16_kernel_supported();
   const bool avx2 = !kernel && gemm_lowp_avx2_supported();
   const int64_t parts = lowp_prepare_parts(m, n, k, threads);
-  if (avx2) {
-    prepare_a_bf16_f32(m, k, a, lda, prep, parts);
-  } else {
-    prepare_a_bf16(m, k, a, lda, prep, kernel, parts);
-  }
+#if BINDERY_HOST_SIMD_X86
+  if (avx2) prepare_a_bf16_f32(m, k, a, lda, prep, parts);
+#endif
+  if (!avx2) prepare_a_bf16(m, k, a, lda, prep, kernel, parts);
   // whole tiles per thread
   const int64_t nr = kernel ? kGemmLowpNv * Bf16Weight::kGroup
                      : avx2 ? Bf16Weight::kGroup
@@ -1036,11 +1022,10 @@ inline void gemm_nt_i8(int64_t m, float alpha, const float* a, int64_t lda, cons
   const bool kernel = gemm_i8_kernel_supported();
   const bool avx2 = !kernel && gemm_lowp_avx2_supported();
   const int64_t parts = lowp_prepare_parts(m, n, k, threads);
-  if (avx2) {
-    prepare_a_s16(m, k, alpha, a, lda, prep, parts);
-  } else {
-    prepare_a_u8(m, k, alpha, a, lda, prep, kernel, parts);
-  }
+#if BINDERY_HOST_SIMD_X86
+  if (avx2) prepare_a_s16(m, k, alpha, a, lda, prep, parts);
+#endif
+  if (!avx2) prepare_a_u8(m, k, alpha, a, lda, prep, kernel, parts);
   // whole tiles per thread
   const int64_t nr = kernel ? kGemmLowpNv * Int8Weight::kGroup
                      : avx2 ? Int8Weight::kGroup

@@ -72,10 +72,7 @@ class MultiheadAttention : public Module<T, B> {
     Var<T, B> q, k, v;                                        // (B, H, L, hd) each: views, no copies
     if (query.node() == key.node() && key.node() == value.node()) {
       // Self-attention: one GEMM against the packed (3D, D) weight, then q | k | v as views.
-      const Var<T, B> qkv = lowp_in_[0] ? lowp_in_projection(query, 0, 3)
-                                        : ops::linear(query, in_proj_weight_, in_proj_bias_);  // (B, L, 3D)
-      const Var<T, B> heads =
-          ops::permute(ops::reshape(qkv, {batch, lq, 3, num_heads_, hd}), {2, 0, 3, 1, 4});
+      const Var<T, B> heads = split_blocks(project(query, 0, 3), 3);
       q = ops::select(heads, 0, 0);
       k = ops::select(heads, 0, 1);
       v = ops::select(heads, 0, 2);
@@ -83,8 +80,7 @@ class MultiheadAttention : public Module<T, B> {
       // Keys and values from one tensor (a block's pooled rows attending to all tokens): k | v as one
       // GEMM against rows [D, 3D) of the packed weight.
       q = split_heads(project(query, 0, 1));
-      const Var<T, B> heads =
-          ops::permute(ops::reshape(project(key, 1, 2), {batch, lk, 2, num_heads_, hd}), {2, 0, 3, 1, 4});
+      const Var<T, B> heads = split_blocks(project(key, 1, 2), 2);
       k = ops::select(heads, 0, 0);
       v = ops::select(heads, 0, 1);
     } else {
@@ -230,10 +226,16 @@ class MultiheadAttention : public Module<T, B> {
   /// applied to x: (B, L, D) -> (B, L, count·D).
   Var<T, B> project(const Var<T, B>& x, int64_t first, int64_t count) const {
     if (lowp_in_[0]) return lowp_in_projection(x, first, count);
+    if (count == 3) return ops::linear(x, in_proj_weight_, in_proj_bias_);  // all of it: no slice views
     const int64_t d = embed_dim_, begin = first * d, end = (first + count) * d;
     const Var<T, B> w = ops::slice(in_proj_weight_, 0, begin, end);  // (count·D, D)
     const Var<T, B> b = in_proj_bias_.defined() ? ops::slice(in_proj_bias_, 0, begin, end) : Var<T, B>();
     return ops::linear(x, w, b);
+  }
+  /// (B, L, count·D) from project(x, first, count) -> (count, B, H, L, hd), a view.
+  Var<T, B> split_blocks(const Var<T, B>& x, int64_t count) const {
+    return ops::permute(ops::reshape(x, {x.size(0), x.size(1), count, num_heads_, embed_dim_ / num_heads_}),
+                        {2, 0, 3, 1, 4});
   }
   /// (B, L, D) -> (B, H, L, hd), a view.
   Var<T, B> split_heads(const Var<T, B>& x) const {

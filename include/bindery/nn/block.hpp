@@ -75,12 +75,8 @@ class Block : public Module<T, B> {
   Var<T, B> forward(const Var<T, B>& x, const Var<T, B>& attn_mask = Var<T, B>()) {
     BINDERY_CHECK(x.rank() == 3 && x.size(-1) == dim_, ShapeError, "Block: input of shape ", x.shape(),
                   " must be (B, L, D) with D = ", dim_);
-    Var<T, B> branch = attn_->forward(norm_1_->forward(x), attn_mask);  // (B, L, D)
-    if (gamma_1_.defined()) branch = branch * gamma_1_;
-    Var<T, B> y = x + drop_path_->forward(branch);
-    branch = mlp_->forward(norm_2_->forward(y));
-    if (gamma_2_.defined()) branch = branch * gamma_2_;
-    return y + drop_path_->forward(branch);
+    const Var<T, B> normed = norm_1_->forward(x);
+    return residuals(x, normed, normed, attn_mask);
   }
 
   /// The block's output at one token per sample, rows[i] of sample i: (B, L, D) -> (B, D), equal to
@@ -103,12 +99,7 @@ class Block : public Module<T, B> {
                     "Block: attn_mask of shape ", attn_mask.shape(), " must be (L, L) with L = ", length);
       mask = ops::reshape(ops::index_select(attn_mask, 0, rows), {batch, 1, 1, length});
     }
-    Var<T, B> branch = attn_->forward(query, normed, normed, mask);  // (B, 1, D)
-    if (gamma_1_.defined()) branch = branch * gamma_1_;
-    Var<T, B> y = ops::unsqueeze(ops::gather_rows(x, rows), 1) + drop_path_->forward(branch);
-    branch = mlp_->forward(norm_2_->forward(y));
-    if (gamma_2_.defined()) branch = branch * gamma_2_;
-    return ops::squeeze(y + drop_path_->forward(branch), 1);
+    return ops::squeeze(residuals(ops::unsqueeze(ops::gather_rows(x, rows), 1), query, normed, mask), 1);
   }
 
   MultiheadAttention<T, B>& attn() { return *attn_; }
@@ -122,6 +113,19 @@ class Block : public Module<T, B> {
   int64_t dim() const { return dim_; }
 
  private:
+  /// The two residual branches on the rows x (B, Lq, D): x + attn(query, context, context), then
+  /// + mlp(norm_2(·)), each times its layer-scale gamma and through drop_path. query = context (one
+  /// node: norm_1 of all of x) is self-attention; forward_rows passes the pooled rows' queries.
+  Var<T, B> residuals(const Var<T, B>& x, const Var<T, B>& query, const Var<T, B>& context,
+                      const Var<T, B>& attn_mask) {
+    Var<T, B> branch = attn_->forward(query, context, context, attn_mask);  // (B, Lq, D)
+    if (gamma_1_.defined()) branch = branch * gamma_1_;
+    Var<T, B> y = x + drop_path_->forward(branch);
+    branch = mlp_->forward(norm_2_->forward(y));
+    if (gamma_2_.defined()) branch = branch * gamma_2_;
+    return y + drop_path_->forward(branch);
+  }
+
   int64_t dim_;
   Var<T, B> gamma_1_, gamma_2_;
   std::shared_ptr<MultiheadAttention<T, B>> attn_;

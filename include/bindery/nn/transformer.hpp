@@ -72,10 +72,7 @@ class Transformer : public Module<T, B> {
 
   /// tokens: (B, L, D) -> (B, L, D). attn_mask: see MultiheadAttention::forward ((L, L) causal for text).
   Var<T, B> forward(const Var<T, B>& tokens, const Var<T, B>& attn_mask = Var<T, B>()) {
-    BINDERY_CHECK(tokens.rank() == 3 && tokens.size(-1) == embed_dim_, ShapeError,
-                  "Transformer: tokens of shape ", tokens.shape(),
-                  " must be (B, L, D) with D = ", embed_dim_);
-    Var<T, B> x = pre_norm_ ? pre_norm_->forward(tokens) : tokens;
+    Var<T, B> x = blocks_input(tokens);
     for (const auto& block : *blocks_) x = block->forward(x, attn_mask);
     return x;
   }
@@ -86,10 +83,7 @@ class Transformer : public Module<T, B> {
   /// for (Block::forward_rows).
   Var<T, B> forward_rows(const Var<T, B>& tokens, const Var<T, B>& attn_mask,
                          const Tensor<int64_t, B>& rows) {
-    BINDERY_CHECK(tokens.rank() == 3 && tokens.size(-1) == embed_dim_, ShapeError,
-                  "Transformer: tokens of shape ", tokens.shape(),
-                  " must be (B, L, D) with D = ", embed_dim_);
-    Var<T, B> x = pre_norm_ ? pre_norm_->forward(tokens) : tokens;
+    Var<T, B> x = blocks_input(tokens);
     const int64_t n = blocks_->size();
     if (n == 0) return ops::gather_rows(x, rows);
     for (int64_t i = 0; i + 1 < n; ++i) x = (*blocks_)[i].forward(x, attn_mask);
@@ -104,6 +98,14 @@ class Transformer : public Module<T, B> {
   int64_t num_blocks() const { return blocks_->size(); }
 
  private:
+  /// tokens checked as (B, L, D), then the pre-transformer LayerNorm where there is one.
+  Var<T, B> blocks_input(const Var<T, B>& tokens) const {
+    BINDERY_CHECK(tokens.rank() == 3 && tokens.size(-1) == embed_dim_, ShapeError,
+                  "Transformer: tokens of shape ", tokens.shape(),
+                  " must be (B, L, D) with D = ", embed_dim_);
+    return pre_norm_ ? pre_norm_->forward(tokens) : tokens;
+  }
+
   /// SimpleTransformer._init_weights, applied to every Linear (out_proj, fc1, fc2) and LayerNorm.
   void reinitialize(WeightInit style, uint64_t seed) {
     if (style == WeightInit::kDefault) return;

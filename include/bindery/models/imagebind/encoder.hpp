@@ -99,6 +99,17 @@ class Encoder : public nn::Module<T, B> {
   }
 };
 
+/// A trunk that computes only some rows of its last block (forward_rows) and a head that names the
+/// rows it reads and runs on them (read_rows, forward_selected): ModalityEncoder::forward_pooled's
+/// condition (nn::Transformer with ClsHead or EosHead).
+template <class Trunk, class Head, class T, class B>
+concept PoolsRows = requires(Trunk& t, Head& h, const TokenBatch<T, B>& b, const Var<T, B>& v,
+                             const Tensor<int64_t, B>& r) {
+  t.forward_rows(v, v, r);
+  h.read_rows(b, int64_t{1});
+  h.forward_selected(v);
+};
+
 /// The chain of four typed stages. Pre::forward(Pre::input_type) -> TokenBatch;
 /// Trunk::forward(tokens, mask) -> (N, L, D); Head::forward(x, TokenBatch) -> (N, out);
 /// Post::forward(x) -> (N, out).
@@ -133,14 +144,7 @@ class ModalityEncoder : public Encoder<typename Pre::value_type, typename Pre::b
   /// so `trunk` is (N, 1, D), the rows the head reads; the other stages are forward_stages' (to
   /// rounding: the rows are the same sums in the same order). Otherwise forward_stages.
   EncoderStages<T, B> forward_pooled(const ModalityInput<T, B>& input) override {
-    if constexpr (
-        !requires { requires B::kShapeOnly; } &&
-        requires(Trunk & t, Head & h, const TokenBatch<T, B>& b, const Var<T, B>& v,
-                 const Tensor<int64_t, B>& r) {
-          t.forward_rows(v, v, r);
-          h.read_rows(b, int64_t{1});
-          h.forward_selected(v);
-        }) {
+    if constexpr (!requires { requires B::kShapeOnly; } && PoolsRows<Trunk, Head, T, B>) {
       if (!this->is_training()) {
         EncoderStages<T, B> s;
         s.preprocessed = preprocess(input);
@@ -149,9 +153,7 @@ class ModalityEncoder : public Encoder<typename Pre::value_type, typename Pre::b
         const Var<T, B> selected = trunk_->forward_rows(tokens, s.preprocessed.attn_mask, rows);  // (N, D)
         s.trunk = ops::unsqueeze(selected, 1);
         s.head = head_->forward_selected(selected);
-        s.postprocessed = post_->forward(s.head);
-        s.embedding = s.postprocessed;
-        return s;
+        return postprocess(std::move(s));
       }
     }
     return forward_stages(input);
@@ -186,6 +188,11 @@ class ModalityEncoder : public Encoder<typename Pre::value_type, typename Pre::b
     s.preprocessed = preprocess(input);
     s.trunk = trunk_->forward(s.preprocessed.tokens, s.preprocessed.attn_mask);
     s.head = head_->forward(s.trunk, s.preprocessed);
+    return postprocess(std::move(s));
+  }
+
+  /// The stages after the head: postprocessed, and the embedding (the same, for one clip each).
+  EncoderStages<T, B> postprocess(EncoderStages<T, B> s) {
     s.postprocessed = post_->forward(s.head);
     s.embedding = s.postprocessed;
     return s;
