@@ -539,6 +539,95 @@ TEST_CASE("bf16-weight x·Wᵀ: fp64 references with the rounding bounds, tile e
 #endif
 }
 
+namespace {
+
+/// The packed fp32 product checked element by element against fp64 sums of the same operands with
+/// fp32 summation's bound 2(K+4)·2⁻²⁴·(|alpha|Σ|ab| + |beta c| + |bias|). Returns C.
+std::vector<float> check_f32_packed(const LowpProblem& p, const LowpData& d, int threads) {
+  const F32Weight w(d.w.data(), p.n, p.k, p.k);
+  REQUIRE(w.bytes() == size_t((p.n + 15) / 16 * 16 * p.k) * 4);
+  for (int64_t j = 0; j < p.n; ++j)
+    for (int64_t q = 0; q < p.k; ++q) REQUIRE(w.at(j, q) == d.w[j * p.k + q]);
+  std::vector<float> c = d.c;
+  detail::gemm_nt_f32_packed(p.m, p.alpha, d.a.data(), p.lda, w, p.beta, c.data(), p.ldc,
+                             p.bias ? d.bias.data() : nullptr, threads);
+  const double u = std::ldexp(1.0, -24);
+  for (int64_t i = 0; i < p.m; ++i) {
+    for (int64_t j = 0; j < p.n; ++j) {
+      double exact = 0, magnitude = 0;
+      for (int64_t q = 0; q < p.k; ++q) {
+        const double prod = double(d.a[i * p.lda + q]) * double(d.w[j * p.k + q]);
+        exact += prod;
+        magnitude += std::fabs(prod);
+      }
+      const double old = p.beta == 0.0f ? 0.0 : double(d.c[i * p.ldc + j]);
+      const double add = double(p.beta) * old + (p.bias ? double(d.bias[j]) : 0.0);
+      const double bound = 2.0 * double(p.k + 4) * u *
+                           (std::fabs(p.alpha) * magnitude + std::fabs(double(p.beta) * old) +
+                            (p.bias ? std::fabs(d.bias[j]) : 0.0));
+      const double got = c[i * p.ldc + j];
+      INFO("packed fp32 m " << p.m << " n " << p.n << " k " << p.k << " at (" << i << ", " << j << ")");
+      REQUIRE(std::isfinite(got));
+      REQUIRE(std::fabs(got - (p.alpha * exact + add)) <= bound);
+    }
+    for (int64_t j = p.n; j < p.ldc; ++j)
+      REQUIRE(std::isnan(c[i * p.ldc + j]) == std::isnan(d.c[i * p.ldc + j]));
+  }
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "packed fp32 x·Wᵀ (frozen layers): fp64 bound, tile edges, the same bits on every path and thread "
+    "count",
+    "[core][gemm]") {
+  const bool kernel = detail::gemm_f32_packed_kernel_supported();
+  if (!kernel) WARN("SKIPPED: this CPU has no AVX-512F: the AVX-512 packed tile is not tested");
+  const bool avx2 = detail::gemm_nt_cpu_isa() >= detail::CpuIsa::kAvx2;
+  if (!avx2) WARN("SKIPPED: this CPU has no AVX2+FMA: the AVX2 packed tile is not tested");
+  uint64_t seed = 700;
+  std::vector<LowpProblem> problems = lowp_problems();
+  problems.push_back({23, 200, 128, 130, 200, 1.0f, 0.0f, true});  // 6 x 64 tiles and a 12-row AVX2 edge
+  for (const LowpProblem& p : problems) {
+    const LowpData d = lowp_data(p, seed++);
+    const auto fast = check_f32_packed(p, d, 2);
+    std::vector<float> mid;
+    {
+      IsaLimit limit(detail::CpuIsa::kAvx2);
+      REQUIRE_FALSE(detail::gemm_f32_packed_kernel_supported());
+      REQUIRE(detail::gemm_lowp_avx2_supported() == avx2);
+      mid = check_f32_packed(p, d, 2);
+    }
+    IsaLimit portable(detail::CpuIsa::kPortable);
+    REQUIRE_FALSE(detail::gemm_lowp_avx2_supported());
+    const auto loops = check_f32_packed(p, d, 1);
+    // one FMA chain per element in K order on every path: the same bits (NaN where C is padding)
+    INFO("m " << p.m << " n " << p.n << " k " << p.k);
+    REQUIRE(std::memcmp(fast.data(), loops.data(), fast.size() * sizeof(float)) == 0);
+    REQUIRE(std::memcmp(mid.data(), loops.data(), mid.size() * sizeof(float)) == 0);
+  }
+  // 1 vs 2 threads bit for bit (N splits at a tile boundary), on every path
+  for (const detail::CpuIsa isa :
+       {detail::CpuIsa::kAvx512, detail::CpuIsa::kAvx2, detail::CpuIsa::kPortable}) {
+    IsaLimit limit(isa);
+    const LowpProblem p{77, 200, 384, 384, 200, 1.0f, 0.0f, true};
+    const LowpData d = lowp_data(p, 11);
+    const F32Weight w(d.w.data(), p.n, p.k, p.k);
+    std::vector<float> one(p.m * p.n), two(p.m * p.n);
+    detail::gemm_nt_f32_packed(p.m, 1.0f, d.a.data(), p.k, w, 0.0f, one.data(), p.n, d.bias.data(), 1);
+    detail::gemm_nt_f32_packed(p.m, 1.0f, d.a.data(), p.k, w, 0.0f, two.data(), p.n, d.bias.data(), 2);
+    REQUIRE(one == two);
+  }
+  // a C that does not fit: ShapeError naming the shapes
+  const std::vector<float> a(6, 1.0f), wv(6, 1.0f);
+  const F32Weight w(wv.data(), 3, 2, 2);
+  std::vector<float> c(6);
+  REQUIRE_THROWS_AS(detail::gemm_nt_f32_packed(3, 1.0f, a.data(), 2, w, 0.0f, c.data(), 2, nullptr, 1),
+                    ShapeError);
+  REQUIRE_THROWS_AS(F32Weight(wv.data(), 3, 2, 1), ShapeError);
+}
+
 TEST_CASE(
     "bf16 A·B with B in pair layout (attention's kernel): fp64 bound, tile edges, offsets, kernel and loops",
     "[core][gemm]") {

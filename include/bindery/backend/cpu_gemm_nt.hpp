@@ -5,8 +5,9 @@
 // MR rows of A with NR rows of B into MR·NR vector accumulators and reduces each one horizontally
 // at the end: a dot-product kernel. Nothing is packed. A BLAS packs B (the whole weight) on every
 // call; with the few rows of an inference batch (77 text tokens) that copy was a quarter of the
-// time (docs/benchmarks.md). Keeping a packed copy of every weight instead would double the
-// weights in memory.
+// time (docs/benchmarks.md). Keeping a packed copy of every weight beside the trainable one would
+// double the weights in memory; a model frozen for inference (nn::freeze) packs its weights
+// instead of keeping them, for cpu_gemm_f32_packed.hpp's kernel.
 //
 // Blocking: a block of NB rows of B (NB·K·4 bytes within half of L2) is reused by every MR-row
 // tile of A before the next block; a tile of A (MR·K) is reused across the block's NR-row tiles.

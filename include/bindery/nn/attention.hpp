@@ -101,8 +101,9 @@ class MultiheadAttention : public Module<T, B> {
       if (mask.defined()) scores = scores + mask;
       const Var<T, B> probs = ops::dropout(ops::softmax(scores, -1), dropout_, true, rng_);
       attended = ops::matmul(probs, v);
-    } else if (lowp_in_[0] && !needs_grad(q) && !needs_grad(k) && !needs_grad(v) && !needs_grad(mask)) {
-      // Quantized (inference only): attention's Q·Kᵀ and P·V in bf16 as well, where AVX512_BF16 runs.
+    } else if (precision() != WeightPrecision::kFloat32 && !needs_grad(q) && !needs_grad(k) &&
+               !needs_grad(v) && !needs_grad(mask)) {
+      // bf16 / int8 (inference only): attention's Q·Kᵀ and P·V in bf16 as well, where AVX512_BF16 runs.
       attended = Var<T, B>(
           ops::scaled_dot_product_attention_bf16(q.value(), k.value(), v.value(),
                                                  mask.defined() ? mask.value() : Tensor<T, B>(), scale),
@@ -119,30 +120,33 @@ class MultiheadAttention : public Module<T, B> {
     return forward(x, x, x, attn_mask);
   }
 
-  /// Converts in_proj_weight (as three (D, D) blocks) and out_proj's weight to bf16 or int8 for
-  /// inference and frees the fp32 weights (Linear::quantize's rules: in_proj_weight stays
-  /// registered as (0, D), biases stay fp32, all frozen). fp32 is a no-op.
-  MultiheadAttention& quantize(WeightPrecision precision) {
-    if (precision == WeightPrecision::kFloat32) return *this;
-    BINDERY_CHECK(!lowp_in_[0], ValueError, "MultiheadAttention::quantize: already ",
-                  to_string(lowp_in_[0]->precision()), "; quantize an fp32 module to change the precision");
+  /// Converts in_proj_weight (as three (D, D) blocks) and out_proj's weight for inference and frees
+  /// the (out, in) weights (Linear::freeze's rules: fp32 packed, bf16 or int8; in_proj_weight stays
+  /// registered as (0, D), biases stay fp32, all frozen). bf16 / int8 also run attention's Q·Kᵀ and
+  /// P·V in bf16; fp32 keeps them fp32.
+  MultiheadAttention& freeze(WeightPrecision precision) {
+    BINDERY_CHECK(!lowp_in_[0], ValueError, "MultiheadAttention::freeze: already frozen at ",
+                  to_string(lowp_in_[0]->precision()), "; freeze a trainable fp32 module to change it");
+    out_proj_->freeze(precision);  // first: it throws for what this cannot run either
     if constexpr (std::is_same_v<T, float> && std::is_same_v<B, Cpu>) {
-      out_proj_->quantize(precision);  // first: it throws for what this cannot run either
       const Tensor<T, B> w = in_proj_weight_.value().contiguous();
       const int64_t d = embed_dim_;
       std::array<std::shared_ptr<const LowpWeight>, 3> blocks;
       for (int64_t which = 0; which < 3; ++which)
         blocks[which] = std::make_shared<LowpWeight>(precision, w.data() + which * d * d, d, d, d);
       set_lowp_in_proj(std::move(blocks));
-    } else {
-      out_proj_->quantize(precision);  // throws: not Linear<float, Cpu>
     }
     return *this;
   }
-  /// Installs in_proj_weight already in bf16 or int8, as its q, k and v blocks of (D, D), as
-  /// quantize() does with the ones it converts (out_proj is a Linear: its set_lowp_weight). Frees the
-  /// fp32 in_proj_weight. Throws ShapeError for a block that is not (D, D), ValueError when the
-  /// projections are already converted or the module is not float on the CPU.
+  /// freeze() to bf16 or int8; fp32 is a no-op (the module stays trainable).
+  MultiheadAttention& quantize(WeightPrecision precision) {
+    if (precision == WeightPrecision::kFloat32) return *this;
+    return freeze(precision);
+  }
+  /// Installs in_proj_weight as inference weights, its q, k and v blocks of (D, D), as freeze() does with the
+  /// ones it converts (out_proj is a Linear: its set_lowp_weight). Frees the fp32 in_proj_weight. Throws
+  /// ShapeError for a block that is not (D, D), ValueError when the projections are already converted or the
+  /// module is not float on the CPU.
   MultiheadAttention& set_lowp_in_proj(std::array<std::shared_ptr<const LowpWeight>, 3> blocks) {
     const int64_t d = embed_dim_;
     for (const auto& b : blocks)
@@ -157,18 +161,18 @@ class MultiheadAttention : public Module<T, B> {
       if (in_proj_bias_.defined()) in_proj_bias_.set_requires_grad(false);
     } else {
       throw ValueError(
-          "MultiheadAttention::set_lowp_in_proj: bf16 / int8 weights run on the CPU in float only");
+          "MultiheadAttention::set_lowp_in_proj: inference weights run on the CPU in float only");
     }
     return *this;
   }
-  /// Block `which` (0 q, 1 k, 2 v) of the bf16 / int8 in_proj_weight, or null while it is fp32.
+  /// Block `which` (0 q, 1 k, 2 v) of the frozen in_proj_weight, or null while it is trainable.
   const std::shared_ptr<const LowpWeight>& lowp_in_proj(int which) const { return lowp_in_[which]; }
-  /// Bytes in_proj_weight holds: fp32, or what quantize() converted it to.
+  /// Bytes in_proj_weight holds: fp32, or what freeze() converted it to.
   size_t in_proj_bytes() const {
     if (!lowp_in_[0]) return static_cast<size_t>(in_proj_weight_.numel()) * sizeof(T);
     return lowp_in_[0]->bytes() + lowp_in_[1]->bytes() + lowp_in_[2]->bytes();
   }
-  /// fp32 unless quantize() converted the projections.
+  /// fp32 unless freeze() converted the projections to bf16 or int8.
   WeightPrecision precision() const {
     return lowp_in_[0] ? lowp_in_[0]->precision() : WeightPrecision::kFloat32;
   }
@@ -277,15 +281,14 @@ class MultiheadAttention : public Module<T, B> {
   Philox rng_;
   Var<T, B> in_proj_weight_, in_proj_bias_, bias_k_, bias_v_;
   std::shared_ptr<Linear<T, B>> out_proj_;
-  std::shared_ptr<const LowpWeight> lowp_in_[3];  // q, k, v blocks of in_proj, set by quantize()
+  std::shared_ptr<const LowpWeight> lowp_in_[3];  // q, k, v blocks of in_proj, set by freeze()
 
-  /// Blocks [first, first + count) of the quantized in-projection applied to x: (B, L, D) ->
+  /// Blocks [first, first + count) of the frozen in-projection applied to x: (B, L, D) ->
   /// (B, L, count·D), each block's kernel writing its columns of one output.
   Var<T, B> lowp_in_projection(const Var<T, B>& x, int64_t first, int64_t count) const {
     BINDERY_CHECK(!needs_grad(x), ValueError, "MultiheadAttention: the projections are ",
-                  to_string(lowp_in_[0]->precision()),
-                  " (quantized for inference) and have no backward; run under NoGrad or on inputs that need ",
-                  "no gradient");
+                  "frozen for inference (", to_string(lowp_in_[0]->precision()),
+                  " weights) and have no backward; run under NoGrad or on inputs that need ", "no gradient");
     if constexpr (std::is_same_v<T, float> && std::is_same_v<B, Cpu>) {
       const int64_t d = embed_dim_, rows = x.numel() / d, cols = count * d;
       const Tensor<T, B> x_rows = x.value().contiguous();
@@ -300,7 +303,7 @@ class MultiheadAttention : public Module<T, B> {
       dims.push_back(cols);
       return Var<T, B>(y.reshape(dims), false);
     } else {
-      throw ValueError("MultiheadAttention: quantized projections run on the CPU in float only");
+      throw ValueError("MultiheadAttention: frozen projections run on the CPU in float only");
     }
   }
 };

@@ -53,29 +53,34 @@ class Linear : public Module<T, B> {
     return ops::linear(x, weight_, bias_);
   }
 
-  /// Converts the weight to bf16 or int8 for inference (nn/lowp_weight.hpp) and frees the fp32
-  /// weight: `weight` stays registered with shape (0, in) and the bias stays fp32, both frozen.
-  /// Quantize after loading a checkpoint (loading into a quantized layer fails on the shape).
-  /// Forward then needs no gradient for its input (throws ValueError otherwise); fp32 is a no-op.
-  /// Only Linear<float, Cpu>; any other T or backend throws ValueError, as does a second call.
-  Linear& quantize(WeightPrecision precision) {
-    if (precision == WeightPrecision::kFloat32) return *this;
-    BINDERY_CHECK(!lowp_, ValueError, "Linear::quantize: the layer is already ",
-                  to_string(lowp_->precision()),
-                  "; quantize an fp32 layer (reload it) to change the precision");
+  /// Converts the weight for inference (nn/lowp_weight.hpp) and frees the (out, in) weight: fp32
+  /// packs the same values for the inference x·Wᵀ kernel, bf16 / int8 quantize them. `weight` stays
+  /// registered with shape (0, in) and the bias stays fp32, both frozen. Freeze after loading a
+  /// checkpoint (loading into a frozen layer fails on the shape). Forward then needs no gradient for
+  /// its input (throws ValueError otherwise). Only Linear<float, Cpu>; any other T or backend throws
+  /// ValueError, as does a second call.
+  Linear& freeze(WeightPrecision precision) {
+    BINDERY_CHECK(!lowp_, ValueError, "Linear::freeze: the layer is already frozen at ",
+                  to_string(lowp_->precision()), "; freeze a trainable fp32 layer (reload it) to change it");
     if constexpr (std::is_same_v<T, float> && std::is_same_v<B, Cpu>) {
       const Tensor<T, B> w = weight_.value().contiguous();
       set_lowp_weight(
           std::make_shared<LowpWeight>(precision, w.data(), out_features_, in_features_, in_features_));
     } else {
-      throw ValueError(::bindery::detail::concat("Linear::quantize: ", to_string(precision),
-                                                 " weights run on the CPU in float only; this layer is not "
-                                                 "Linear<float, Cpu>"));
+      throw ValueError(
+          ::bindery::detail::concat("Linear::freeze: ", to_string(precision),
+                                    " inference weights run on the CPU in float only; this layer "
+                                    "is not Linear<float, Cpu>"));
     }
     return *this;
   }
-  /// Installs a weight already in bf16 or int8 (out_features × in_features), as quantize() does with
-  /// the one it converts: the fp32 weight is freed (it is never read: a model built under
+  /// freeze() to bf16 or int8; fp32 is a no-op (the layer stays trainable).
+  Linear& quantize(WeightPrecision precision) {
+    if (precision == WeightPrecision::kFloat32) return *this;
+    return freeze(precision);
+  }
+  /// Installs an inference weight (out_features × in_features), as freeze() does with the one it
+  /// converts: the (out, in) weight is freed (it is never read: a model built under
   /// SkipRandomInit and loaded this way never touches its fp32 pages). Throws as quantize().
   Linear& set_lowp_weight(std::shared_ptr<const LowpWeight> w) {
     BINDERY_CHECK(w != nullptr && w->rows() == out_features_ && w->cols() == in_features_, ShapeError,
@@ -89,17 +94,17 @@ class Linear : public Module<T, B> {
       weight_.set_requires_grad(false);
       if (bias_.defined()) bias_.set_requires_grad(false);
     } else {
-      throw ValueError("Linear::set_lowp_weight: bf16 / int8 weights run on the CPU in float only");
+      throw ValueError("Linear::set_lowp_weight: inference weights run on the CPU in float only");
     }
     return *this;
   }
-  /// The bf16 / int8 weight, or null while the weight is fp32.
+  /// The inference weight, or null while the layer is trainable.
   const std::shared_ptr<const LowpWeight>& lowp_weight() const { return lowp_; }
-  /// Bytes the weight holds: fp32, or what quantize() converted it to.
+  /// Bytes the weight holds: fp32, or what freeze() converted it to.
   size_t weight_bytes() const {
     return lowp_ ? lowp_->bytes() : static_cast<size_t>(weight_.numel()) * sizeof(T);
   }
-  /// fp32 unless quantize() converted the weight.
+  /// fp32 unless freeze() converted the weight to bf16 or int8.
   WeightPrecision precision() const { return lowp_ ? lowp_->precision() : WeightPrecision::kFloat32; }
 
   Var<T, B> weight() const { return weight_; }
@@ -111,11 +116,12 @@ class Linear : public Module<T, B> {
  private:
   int64_t in_features_, out_features_;
   Var<T, B> weight_, bias_;
-  std::shared_ptr<const LowpWeight> lowp_;  // set by quantize()
+  std::shared_ptr<const LowpWeight> lowp_;  // set by freeze()
 
   Var<T, B> lowp_forward(const Var<T, B>& x) const {
-    BINDERY_CHECK(!needs_grad(x), ValueError, "Linear: this layer is ", to_string(lowp_->precision()),
-                  " (quantized for inference) and has no backward; run it under NoGrad or on inputs that ",
+    BINDERY_CHECK(!needs_grad(x), ValueError, "Linear: this layer is frozen for inference (",
+                  to_string(lowp_->precision()),
+                  " weights) and has no backward; run it under NoGrad or on inputs that ",
                   "need no gradient");
     if constexpr (std::is_same_v<T, float> && std::is_same_v<B, Cpu>) {
       const int64_t rows = x.numel() / in_features_;
@@ -127,7 +133,7 @@ class Linear : public Module<T, B> {
       dims.push_back(out_features_);
       return Var<T, B>(y.reshape(dims), false);
     } else {
-      throw ValueError("Linear: quantized layers run on the CPU in float only");
+      throw ValueError("Linear: frozen layers run on the CPU in float only");
     }
   }
 };

@@ -127,8 +127,8 @@ inline LowpBlocks read_lowp_blocks(const io::SafetensorsFile& file, const std::s
 }
 
 /// Writes `root`'s state dict as safetensors with its converted weights in their own dtype (the
-/// format above; fp32 layers stay F32), atomically, tensor by tensor (memory: one row of int8 at a
-/// time beyond the model). A model with nothing converted gives a plain fp32 file.
+/// format above; fp32 layers, frozen or not, are F32), atomically, tensor by tensor (memory: one row of int8
+/// at a time beyond the model). A model with nothing converted gives a plain fp32 file.
 inline void save_lowp_safetensors(Module<float, Cpu>& root, const std::string& path,
                                   std::map<std::string, std::string> metadata = {{"format", "pt"}}) {
   const std::map<std::string, LowpSlot> slots = lowp_slots(root);
@@ -147,11 +147,16 @@ inline void save_lowp_safetensors(Module<float, Cpu>& root, const std::string& p
       continue;
     }
     const WeightPrecision p = blocks[0]->precision();
+    const Shape shape{slot->second.rows, slot->second.cols};
+    if (p == WeightPrecision::kFloat32) {  // frozen fp32: written unpacked, as a trainable layer's
+      entries.push_back({key, io::DType::kF32, shape});
+      converted.emplace(key, std::move(blocks));
+      continue;
+    }
     BINDERY_CHECK(precision == WeightPrecision::kFloat32 || precision == p, ValueError,
                   "save_lowp_safetensors(", path, "): the model mixes ", to_string(precision), " and ",
                   to_string(p), " weights ('", key, "'); one file holds one low precision");
     precision = p;
-    const Shape shape{slot->second.rows, slot->second.cols};
     entries.push_back({key, p == WeightPrecision::kBFloat16 ? io::DType::kBF16 : io::DType::kI8, shape});
     if (p == WeightPrecision::kInt8) {
       entries.push_back({key + kLowpScaleSuffix, io::DType::kF32, Shape{slot->second.rows}});
@@ -169,6 +174,15 @@ inline void save_lowp_safetensors(Module<float, Cpu>& root, const std::string& p
         out.write(block->int8().scales(), block->rows() * static_cast<int64_t>(sizeof(float)));
     } else {
       for (const auto& block : converted.at(entry.name)) {
+        if (block->precision() == WeightPrecision::kFloat32) {
+          const F32Weight& w = block->f32();  // packed for the kernel: unpacked row by row
+          std::vector<float> row(static_cast<size_t>(w.cols()));
+          for (int64_t j = 0; j < w.rows(); ++j) {
+            for (int64_t p = 0; p < w.cols(); ++p) row[static_cast<size_t>(p)] = w.at(j, p);
+            out.write(row.data(), w.cols() * static_cast<int64_t>(sizeof(float)));
+          }
+          continue;
+        }
         if (block->precision() == WeightPrecision::kBFloat16) {
           const Bf16Weight& w = block->bf16();  // packed for the kernel: unpacked row by row
           std::vector<bfloat16> row(static_cast<size_t>(w.cols()));

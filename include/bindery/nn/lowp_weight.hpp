@@ -1,28 +1,35 @@
-// bindery/nn/lowp_weight.hpp — an inference-only bf16 or int8 copy of a Linear-style weight.
+// bindery/nn/lowp_weight.hpp — an inference-only copy of a Linear-style weight: fp32 packed, bf16
+// or int8.
 //
-// Linear::quantize and MultiheadAttention::quantize (nn/quantize.hpp does a whole module tree)
-// convert their fp32 (out, in) weights once into a LowpWeight and drop the fp32 storage; forward
-// then runs backend/cpu_gemm_lowp.hpp's x·Wᵀ kernels (bf16: bf16-rounded activations, fp32 sums;
-// int8: per-output-channel weight scales, per-row dynamic activation scales) with the bias in the
-// kernel's epilogue. A quantized MultiheadAttention also runs attention's Q·Kᵀ and P·V in bf16
-// (ops::scaled_dot_product_attention_bf16, where AVX512_BF16 runs). Everything else in the model
-// (layer norms, softmax, residuals, GELU) stays fp32.
+// Linear::freeze and MultiheadAttention::freeze (nn/quantize.hpp does a whole module tree) convert
+// their fp32 (out, in) weights once into a LowpWeight and drop the (out, in) storage; forward then
+// runs the inference kernels with the bias in their epilogue:
+//   - fp32: the same values packed for backend/cpu_gemm_f32_packed.hpp's x·Wᵀ tile (about 1.05-1.2×
+//     the in-place fp32 kernel that training needs);
+//   - bf16 / int8: backend/cpu_gemm_lowp.hpp's kernels (bf16: bf16-rounded activations, fp32 sums;
+//     int8: per-output-channel weight scales, per-row dynamic activation scales). A bf16 / int8
+//     MultiheadAttention also runs attention's Q·Kᵀ and P·V in bf16
+//     (ops::scaled_dot_product_attention_bf16, where AVX512_BF16 runs).
+// Everything else in the model (layer norms, softmax, residuals, GELU) stays fp32.
 // CPU and float only: there are no gradients through it and no CUDA kernels for it.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "bindery/backend/cpu.hpp"
+#include "bindery/backend/cpu_gemm_f32_packed.hpp"
 #include "bindery/backend/cpu_gemm_lowp.hpp"
 #include "bindery/core/error.hpp"
 #include "bindery/core/tensor.hpp"
 
 namespace bindery::nn {
 
-/// How an inference weight is stored: fp32 (unchanged), bf16 or int8 (backend/cpu_gemm_lowp.hpp).
+/// How an inference weight is stored: fp32 (the values, packed), bf16 or int8
+/// (backend/cpu_gemm_lowp.hpp).
 enum class WeightPrecision { kFloat32, kBFloat16, kInt8 };
 
 /// "fp32", "bf16" or "int8".
@@ -46,17 +53,17 @@ inline WeightPrecision parse_weight_precision(std::string_view text) {
                                              "': use fp32, bf16 or int8"));
 }
 
-/// A weight W (out, in) converted once to bf16 or int8 (no fp32 copy kept), applied as
-/// y = x·Wᵀ + bias by the low-precision CPU kernels.
+/// A weight W (out, in) converted once for inference (packed fp32, bf16 or int8; no (out, in) copy
+/// kept), applied as y = x·Wᵀ + bias by the inference CPU kernels.
 class LowpWeight {
  public:
-  /// Converts rows × cols floats with row stride ld (PyTorch's (out, in) layout). `precision` must
-  /// be bf16 or int8; int8 throws ValueError for a non-finite weight.
+  /// Converts rows × cols floats with row stride ld (PyTorch's (out, in) layout) to `precision`
+  /// (fp32: packed, the values unchanged). int8 throws ValueError for a non-finite weight.
   LowpWeight(WeightPrecision precision, const float* w, int64_t rows, int64_t cols, int64_t ld)
       : precision_(precision) {
-    BINDERY_CHECK(precision != WeightPrecision::kFloat32, ValueError,
-                  "LowpWeight: fp32 is not a low precision; keep the fp32 weight instead");
-    if (precision == WeightPrecision::kBFloat16) {
+    if (precision == WeightPrecision::kFloat32) {
+      f32_ = F32Weight(w, rows, cols, ld);
+    } else if (precision == WeightPrecision::kBFloat16) {
       bf16_ = Bf16Weight(w, rows, cols, ld);
     } else {
       i8_ = Int8Weight(w, rows, cols, ld);
@@ -68,7 +75,13 @@ class LowpWeight {
   explicit LowpWeight(Int8Weight w) : precision_(WeightPrecision::kInt8), i8_(std::move(w)) {}
 
   WeightPrecision precision() const { return precision_; }
-  /// The bf16 weight (bf16 only) and the int8 weight (int8 only): what a checkpoint writer stores.
+  /// The packed fp32, bf16 or int8 weight (each for its precision only): what a checkpoint writer
+  /// stores.
+  const F32Weight& f32() const {
+    BINDERY_CHECK(precision_ == WeightPrecision::kFloat32, ValueError, "LowpWeight::f32: the weight is ",
+                  to_string(precision_));
+    return f32_;
+  }
   const Bf16Weight& bf16() const {
     BINDERY_CHECK(precision_ == WeightPrecision::kBFloat16, ValueError, "LowpWeight::bf16: the weight is ",
                   to_string(precision_));
@@ -79,16 +92,24 @@ class LowpWeight {
                   to_string(precision_));
     return i8_;
   }
-  int64_t rows() const { return precision_ == WeightPrecision::kBFloat16 ? bf16_.rows() : i8_.rows(); }
-  int64_t cols() const { return precision_ == WeightPrecision::kBFloat16 ? bf16_.cols() : i8_.cols(); }
+  int64_t rows() const {
+    return select([](const auto& w) { return w.rows(); });
+  }
+  int64_t cols() const {
+    return select([](const auto& w) { return w.cols(); });
+  }
   /// Bytes held (the weight and, for int8, its per-row scales and sums).
-  size_t bytes() const { return precision_ == WeightPrecision::kBFloat16 ? bf16_.bytes() : i8_.bytes(); }
+  size_t bytes() const {
+    return select([](const auto& w) { return w.bytes(); });
+  }
 
   /// y[i, 0..rows()) = x[i, :]·Wᵀ + bias for m rows: x with row stride lda, y with row stride ldc
   /// (so several weights can fill column blocks of one output); bias (rows() floats) may be null.
   void apply(int64_t m, const float* x, int64_t lda, float* y, int64_t ldc, const float* bias) const {
     const int threads = Cpu::num_threads();
-    if (precision_ == WeightPrecision::kBFloat16) {
+    if (precision_ == WeightPrecision::kFloat32) {
+      ::bindery::detail::gemm_nt_f32_packed(m, 1.0f, x, lda, f32_, 0.0f, y, ldc, bias, threads);
+    } else if (precision_ == WeightPrecision::kBFloat16) {
       ::bindery::detail::gemm_nt_bf16(m, 1.0f, x, lda, bf16_, 0.0f, y, ldc, bias, threads);
     } else {
       ::bindery::detail::gemm_nt_i8(m, 1.0f, x, lda, i8_, 0.0f, y, ldc, bias, threads);
@@ -96,7 +117,16 @@ class LowpWeight {
   }
 
  private:
+  /// fn(the weight held).
+  template <class Fn>
+  std::invoke_result_t<Fn, const F32Weight&> select(Fn&& fn) const {
+    if (precision_ == WeightPrecision::kFloat32) return fn(f32_);
+    if (precision_ == WeightPrecision::kBFloat16) return fn(bf16_);
+    return fn(i8_);
+  }
+
   WeightPrecision precision_;
+  F32Weight f32_;
   Bf16Weight bf16_;
   Int8Weight i8_;
 };
