@@ -19,8 +19,9 @@
 //   bench_encoders [--threads=N] [benchmark flags]        Google Benchmark (default: no /heavy case)
 //   bench_encoders --serve                                 line protocol for benchmarks/compare/
 //       stdin: "threads N" | "precision fp32|bf16|int8" | "run CASE ITERS" | "release" | "quit";
-//       stdout: one JSON line per command. "precision" rebuilds the encoder with its weights
-//       converted by nn::quantize (inference only: a training case is refused at bf16 / int8)
+//       stdout: one JSON line per command. "precision" rebuilds the encoder; inference cases run it
+//       frozen at that precision (nn::freeze: fp32 packed, bf16, int8), training cases the trainable
+//       fp32 encoder (refused at bf16 / int8)
 //   bench_encoders --chart RESULTS.csv OUT.svg             bar chart of the bindery/PyTorch ratios
 //   bench_encoders --whole-model[=BATCH]                   all six encoders alive, one forward each,
 //       peak RSS against the weights (the "weights + 15%" goal)
@@ -190,11 +191,14 @@ inline const Case* find_case(const std::string& name) {
 // ---- the encoder under test -------------------------------------------------------------------
 
 /// One encoder alive at a time: built on first use, kept for the following cases of the same
-/// modality, dropped before another one is built.
+/// modality and kind (inference or training), dropped before another one is built. Inference cases
+/// run it frozen at the precision asked (nn::freeze: fp32 packed, bf16 or int8), as bindery-embed
+/// does; training cases run the trainable fp32 encoder.
 struct Bench {
   ib::Modality modality = ib::Modality::kVision;
   bindery::nn::WeightPrecision precision = bindery::nn::WeightPrecision::kFloat32;
   std::shared_ptr<Encoder> encoder;
+  bool frozen = false;
   double weight_bytes = 0.0;
 
   /// The weights of the encoders built from now on (the current one is dropped when it differs).
@@ -203,8 +207,8 @@ struct Bench {
     precision = p;
   }
 
-  Encoder& get(ib::Modality m) {
-    if (encoder && modality == m) return *encoder;
+  Encoder& get(ib::Modality m, bool train) {
+    if (encoder && modality == m && frozen == !train) return *encoder;
     encoder.reset();
     {
       bindery::SkipRandomInit no_init;  // fill_parameters writes every parameter below
@@ -212,11 +216,14 @@ struct Bench {
     }
     fill_parameters(*encoder);
     modality = m;
+    frozen = !train;
     weight_bytes = 0.0;
     for (const auto& [name, p] : encoder->named_parameters()) weight_bytes += 4.0 * double(p.numel());
     for (const auto& [name, b] : encoder->named_buffers()) weight_bytes += 4.0 * double(b.numel());
-    const bindery::nn::QuantizeReport q = bindery::nn::quantize(*encoder, precision);
-    weight_bytes += double(q.bytes) - 4.0 * double(q.weights);
+    if (frozen) {
+      const bindery::nn::QuantizeReport q = bindery::nn::freeze(*encoder, precision);
+      weight_bytes += double(q.bytes) - 4.0 * double(q.weights);
+    }
     return *encoder;
   }
   void release() { encoder.reset(); }
@@ -234,7 +241,7 @@ class Runner {
   explicit Runner(const Case& c) : case_(c), config_(ib::ImageBindConfig::huge().at(c.modality)) {
     BINDERY_CHECK(!c.train || bench().precision == bindery::nn::WeightPrecision::kFloat32, ValueError,
                   "case '", c.name, "' trains: its weights must be fp32, not ", to_string(bench().precision));
-    encoder_ = &bench().get(c.modality);
+    encoder_ = &bench().get(c.modality, c.train);
     input_ = make_input(config_, c.batch);
     if (c.train) {
       encoder_->train();

@@ -14,8 +14,9 @@
 // (detail::gemm_nt_f32_avx512), fp32 AVX2 (gemm_nt_f32_avx2), OpenBLAS, bf16 weights
 // (gemm_nt_bf16, vdpbf16ps) and int8 weights (gemm_nt_i8, vpdpbusd; the activations' quantization
 // is timed, the weights' conversion is not: it happens once at load), and the same two on their AVX2
-// kernels (bf16_avx2, int8_avx2: the ISA capped at AVX2, as on a CPU without AVX-512). GFLOP/s
-// counts 2 M N K for all.
+// kernels (bf16_avx2, int8_avx2: the ISA capped at AVX2, as on a CPU without AVX-512), and the
+// packed fp32 weight of frozen layers (gemm_nt_f32_packed: f32_packed, and f32_packed_avx2 capped at
+// AVX2). GFLOP/s counts 2 M N K for all.
 //
 //   bench_gemm --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //   benchmarks/run_gemm_compare.sh      # the markdown table of medians
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include "bindery/backend/cpu.hpp"
+#include "bindery/backend/cpu_gemm_f32_packed.hpp"
 #include "bindery/backend/cpu_gemm_lowp.hpp"
 #include "bindery/ops/functors.hpp"
 
@@ -187,7 +189,17 @@ void run_nested(benchmark::State& state, Impl impl, int64_t tasks, int64_t rows,
                          benchmark::Counter::kIsIterationInvariantRate);
 }
 
-enum class NtImpl { kAvx512, kAvx2, kOpenBlas, kBf16, kInt8, kBf16Avx2, kInt8Avx2 };
+enum class NtImpl {
+  kAvx512,
+  kAvx2,
+  kOpenBlas,
+  kBf16,
+  kInt8,
+  kBf16Avx2,
+  kInt8Avx2,
+  kF32Packed,
+  kF32PackedAvx2
+};
 const char* nt_impl_name(NtImpl impl) {
   switch (impl) {
     case NtImpl::kAvx512:
@@ -204,6 +216,10 @@ const char* nt_impl_name(NtImpl impl) {
       return "bf16_avx2";
     case NtImpl::kInt8Avx2:
       return "int8_avx2";
+    case NtImpl::kF32Packed:
+      return "f32_packed";
+    case NtImpl::kF32PackedAvx2:
+      return "f32_packed_avx2";
   }
   return "?";
 }
@@ -211,11 +227,12 @@ const char* nt_impl_name(NtImpl impl) {
 /// y = x·Wᵀ (M x K times (N x K)ᵀ) through one of the x·Wᵀ kernels, on Cpu::num_threads() threads.
 void run_nt(benchmark::State& state, NtImpl impl, GemmShape s) {
   namespace d = bindery::detail;
-  const bool runs = impl == NtImpl::kAvx512 ? d::gemm_nt_cpu_isa() >= d::CpuIsa::kAvx512
-                    : impl == NtImpl::kAvx2 ? d::gemm_nt_cpu_isa() >= d::CpuIsa::kAvx2
-                    : impl == NtImpl::kBf16 ? d::gemm_bf16_kernel_supported()
-                    : impl == NtImpl::kInt8 ? d::gemm_i8_kernel_supported()
-                    : impl == NtImpl::kBf16Avx2 || impl == NtImpl::kInt8Avx2
+  const bool runs = impl == NtImpl::kAvx512      ? d::gemm_nt_cpu_isa() >= d::CpuIsa::kAvx512
+                    : impl == NtImpl::kAvx2      ? d::gemm_nt_cpu_isa() >= d::CpuIsa::kAvx2
+                    : impl == NtImpl::kBf16      ? d::gemm_bf16_kernel_supported()
+                    : impl == NtImpl::kInt8      ? d::gemm_i8_kernel_supported()
+                    : impl == NtImpl::kF32Packed ? d::gemm_f32_packed_kernel_supported()
+                    : impl == NtImpl::kBf16Avx2 || impl == NtImpl::kInt8Avx2 || impl == NtImpl::kF32PackedAvx2
                         ? d::gemm_nt_cpu_isa() >= d::CpuIsa::kAvx2
                         : true;
   if (!runs) {
@@ -228,8 +245,12 @@ void run_nt(benchmark::State& state, NtImpl impl, GemmShape s) {
   bindery::Int8Weight w8;
   if (impl == NtImpl::kBf16 || impl == NtImpl::kBf16Avx2) w16 = bindery::Bf16Weight(b.get(), s.n, s.k, s.k);
   if (impl == NtImpl::kInt8 || impl == NtImpl::kInt8Avx2) w8 = bindery::Int8Weight(b.get(), s.n, s.k, s.k);
-  // The AVX2 low-precision kernels run where the AVX-512 ones do not: cap the ISA for the case.
-  const bool capped = impl == NtImpl::kBf16Avx2 || impl == NtImpl::kInt8Avx2;
+  bindery::F32Weight w32;
+  if (impl == NtImpl::kF32Packed || impl == NtImpl::kF32PackedAvx2)
+    w32 = bindery::F32Weight(b.get(), s.n, s.k, s.k);
+  // The AVX2 inference kernels run where the AVX-512 ones do not: cap the ISA for the case.
+  const bool capped =
+      impl == NtImpl::kBf16Avx2 || impl == NtImpl::kInt8Avx2 || impl == NtImpl::kF32PackedAvx2;
   const d::CpuIsa before = capped ? d::set_cpu_isa_limit(d::CpuIsa::kAvx2) : d::cpu_isa_limit();
   threads_for(impl == NtImpl::kOpenBlas ? Impl::kOpenBlas : Impl::kBindery);
   for (auto _ : state) {
@@ -250,6 +271,10 @@ void run_nt(benchmark::State& state, NtImpl impl, GemmShape s) {
       case NtImpl::kInt8:
       case NtImpl::kInt8Avx2:
         d::gemm_nt_i8(s.m, 1.0f, a.get(), s.k, w8, 0.0f, c.get(), s.n, nullptr, threads);
+        break;
+      case NtImpl::kF32Packed:
+      case NtImpl::kF32PackedAvx2:
+        d::gemm_nt_f32_packed(s.m, 1.0f, a.get(), s.k, w32, 0.0f, c.get(), s.n, nullptr, threads);
         break;
     }
     benchmark::DoNotOptimize(c.get());
@@ -323,7 +348,7 @@ int main(int argc, char** argv) {
   for (const GemmShape& s : gemm_shapes()) {
     if (!s.trans_b) continue;
     for (NtImpl impl : {NtImpl::kAvx512, NtImpl::kAvx2, NtImpl::kOpenBlas, NtImpl::kBf16, NtImpl::kInt8,
-                        NtImpl::kBf16Avx2, NtImpl::kInt8Avx2}) {
+                        NtImpl::kBf16Avx2, NtImpl::kInt8Avx2, NtImpl::kF32Packed, NtImpl::kF32PackedAvx2}) {
       const std::string name = std::string("gemm_nt_kernels/") + s.name + "/" + nt_impl_name(impl);
       benchmark::RegisterBenchmark(name.c_str(), run_nt, impl, s)->Apply(configure);
     }

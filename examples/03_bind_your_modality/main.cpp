@@ -222,7 +222,6 @@ int main(int argc, char** argv) {
         embed_text, {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"},
         {"a handwritten {}", "the digit {}", "someone writes a {}", "a {} written by hand", "the number {}"});
     const TensorT test_embeddings = model->encode(kTrajectory, test_x).value();  // (n_test, joint_dim)
-    io::write_npy(out + "/test_embeddings.npy", test_embeddings);
     const eval::ZeroShotResult z = eval::zero_shot(eval::to_matrix(test_embeddings), prototypes, test_labels);
     // The frozen space itself, for reference: its images against the same prompts.
     const eval::ZeroShotResult zi =
@@ -252,6 +251,10 @@ int main(int argc, char** argv) {
     }
     const bool same =
         reloaded->encode(kTrajectory, test_x).value().to_vector() == test_embeddings.to_vector();
+    // What bindery-embed computes from these files: the model frozen for inference (nn::freeze: the
+    // fp32 weights packed for the inference kernel; the same values, summed in another order).
+    nn::freeze(*reloaded, nn::WeightPrecision::kFloat32);
+    io::write_npy(out + "/test_embeddings.npy", reloaded->encode(kTrajectory, test_x).value());
     std::printf("saved to %s/ (model.safetensors, config.json%s); reloaded: %s embeddings\n", out.c_str(),
                 saved.has(kTrajectory) ? " with the trajectory spec" : "", same ? "identical" : "DIFFERENT");
     return z.top1 >= require && same ? 0 : 1;

@@ -43,7 +43,8 @@
 // softmax(vision @ text.T, dim=-1): row i says which text matches sample i best.
 // --precision bf16 | int8 converts the fp32 checkpoint's Linear and attention-projection weights
 // as the checkpoint is read (bf16 or int8 x·Wᵀ kernels, everything else fp32; --dtype float only;
-// no fp32 copy of those weights is held). `convert IN OUT --dtype bf16|int8` writes a bf16 / int8
+// no fp32 copy of those weights is held); fp32 (the default, --dtype float) packs them after the
+// load for the fp32 inference kernel (nn::freeze). `convert IN OUT --dtype bf16|int8` writes a bf16 / int8
 // safetensors file (docs/models.md), which loads at its own precision.
 // `convert` turns a torch.save state_dict into safetensors tensor by tensor (a few MiB of memory,
 // whatever the file's size); safetensors then loads with no unpickling at all.
@@ -132,6 +133,13 @@ std::shared_ptr<ib::ImageBindModel<T>> load_model(const EmbedOptions& options,
     throw ValueError(bindery::concat("--precision ", options.precision, " needs --dtype float"));
   const auto start = std::chrono::steady_clock::now();
   auto model = ib::ImageBindModel<T>::from_checkpoint(options.weights, config, modalities, precision);
+  // Loaded as fp32 (not bf16 / int8, converted or as stored): the weights packed for the fp32
+  // inference kernel (nn::freeze; the same values, faster products than the layout training needs).
+  if constexpr (std::is_same_v<T, float>) {
+    const auto slots = nn::lowp_slots(*model);
+    if (std::none_of(slots.begin(), slots.end(), [](const auto& s) { return !s.second.current().empty(); }))
+      nn::freeze(*model, nn::WeightPrecision::kFloat32);
+  }
   int64_t converted = 0, bytes = 0;
   const char* held = "fp32";
   if constexpr (std::is_same_v<T, float>) {
@@ -147,8 +155,8 @@ std::shared_ptr<ib::ImageBindModel<T>> load_model(const EmbedOptions& options,
               static_cast<double>(model->num_parameters()) / 1e6, options.weights.c_str(),
               seconds_since(start));
   if (converted > 0)
-    std::printf("quantized %lld layers to %s: %.1f MB of weights\n", static_cast<long long>(converted), held,
-                static_cast<double>(bytes) * 1e-6);
+    std::printf("froze %lld layers at %s for inference: %.1f MB of weights\n",
+                static_cast<long long>(converted), held, static_cast<double>(bytes) * 1e-6);
   return model;
 }
 
