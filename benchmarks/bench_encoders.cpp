@@ -28,9 +28,10 @@
 //   bench_encoders --write-checkpoint=PATH                 the six huge encoders with fill_parameters'
 //       weights as one fp32 ImageBind safetensors file (4.8 GB), for the next mode
 //   bench_encoders --load-checkpoint=PATH [--precision=P] [--whole-model=BATCH]
-//       ImageBindModel::from_checkpoint(PATH, huge, all six, P) (fp32, bf16, int8: converted as the
-//       file streams in, or a bf16 / int8 file as stored), one forward each, peak RSS of the whole
-//       process (loading included, never reset) against the weight bytes of the precision in use
+//       ImageBindModel::from_checkpoint(PATH, huge, all six, P) (fp32, then frozen as bindery-embed
+//       does; bf16, int8: converted as the file streams in, or a bf16 / int8 file as stored), one
+//       forward each, peak RSS of the whole process (loading included, never reset) against the
+//       weight bytes of the precision in use
 //       (the CSV that benchmarks/compare/compare_cpu.py writes: columns case, threads, ratio)
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
@@ -504,12 +505,16 @@ inline int load_checkpoint(const std::string& path, bindery::nn::WeightPrecision
   const auto start = std::chrono::steady_clock::now();
   const auto model =
       ib::ImageBindModel<float>::from_checkpoint(path, ib::ImageBindConfig::huge(), {}, precision);
+  // As bindery-embed: a model loaded as fp32 is frozen for inference (its weights packed).
+  const auto slots = bindery::nn::lowp_slots(*model);
+  if (std::none_of(slots.begin(), slots.end(), [](const auto& s) { return !s.second.current().empty(); }))
+    bindery::nn::freeze(*model, bindery::nn::WeightPrecision::kFloat32);
   const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // Weight bytes as held: converted weights at their precision, every other tensor fp32.
   double weight_bytes = 0.0;
   std::string held = "fp32";
   for (const auto& [key, tensor] : model->state_dict()) weight_bytes += 4.0 * double(tensor.numel());
-  for (const auto& [key, slot] : bindery::nn::lowp_slots(*model)) {
+  for (const auto& [key, slot] : slots) {
     for (const auto& block : slot.current()) {
       weight_bytes += double(block->bytes());
       held = bindery::nn::to_string(block->precision());

@@ -589,6 +589,8 @@ TEST_CASE(
   uint64_t seed = 700;
   std::vector<LowpProblem> problems = lowp_problems();
   problems.push_back({23, 200, 128, 130, 200, 1.0f, 0.0f, true});  // 6 x 64 tiles and a 12-row AVX2 edge
+  // the AVX2 path's K slices (3, the last short) over 2 row blocks and 2 column blocks
+  problems.push_back({140, 150, 1100, 1100, 150, 1.0f, 0.5f, true});
   for (const LowpProblem& p : problems) {
     const LowpData d = lowp_data(p, seed++);
     const auto fast = check_f32_packed(p, d, 2);
@@ -618,6 +620,16 @@ TEST_CASE(
     detail::gemm_nt_f32_packed(p.m, 1.0f, d.a.data(), p.k, w, 0.0f, one.data(), p.n, d.bias.data(), 1);
     detail::gemm_nt_f32_packed(p.m, 1.0f, d.a.data(), p.k, w, 0.0f, two.data(), p.n, d.bias.data(), 2);
     REQUIRE(one == two);
+  }
+  // K = 0: C = beta·C + bias on every path
+  for (const detail::CpuIsa isa :
+       {detail::CpuIsa::kAvx512, detail::CpuIsa::kAvx2, detail::CpuIsa::kPortable}) {
+    IsaLimit limit(isa);
+    const F32Weight empty(nullptr, 20, 0, 0);
+    const std::vector<float> bias(20, 0.25f);
+    std::vector<float> out(3 * 20, 2.0f);
+    detail::gemm_nt_f32_packed(3, 1.0f, nullptr, 0, empty, 0.5f, out.data(), 20, bias.data(), 1);
+    REQUIRE(out == std::vector<float>(3 * 20, 1.25f));
   }
   // a C that does not fit: ShapeError naming the shapes
   const std::vector<float> a(6, 1.0f), wv(6, 1.0f);
