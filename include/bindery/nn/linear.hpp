@@ -81,7 +81,7 @@ class Linear : public Module<T, B> {
   }
   /// Installs an inference weight (out_features × in_features), as freeze() does with the one it
   /// converts: the (out, in) weight is freed (it is never read: a model built under
-  /// SkipRandomInit and loaded this way never touches its fp32 pages). Throws as quantize().
+  /// SkipRandomInit and loaded this way never touches its fp32 pages). Throws as freeze().
   Linear& set_lowp_weight(std::shared_ptr<const LowpWeight> w) {
     BINDERY_CHECK(w != nullptr && w->rows() == out_features_ && w->cols() == in_features_, ShapeError,
                   "Linear::set_lowp_weight: the weight is (", w ? w->rows() : 0, ", ", w ? w->cols() : 0,

@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -173,30 +174,21 @@ inline void save_lowp_safetensors(Module<float, Cpu>& root, const std::string& p
       for (const auto& block : converted.at(s->second))
         out.write(block->int8().scales(), block->rows() * static_cast<int64_t>(sizeof(float)));
     } else {
-      for (const auto& block : converted.at(entry.name)) {
-        if (block->precision() == WeightPrecision::kFloat32) {
-          const F32Weight& w = block->f32();  // packed for the kernel: unpacked row by row
-          std::vector<float> row(static_cast<size_t>(w.cols()));
-          for (int64_t j = 0; j < w.rows(); ++j) {
-            for (int64_t p = 0; p < w.cols(); ++p) row[static_cast<size_t>(p)] = w.at(j, p);
-            out.write(row.data(), w.cols() * static_cast<int64_t>(sizeof(float)));
-          }
-          continue;
-        }
-        if (block->precision() == WeightPrecision::kBFloat16) {
-          const Bf16Weight& w = block->bf16();  // packed for the kernel: unpacked row by row
-          std::vector<bfloat16> row(static_cast<size_t>(w.cols()));
-          for (int64_t j = 0; j < w.rows(); ++j) {
-            for (int64_t p = 0; p < w.cols(); ++p) row[static_cast<size_t>(p)] = w.at(j, p);
-            out.write(row.data(), w.cols() * static_cast<int64_t>(sizeof(bfloat16)));
-          }
-          continue;
-        }
-        const Int8Weight& w = block->int8();
-        std::vector<int8_t> row(static_cast<size_t>(w.cols()));
+      auto write_rows = [&out](const auto& w) {  // packed for the kernel: unpacked row by row
+        using Value = std::decay_t<decltype(w.at(0, 0))>;
+        std::vector<Value> row(static_cast<size_t>(w.cols()));
         for (int64_t j = 0; j < w.rows(); ++j) {
           for (int64_t p = 0; p < w.cols(); ++p) row[static_cast<size_t>(p)] = w.at(j, p);
-          out.write(row.data(), w.cols());
+          out.write(row.data(), w.cols() * static_cast<int64_t>(sizeof(Value)));
+        }
+      };
+      for (const auto& block : converted.at(entry.name)) {
+        if (block->precision() == WeightPrecision::kFloat32) {
+          write_rows(block->f32());
+        } else if (block->precision() == WeightPrecision::kBFloat16) {
+          write_rows(block->bf16());
+        } else {
+          write_rows(block->int8());
         }
       }
     }
