@@ -506,15 +506,14 @@ inline int load_checkpoint(const std::string& path, bindery::nn::WeightPrecision
   const auto model =
       ib::ImageBindModel<float>::from_checkpoint(path, ib::ImageBindConfig::huge(), {}, precision);
   // As bindery-embed: a model loaded as fp32 is frozen for inference (its weights packed).
-  const auto slots = bindery::nn::lowp_slots(*model);
-  if (std::none_of(slots.begin(), slots.end(), [](const auto& s) { return !s.second.current().empty(); }))
+  if (!bindery::nn::has_frozen_weights(*model))
     bindery::nn::freeze(*model, bindery::nn::WeightPrecision::kFloat32);
   const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // Weight bytes as held: converted weights at their precision, every other tensor fp32.
   double weight_bytes = 0.0;
   std::string held = "fp32";
   for (const auto& [key, tensor] : model->state_dict()) weight_bytes += 4.0 * double(tensor.numel());
-  for (const auto& [key, slot] : slots) {
+  for (const auto& [key, slot] : bindery::nn::lowp_slots(*model)) {
     for (const auto& block : slot.current()) {
       weight_bytes += double(block->bytes());
       held = bindery::nn::to_string(block->precision());

@@ -136,9 +136,7 @@ std::shared_ptr<ib::ImageBindModel<T>> load_model(const EmbedOptions& options,
   // Loaded as fp32 (not bf16 / int8, converted or as stored): the weights packed for the fp32
   // inference kernel (nn::freeze; the same values, faster products than the layout training needs).
   if constexpr (std::is_same_v<T, float>) {
-    const auto slots = nn::lowp_slots(*model);
-    if (std::none_of(slots.begin(), slots.end(), [](const auto& s) { return !s.second.current().empty(); }))
-      nn::freeze(*model, nn::WeightPrecision::kFloat32);
+    if (!nn::has_frozen_weights(*model)) nn::freeze(*model, nn::WeightPrecision::kFloat32);
   }
   int64_t converted = 0, bytes = 0;
   const char* held = "fp32";

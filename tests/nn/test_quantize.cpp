@@ -193,7 +193,9 @@ TEST_CASE(
   std::map<std::string, Tensor<float>> weights;
   for (const auto& [key, t] : model->state_dict()) weights.emplace(key, t.clone());
 
+  REQUIRE_FALSE(nn::has_frozen_weights(*model));
   const nn::QuantizeReport report = nn::freeze(*model, nn::WeightPrecision::kFloat32);
+  REQUIRE(nn::has_frozen_weights(*model));
   REQUIRE(report.layers == 3);  // attention (in + out projections), fc1, fc2
   REQUIRE(report.weights == 3 * 32 * 32 + 32 * 32 + 2 * 32 * 72);
   REQUIRE(report.bytes == (3 * 32 * 32 + 32 * 32 + 80 * 32 + 32 * 72) * 4);  // fc1: 72 rows padded to 80

@@ -7,8 +7,8 @@
 // and 6 broadcasts, with no horizontal sums and whole-vector stores (for_each_packed_tile's blocking,
 // as the bf16 and int8 kernels). gemm_nt_f32 (cpu_gemm_nt.hpp) reads the weight in place instead,
 // as a dot-product kernel: it must, for training, where the same weight is read transposed by the
-// backward pass and updated by the optimizer. On 15 transformer shapes at one thread the packed
-// tile ran 1.05-1.20× gemm_nt_f32 (docs/kernels.md), so a model frozen for inference (nn::freeze)
+// backward pass and updated by the optimizer. On 16 transformer shapes at one thread the packed
+// tile ran 1.03-1.16× gemm_nt_f32 (docs/kernels.md), so a model frozen for inference (nn::freeze)
 // packs its weights and frees the (out, in) ones: no second copy is kept.
 //
 // Every output element is one fp32 FMA chain over K in input order from 0, then the epilogue

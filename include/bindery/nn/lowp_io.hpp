@@ -16,6 +16,7 @@
 // the bf16 / int8 weights straight from its bytes: no fp32 copy of them is ever made.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -76,6 +77,14 @@ std::map<std::string, LowpSlot> lowp_slots(Module<T, B>& root) {
     }
   }
   return slots;
+}
+
+/// Whether any convertible weight under `root` is frozen already (nn::freeze, or a bf16 / int8 load).
+template <class T, class B>
+bool has_frozen_weights(Module<T, B>& root) {
+  const std::map<std::string, LowpSlot> slots = lowp_slots(root);
+  return std::any_of(slots.begin(), slots.end(),
+                     [](const auto& slot) { return !slot.second.current().empty(); });
 }
 
 /// Converts an fp32 weight (slot.rows × slot.cols, row-major) into the slot's blocks.

@@ -4,7 +4,7 @@
 // Linear::freeze and MultiheadAttention::freeze (nn/quantize.hpp does a whole module tree) convert
 // their fp32 (out, in) weights once into a LowpWeight and drop the (out, in) storage; forward then
 // runs the inference kernels with the bias in their epilogue:
-//   - fp32: the same values packed for backend/cpu_gemm_f32_packed.hpp's x·Wᵀ tile (about 1.05-1.2×
+//   - fp32: the same values packed for backend/cpu_gemm_f32_packed.hpp's x·Wᵀ tile (1.03-1.16×
 //     the in-place fp32 kernel that training needs);
 //   - bf16 / int8: backend/cpu_gemm_lowp.hpp's kernels (bf16: bf16-rounded activations, fp32 sums;
 //     int8: per-output-channel weight scales, per-row dynamic activation scales). A bf16 / int8
