@@ -641,6 +641,54 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "inference x·Wᵀ with GELU in the epilogue: the bits of the product then ops::simd::gelu, every "
+    "precision, path and thread count",
+    "[core][gemm]") {
+  // (m, n, k, lda, ldc, alpha, beta, bias): 6 × 64 tiles with row and column edges, a C wider than
+  // N (its padding must stay untouched), beta ≠ 0, and the AVX2 fp32 path's K slices
+  const std::vector<LowpProblem> problems = {
+      {23, 200, 130, 130, 203, 1.0f, 0.0f, true},
+      {7, 17, 33, 40, 17, 0.5f, 0.75f, false},
+      {140, 150, 1100, 1100, 150, 1.0f, 0.5f, true},
+  };
+  uint64_t seed = 900;
+  for (const LowpProblem& p : problems) {
+    const LowpData d = lowp_data(p, seed++);
+    const F32Weight wf(d.w.data(), p.n, p.k, p.k);
+    const Bf16Weight wb(d.w.data(), p.n, p.k, p.k);
+    const Int8Weight wi(d.w.data(), p.n, p.k, p.k);
+    const float* bias = p.bias ? d.bias.data() : nullptr;
+    const auto run = [&](int which, int threads, detail::GemmActivation act) {
+      std::vector<float> c = d.c;
+      if (which == 0)
+        detail::gemm_nt_f32_packed(p.m, p.alpha, d.a.data(), p.lda, wf, p.beta, c.data(), p.ldc, bias,
+                                   threads, act);
+      if (which == 1)
+        detail::gemm_nt_bf16(p.m, p.alpha, d.a.data(), p.lda, wb, p.beta, c.data(), p.ldc, bias, threads,
+                             act);
+      if (which == 2)
+        detail::gemm_nt_i8(p.m, p.alpha, d.a.data(), p.lda, wi, p.beta, c.data(), p.ldc, bias, threads, act);
+      return c;
+    };
+    for (const detail::CpuIsa isa :
+         {detail::CpuIsa::kAvx512, detail::CpuIsa::kAvx2, detail::CpuIsa::kPortable}) {
+      IsaLimit limit(isa);
+      for (int which = 0; which < 3; ++which) {
+        INFO("m " << p.m << " n " << p.n << " k " << p.k << " isa " << int(isa) << " weight " << which);
+        std::vector<float> want = run(which, 1, detail::GemmActivation::kNone);
+        const std::vector<float> plain = want;
+        for (int64_t i = 0; i < p.m; ++i) ops::simd::gelu(&want[i * p.ldc], &want[i * p.ldc], p.n);
+        const std::vector<float> one = run(which, 1, detail::GemmActivation::kGelu);
+        const std::vector<float> two = run(which, 2, detail::GemmActivation::kGelu);
+        REQUIRE(std::memcmp(one.data(), want.data(), want.size() * sizeof(float)) == 0);
+        REQUIRE(std::memcmp(two.data(), want.data(), want.size() * sizeof(float)) == 0);
+        REQUIRE(std::memcmp(one.data(), plain.data(), plain.size() * sizeof(float)) != 0);  // GELU ran
+      }
+    }
+  }
+}
+
+TEST_CASE(
     "bf16 A·B with B in pair layout (attention's kernel): fp64 bound, tile edges, offsets, kernel and loops",
     "[core][gemm]") {
   const bool kernel = detail::gemm_bf16_kernel_supported();

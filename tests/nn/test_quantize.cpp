@@ -75,6 +75,34 @@ TEST_CASE("Linear::freeze fp32, bf16 and int8 stay within the kernels' error bou
   }
 }
 
+TEST_CASE("Linear::forward_gelu: frozen, GELU in the kernel gives the bits of ops::gelu after forward",
+          "[nn][quantize]") {
+  Philox rng(8);
+  const Tensor<float> x = Tensor<float>::normal(Shape{3, 9, 40}, rng);
+  for (auto precision :
+       {nn::WeightPrecision::kFloat32, nn::WeightPrecision::kBFloat16, nn::WeightPrecision::kInt8}) {
+    INFO(nn::to_string(precision));
+    nn::Linear<float> layer(40, 70, {.seed = 4});
+    const Tensor<float> trainable = layer.forward_gelu(Var<float>(x)).value().contiguous();
+    const Tensor<float> composite = ops::gelu(layer.forward(Var<float>(x))).value().contiguous();
+    REQUIRE(std::memcmp(trainable.data(), composite.data(), size_t(composite.numel()) * 4) == 0);
+    layer.freeze(precision);
+    const Tensor<float> fused = layer.forward_gelu(Var<float>(x)).value().contiguous();
+    const Tensor<float> apart = ops::gelu(layer.forward(Var<float>(x))).value().contiguous();
+    REQUIRE(fused.shape() == Shape{3, 9, 70});
+    REQUIRE(std::memcmp(fused.data(), apart.data(), size_t(apart.numel()) * 4) == 0);
+    REQUIRE_THROWS_AS(layer.forward_gelu(Var<float>(Tensor<float>::zeros(Shape{3, 41}))), ShapeError);
+  }
+  // an Mlp with a frozen fc1 takes the fused path: the same output as fc1, GELU and fc2 one by one
+  nn::Mlp<float> mlp(40, 96, 24, {.seed = 6});
+  mlp.eval();
+  nn::freeze(mlp, nn::WeightPrecision::kBFloat16);
+  const Var<float> input(x);
+  const Tensor<float> whole = mlp.forward(input).value().contiguous();
+  const Tensor<float> steps = mlp.fc2().forward(ops::gelu(mlp.fc1().forward(input))).value().contiguous();
+  REQUIRE(std::memcmp(whole.data(), steps.data(), size_t(steps.numel()) * 4) == 0);
+}
+
 TEST_CASE("Linear::quantize: fp32 is a no-op; errors are clear", "[nn][quantize]") {
   nn::Linear<float> layer(8, 4, {.seed = 3});
   layer.quantize(nn::WeightPrecision::kFloat32);

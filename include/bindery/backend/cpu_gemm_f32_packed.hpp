@@ -75,7 +75,7 @@ namespace detail {
 /// the kernels).
 inline void gemm_f32_packed_columns_loop(int64_t m, int64_t n_begin, int64_t n_end, float alpha,
                                          const float* a, int64_t lda, const F32Weight& w, float beta,
-                                         float* c, int64_t ldc, const float* bias) {
+                                         float* c, int64_t ldc, const float* bias, GemmActivation act) {
   const int64_t k = w.cols();
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = n_begin; j < n_end; ++j) {
@@ -87,6 +87,7 @@ inline void gemm_f32_packed_columns_loop(int64_t m, int64_t n_begin, int64_t n_e
       if (beta != 0.0f) t = std::fma(beta, c[i * ldc + j], t);
       c[i * ldc + j] = std::fma(alpha, sum, t);
     }
+    apply_activation(act, c + i * ldc + n_begin, ldc, 1, n_end - n_begin);
   }
 }
 
@@ -208,12 +209,13 @@ inline constexpr int64_t kGemmF32PackedAvx2Kc = 512;  // inputs per K slice: a t
 /// Columns [n_begin, n_end) of the packed fp32 product (n_begin a multiple of 16), A read in place.
 inline void gemm_f32_packed_columns(int64_t m, int64_t n_begin, int64_t n_end, float alpha, const float* a,
                                     int64_t lda, const F32Weight& w, float beta, float* c, int64_t ldc,
-                                    const float* bias) {
+                                    const float* bias, GemmActivation act) {
   const int64_t k = w.cols(), group_floats = k * F32Weight::kGroup;
   for_each_packed_tile(m, n_begin, n_end, k * 4, lda * 4, [&](int64_t i, int rows, int64_t j, int cols) {
     gemm_lowp_any_tile<F32PackedTile, kGemmLowpMr, kGemmLowpNv>(
         rows, (cols + 15) / 16, k, a + i * lda, lda, w.packed() + (j / F32Weight::kGroup) * group_floats,
         group_floats, c + i * ldc + j, ldc, cols, alpha, beta, bias != nullptr ? bias + j : nullptr);
+    apply_activation(act, c + i * ldc + j, ldc, rows, cols);
   });
 }
 
@@ -224,7 +226,7 @@ inline void gemm_f32_packed_columns(int64_t m, int64_t n_begin, int64_t n_end, f
 /// and the sums wait in `partial` between slices (the same bits: see the tile).
 inline void gemm_f32_packed_columns_avx2(int64_t m, int64_t n_begin, int64_t n_end, float alpha,
                                          const float* a, int64_t lda, const F32Weight& w, float beta,
-                                         float* c, int64_t ldc, const float* bias) {
+                                         float* c, int64_t ldc, const float* bias, GemmActivation act) {
   constexpr int64_t mr = kGemmF32PackedAvx2Mr, group = F32Weight::kGroup;
   const int64_t k = w.cols(), group_floats = k * group, kc = std::clamp<int64_t>(k, 1, kGemmF32PackedAvx2Kc);
   const int64_t block_cols = std::max<int64_t>(group, kGemmLowpBBytes / (kc * 4) / group * group);
@@ -241,11 +243,13 @@ inline void gemm_f32_packed_columns_avx2(int64_t m, int64_t n_begin, int64_t n_e
           const int64_t row = mb + t * mr;
           for (int64_t g = 0; g < groups; ++g) {
             const int64_t col = nb + g * group;
+            const int rows = static_cast<int>(std::min(mr, mb_end - row));
+            const int cols = static_cast<int>(std::min(group, nb_end - col));
             gemm_lowp_any_tile<F32PackedTileAvx2, mr, 1>(
-                static_cast<int>(std::min(mr, mb_end - row)), 1, k0, k1, a + row * lda, lda,
-                w.packed() + (col / group) * group_floats, partial.data() + (t * groups + g) * mr * group,
-                k0 == 0, k1 == k, c + row * ldc + col, ldc, static_cast<int>(std::min(group, nb_end - col)),
-                alpha, beta, bias != nullptr ? bias + col : nullptr);
+                rows, 1, k0, k1, a + row * lda, lda, w.packed() + (col / group) * group_floats,
+                partial.data() + (t * groups + g) * mr * group, k0 == 0, k1 == k, c + row * ldc + col, ldc,
+                cols, alpha, beta, bias != nullptr ? bias + col : nullptr);
+            if (k1 == k) apply_activation(act, c + row * ldc + col, ldc, rows, cols);
           }
         }
       }
@@ -265,10 +269,11 @@ inline bool gemm_f32_packed_kernel_supported() {
 
 /// C(M, N) = alpha·A·Wᵀ + beta·C + bias with W packed (N = w.rows(), K = w.cols()): A (M × K, row
 /// stride lda) read in place, fp32 FMA chains in K order. beta = 0 ignores C; bias (N floats) may be
-/// null. Runs on `threads` threads (1 inside a parallel region); the bits depend neither on them
-/// nor on the path (AVX-512, AVX2, loops).
+/// null; `act` after it (GemmActivation). Runs on `threads` threads (1 inside a parallel region);
+/// the bits depend neither on them nor on the path (AVX-512, AVX2, loops).
 inline void gemm_nt_f32_packed(int64_t m, float alpha, const float* a, int64_t lda, const F32Weight& w,
-                               float beta, float* c, int64_t ldc, const float* bias, int threads) {
+                               float beta, float* c, int64_t ldc, const float* bias, int threads,
+                               GemmActivation act = GemmActivation::kNone) {
   const int64_t n = w.rows(), k = w.cols();
   BINDERY_CHECK(m >= 0 && lda >= k && ldc >= n, ShapeError, "gemm_nt_f32_packed: A (", m, ", ", k,
                 ") with row stride ", lda, " and C (", m, ", ", n, ") with row stride ", ldc,
@@ -279,10 +284,10 @@ inline void gemm_nt_f32_packed(int64_t m, float alpha, const float* a, int64_t l
   const int64_t nr = kernel ? kGemmLowpNv * F32Weight::kGroup : avx2 ? F32Weight::kGroup : kGemmLowpLoopCols;
   gemm_nt_split_n(m, n, k, nr, threads, 4e6, [&](int64_t begin, int64_t end) {
 #if BINDERY_HOST_SIMD_X86
-    if (kernel) return gemm_f32_packed_columns(m, begin, end, alpha, a, lda, w, beta, c, ldc, bias);
-    if (avx2) return gemm_f32_packed_columns_avx2(m, begin, end, alpha, a, lda, w, beta, c, ldc, bias);
+    if (kernel) return gemm_f32_packed_columns(m, begin, end, alpha, a, lda, w, beta, c, ldc, bias, act);
+    if (avx2) return gemm_f32_packed_columns_avx2(m, begin, end, alpha, a, lda, w, beta, c, ldc, bias, act);
 #endif
-    gemm_f32_packed_columns_loop(m, begin, end, alpha, a, lda, w, beta, c, ldc, bias);
+    gemm_f32_packed_columns_loop(m, begin, end, alpha, a, lda, w, beta, c, ldc, bias, act);
   });
   (void)kernel;
   (void)avx2;

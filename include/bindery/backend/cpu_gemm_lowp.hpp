@@ -47,6 +47,7 @@
 #include "bindery/backend/cpu_gemm_nt.hpp"
 #include "bindery/core/error.hpp"
 #include "bindery/core/float16.hpp"
+#include "bindery/ops/simd_math.hpp"
 
 namespace bindery {
 
@@ -376,6 +377,18 @@ inline constexpr int kGemmLowpMr = 6;                  // rows of A per tile (bf
 inline constexpr int kGemmLowpNv = 4;            // 16-column groups per tile: 24 accumulators + 4 W + 1 A
 inline constexpr int64_t kGemmLowpLoopCols = 8;  // columns per thread unit of the loops
 
+/// What the inference x·Wᵀ kernels apply to each output after the bias: nothing, or GELU (x·Φ(x):
+/// ops::simd::gelu, the function ops::gelu runs, so the bits are those of the separate op). GELU
+/// runs on each tile right after the tile is stored, while it is in L1: a Linear followed by GELU
+/// (the transformer's fc1) then needs no second parallel region and no second pass over its output.
+enum class GemmActivation { kNone, kGelu };
+
+/// `act` on rows × cols of C (row stride ldc), in place.
+inline void apply_activation(GemmActivation act, float* c, int64_t ldc, int64_t rows, int64_t cols) {
+  if (act != GemmActivation::kGelu) return;
+  for (int64_t r = 0; r < rows; ++r) ops::simd::gelu(c + r * ldc, c + r * ldc, cols);
+}
+
 /// A's rows prepared once per call: bf16 bits or shifted int8, padded to `ld` elements (a multiple
 /// of 64 bytes, not of 4 KiB: rows 4 KiB apart would share one L1 set).
 struct LowpA {
@@ -458,8 +471,8 @@ inline float i8_epilogue(int32_t dot, float row_scale, float w_scale, float beta
 /// Columns [n_begin, n_end) of the bf16 product as plain loops: fp32 sums of exact products in K order.
 inline void gemm_bf16_columns_loop(int64_t m, int64_t n_begin, int64_t n_end, int64_t k, float alpha,
                                    const LowpA& prep, const Bf16Weight& w, float beta, float* c, int64_t ldc,
-                                   const float* bias) {
-  for (int64_t i = 0; i < m; ++i)
+                                   const float* bias, GemmActivation act) {
+  for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = n_begin; j < n_end; ++j) {
       const uint16_t* ar = prep.bf16.data() + i * prep.ld;
       float sum = 0.0f;
@@ -471,12 +484,15 @@ inline void gemm_bf16_columns_loop(int64_t m, int64_t n_begin, int64_t n_end, in
       if (bias != nullptr) v += bias[j];
       out = v;
     }
+    apply_activation(act, c + i * ldc + n_begin, ldc, 1, n_end - n_begin);
+  }
 }
 
 /// Columns [n_begin, n_end) of the int8 product as plain loops (exact int32 dot products).
 inline void gemm_i8_columns_loop(int64_t m, int64_t n_begin, int64_t n_end, int64_t k, const LowpA& prep,
-                                 const Int8Weight& w, float beta, float* c, int64_t ldc, const float* bias) {
-  for (int64_t i = 0; i < m; ++i)
+                                 const Int8Weight& w, float beta, float* c, int64_t ldc, const float* bias,
+                                 GemmActivation act) {
+  for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = n_begin; j < n_end; ++j) {
       const uint8_t* ar = prep.u8.data() + i * prep.ld;
       int32_t dot = 0;
@@ -485,6 +501,8 @@ inline void gemm_i8_columns_loop(int64_t m, int64_t n_begin, int64_t n_end, int6
       out =
           i8_epilogue(dot, prep.row_scale[i], w.scales()[j], beta, out, bias != nullptr ? bias + j : nullptr);
     }
+    apply_activation(act, c + i * ldc + n_begin, ldc, 1, n_end - n_begin);
+  }
 }
 
 /// B (K × N) in vdpbf16ps's pair layout, for gemm_bf16_nn: word (q, j) holds the bf16 bits of
@@ -712,9 +730,10 @@ inline void for_each_packed_tile(int64_t m, int64_t n_begin, int64_t n_end, int6
 }
 
 /// Columns [n_begin, n_end) of the bf16 product (n_begin a multiple of 16): fp32 sums over all of K
-/// in the tile's registers, then alpha, beta and the bias in its epilogue.
+/// in the tile's registers, then alpha, beta and the bias in its epilogue, then `act` on the tile.
 inline void gemm_bf16_columns(int64_t m, int64_t n_begin, int64_t n_end, float alpha, const LowpA& prep,
-                              const Bf16Weight& w, float beta, float* c, int64_t ldc, const float* bias) {
+                              const Bf16Weight& w, float beta, float* c, int64_t ldc, const float* bias,
+                              GemmActivation act) {
   const int64_t group_words = w.pairs() * Bf16Weight::kGroup;
   for_each_packed_tile(
       m, n_begin, n_end, w.pairs() * 4, prep.ld * 2, [&](int64_t i, int rows, int64_t j, int cols) {
@@ -722,13 +741,14 @@ inline void gemm_bf16_columns(int64_t m, int64_t n_begin, int64_t n_end, float a
             rows, (cols + 15) / 16, w.pairs(), prep.bf16.data() + i * prep.ld, prep.ld,
             w.packed() + (j / Bf16Weight::kGroup) * group_words, int64_t(Bf16Weight::kGroup), group_words,
             c + i * ldc + j, ldc, cols, alpha, beta, bias != nullptr ? bias + j : nullptr);
+        apply_activation(act, c + i * ldc + j, ldc, rows, cols);
       });
 }
 
 /// Columns [n_begin, n_end) of the int8 product (n_begin a multiple of 16; the int32 sums run over
 /// all of K).
 inline void gemm_i8_columns(int64_t m, int64_t n_begin, int64_t n_end, const LowpA& prep, const Int8Weight& w,
-                            float beta, float* c, int64_t ldc, const float* bias) {
+                            float beta, float* c, int64_t ldc, const float* bias, GemmActivation act) {
   const int64_t group_bytes = w.quads() * Int8Weight::kQuad * Int8Weight::kGroup;
   for_each_packed_tile(m, n_begin, n_end, w.quads() * Int8Weight::kQuad, prep.ld,
                        [&](int64_t i, int rows, int64_t j, int cols) {
@@ -737,6 +757,7 @@ inline void gemm_i8_columns(int64_t m, int64_t n_begin, int64_t n_end, const Low
                              w.packed() + (j / Int8Weight::kGroup) * group_bytes, group_bytes,
                              c + i * ldc + j, ldc, cols, prep.row_scale.data() + i, w.scales() + j,
                              w.shift_sums() + j, beta, bias != nullptr ? bias + j : nullptr);
+                         apply_activation(act, c + i * ldc + j, ldc, rows, cols);
                        });
 }
 
@@ -926,8 +947,8 @@ inline void prepare_a_s16(int64_t m, int64_t k, float alpha, const float* a, int
 
 /// gemm_bf16_columns on AVX2 + FMA (A prepared by prepare_a_bf16_f32).
 inline void gemm_bf16_columns_avx2(int64_t m, int64_t n_begin, int64_t n_end, float alpha, const LowpA& prep,
-                                   const Bf16Weight& w, float beta, float* c, int64_t ldc,
-                                   const float* bias) {
+                                   const Bf16Weight& w, float beta, float* c, int64_t ldc, const float* bias,
+                                   GemmActivation act) {
   const int64_t group_words = w.pairs() * Bf16Weight::kGroup;
   for_each_packed_tile(
       m, n_begin, n_end, w.pairs() * 4, prep.ld * 4, [&](int64_t i, int rows, int64_t j, int cols) {
@@ -938,12 +959,14 @@ inline void gemm_bf16_columns_avx2(int64_t m, int64_t n_begin, int64_t n_end, fl
               w.packed() + (col / Bf16Weight::kGroup) * group_words, c + row * ldc + col, ldc, sub_cols,
               alpha, beta, bias != nullptr ? bias + col : nullptr);
         });
+        apply_activation(act, c + i * ldc + j, ldc, rows, cols);
       });
 }
 
 /// gemm_i8_columns on AVX2 (A prepared by prepare_a_s16).
 inline void gemm_i8_columns_avx2(int64_t m, int64_t n_begin, int64_t n_end, const LowpA& prep,
-                                 const Int8Weight& w, float beta, float* c, int64_t ldc, const float* bias) {
+                                 const Int8Weight& w, float beta, float* c, int64_t ldc, const float* bias,
+                                 GemmActivation act) {
   const int64_t group_bytes = w.quads() * Int8Weight::kQuad * Int8Weight::kGroup;
   for_each_packed_tile(
       m, n_begin, n_end, w.quads() * Int8Weight::kQuad, prep.ld * 2,
@@ -955,6 +978,7 @@ inline void gemm_i8_columns_avx2(int64_t m, int64_t n_begin, int64_t n_end, cons
               w.packed() + (col / Int8Weight::kGroup) * group_bytes, c + row * ldc + col, ldc, sub_cols,
               prep.row_scale.data() + row, w.scales() + col, beta, bias != nullptr ? bias + col : nullptr);
         });
+        apply_activation(act, c + i * ldc + j, ldc, rows, cols);
       });
 }
 
@@ -975,10 +999,12 @@ inline bool gemm_lowp_avx2_supported() {
 #endif
 
 /// C(M, N) = alpha·A·Wᵀ + beta·C + bias with W in bf16 (N = w.rows(), K = w.cols()): A (M × K,
-/// row stride lda) rounded to bf16, fp32 sums. beta = 0 ignores C; bias (N floats) may be null.
-/// Runs on `threads` threads (1 inside a parallel region); the result does not depend on them.
+/// row stride lda) rounded to bf16, fp32 sums. beta = 0 ignores C; bias (N floats) may be null;
+/// `act` after it (GemmActivation). Runs on `threads` threads (1 inside a parallel region); the
+/// result does not depend on them.
 inline void gemm_nt_bf16(int64_t m, float alpha, const float* a, int64_t lda, const Bf16Weight& w, float beta,
-                         float* c, int64_t ldc, const float* bias, int threads) {
+                         float* c, int64_t ldc, const float* bias, int threads,
+                         GemmActivation act = GemmActivation::kNone) {
   const int64_t n = w.rows(), k = w.cols();
   BINDERY_CHECK(m >= 0 && lda >= k && ldc >= n, ShapeError, "gemm_nt_bf16: A (", m, ", ", k,
                 ") with row stride ", lda, " and C (", m, ", ", n, ") with row stride ", ldc,
@@ -999,19 +1025,21 @@ inline void gemm_nt_bf16(int64_t m, float alpha, const float* a, int64_t lda, co
                             : kGemmLowpLoopCols;
   gemm_nt_split_n(m, n, k, nr, threads, 4e6, [&](int64_t begin, int64_t end) {
 #if BINDERY_HOST_SIMD_X86
-    if (kernel) return gemm_bf16_columns(m, begin, end, alpha, prep, w, beta, c, ldc, bias);
-    if (avx2) return gemm_bf16_columns_avx2(m, begin, end, alpha, prep, w, beta, c, ldc, bias);
+    if (kernel) return gemm_bf16_columns(m, begin, end, alpha, prep, w, beta, c, ldc, bias, act);
+    if (avx2) return gemm_bf16_columns_avx2(m, begin, end, alpha, prep, w, beta, c, ldc, bias, act);
 #endif
-    gemm_bf16_columns_loop(m, begin, end, k, alpha, prep, w, beta, c, ldc, bias);
+    gemm_bf16_columns_loop(m, begin, end, k, alpha, prep, w, beta, c, ldc, bias, act);
   });
   (void)kernel;
 }
 
 /// C(M, N) = alpha·A·Wᵀ + beta·C + bias with W in int8 (N = w.rows(), K = w.cols()): each row of A
 /// (M × K, row stride lda) quantized to int8 on the fly, exact int32 dot products, fp32 rescale.
-/// beta = 0 ignores C; bias (N floats) may be null. Same bits on every path and thread count.
+/// beta = 0 ignores C; bias (N floats) may be null; `act` after it. Same bits on every path and
+/// thread count.
 inline void gemm_nt_i8(int64_t m, float alpha, const float* a, int64_t lda, const Int8Weight& w, float beta,
-                       float* c, int64_t ldc, const float* bias, int threads) {
+                       float* c, int64_t ldc, const float* bias, int threads,
+                       GemmActivation act = GemmActivation::kNone) {
   const int64_t n = w.rows(), k = w.cols();
   BINDERY_CHECK(m >= 0 && lda >= k && ldc >= n, ShapeError, "gemm_nt_i8: A (", m, ", ", k,
                 ") with row stride ", lda, " and C (", m, ", ", n, ") with row stride ", ldc,
@@ -1032,10 +1060,10 @@ inline void gemm_nt_i8(int64_t m, float alpha, const float* a, int64_t lda, cons
                             : kGemmLowpLoopCols;
   gemm_nt_split_n(m, n, k, nr, threads, 4e6, [&](int64_t begin, int64_t end) {
 #if BINDERY_HOST_SIMD_X86
-    if (kernel) return gemm_i8_columns(m, begin, end, prep, w, beta, c, ldc, bias);
-    if (avx2) return gemm_i8_columns_avx2(m, begin, end, prep, w, beta, c, ldc, bias);
+    if (kernel) return gemm_i8_columns(m, begin, end, prep, w, beta, c, ldc, bias, act);
+    if (avx2) return gemm_i8_columns_avx2(m, begin, end, prep, w, beta, c, ldc, bias, act);
 #endif
-    gemm_i8_columns_loop(m, begin, end, k, prep, w, beta, c, ldc, bias);
+    gemm_i8_columns_loop(m, begin, end, k, prep, w, beta, c, ldc, bias, act);
   });
   (void)kernel;
 }

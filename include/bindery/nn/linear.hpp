@@ -9,6 +9,7 @@
 #include "bindery/nn/init.hpp"
 #include "bindery/nn/lowp_weight.hpp"
 #include "bindery/nn/module.hpp"
+#include "bindery/ops/gelu.hpp"
 #include "bindery/ops/linear.hpp"
 
 namespace bindery::nn {
@@ -49,8 +50,18 @@ class Linear : public Module<T, B> {
     BINDERY_CHECK(x.rank() >= 1 && x.size(-1) == in_features_, ShapeError, "Linear: input of shape ",
                   x.shape(), " does not end in in_features ", in_features_, " (weight of shape ",
                   weight_.shape(), ")");
-    if (lowp_) return lowp_forward(x);
+    if (lowp_) return lowp_forward(x, GemmActivation::kNone);
     return ops::linear(x, weight_, bias_);
+  }
+
+  /// gelu(forward(x)) (the transformer's fc1 → GELU). Frozen, the inference kernel applies GELU to
+  /// each output tile as it stores it: no second pass over the output, the same bits as ops::gelu
+  /// after forward(). Trainable, it is ops::gelu(forward(x)).
+  Var<T, B> forward_gelu(const Var<T, B>& x) {
+    if (!lowp_) return ops::gelu(forward(x));
+    BINDERY_CHECK(x.rank() >= 1 && x.size(-1) == in_features_, ShapeError, "Linear: input of shape ",
+                  x.shape(), " does not end in in_features ", in_features_);
+    return lowp_forward(x, GemmActivation::kGelu);
   }
 
   /// Converts the weight for inference (nn/lowp_weight.hpp) and frees the (out, in) weight: fp32
@@ -118,7 +129,7 @@ class Linear : public Module<T, B> {
   Var<T, B> weight_, bias_;
   std::shared_ptr<const LowpWeight> lowp_;  // set by freeze()
 
-  Var<T, B> lowp_forward(const Var<T, B>& x) const {
+  Var<T, B> lowp_forward(const Var<T, B>& x, GemmActivation act) const {
     BINDERY_CHECK(!needs_grad(x), ValueError, "Linear: this layer is frozen for inference (",
                   to_string(lowp_->precision()),
                   " weights) and has no backward; run it under NoGrad or on inputs that ",
@@ -128,7 +139,7 @@ class Linear : public Module<T, B> {
       const Tensor<T, B> x_rows = x.value().contiguous();
       Tensor<T, B> y = Tensor<T, B>::empty(Shape{rows, out_features_});
       lowp_->apply(rows, x_rows.data(), in_features_, y.data(), out_features_,
-                   bias_.defined() ? bias_.value().contiguous().data() : nullptr);
+                   bias_.defined() ? bias_.value().contiguous().data() : nullptr, act);
       std::vector<int64_t> dims(x.shape().begin(), x.shape().end() - 1);
       dims.push_back(out_features_);
       return Var<T, B>(y.reshape(dims), false);

@@ -28,6 +28,8 @@
 
 namespace bindery::nn {
 
+using ::bindery::detail::GemmActivation;
+
 /// How an inference weight is stored: fp32 (the values, packed), bf16 or int8
 /// (backend/cpu_gemm_lowp.hpp).
 enum class WeightPrecision { kFloat32, kBFloat16, kInt8 };
@@ -103,16 +105,18 @@ class LowpWeight {
     return select([](const auto& w) { return w.bytes(); });
   }
 
-  /// y[i, 0..rows()) = x[i, :]·Wᵀ + bias for m rows: x with row stride lda, y with row stride ldc
-  /// (so several weights can fill column blocks of one output); bias (rows() floats) may be null.
-  void apply(int64_t m, const float* x, int64_t lda, float* y, int64_t ldc, const float* bias) const {
+  /// y[i, 0..rows()) = act(x[i, :]·Wᵀ + bias) for m rows: x with row stride lda, y with row stride
+  /// ldc (so several weights can fill column blocks of one output); bias (rows() floats) may be
+  /// null; act: nothing or GELU, applied by the kernel to each tile it stores.
+  void apply(int64_t m, const float* x, int64_t lda, float* y, int64_t ldc, const float* bias,
+             GemmActivation act = GemmActivation::kNone) const {
     const int threads = Cpu::num_threads();
     if (precision_ == WeightPrecision::kFloat32) {
-      ::bindery::detail::gemm_nt_f32_packed(m, 1.0f, x, lda, f32_, 0.0f, y, ldc, bias, threads);
+      ::bindery::detail::gemm_nt_f32_packed(m, 1.0f, x, lda, f32_, 0.0f, y, ldc, bias, threads, act);
     } else if (precision_ == WeightPrecision::kBFloat16) {
-      ::bindery::detail::gemm_nt_bf16(m, 1.0f, x, lda, bf16_, 0.0f, y, ldc, bias, threads);
+      ::bindery::detail::gemm_nt_bf16(m, 1.0f, x, lda, bf16_, 0.0f, y, ldc, bias, threads, act);
     } else {
-      ::bindery::detail::gemm_nt_i8(m, 1.0f, x, lda, i8_, 0.0f, y, ldc, bias, threads);
+      ::bindery::detail::gemm_nt_i8(m, 1.0f, x, lda, i8_, 0.0f, y, ldc, bias, threads, act);
     }
   }
 

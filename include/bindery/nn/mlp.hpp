@@ -47,9 +47,10 @@ class Mlp : public Module<T, B> {
       : Mlp(in_features, hidden_features, out_features,
             MlpOptions{.drop = drop, .bias = bias, .seed = seed}) {}
 
-  /// x: (..., in) -> (..., out).
+  /// x: (..., in) -> (..., out). A frozen fc1 (nn::freeze) applies the GELU in its kernel.
   Var<T, B> forward(const Var<T, B>& x) {
-    Var<T, B> h = drop_->forward(act_->forward(fc1_->forward(x)));  // (..., hidden)
+    const Var<T, B> a = fc1_->lowp_weight() ? fc1_->forward_gelu(x) : act_->forward(fc1_->forward(x));
+    Var<T, B> h = drop_->forward(a);  // (..., hidden)
     return drop_->forward(fc2_->forward(h));
   }
 
