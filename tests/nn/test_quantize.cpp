@@ -147,36 +147,39 @@ TEST_CASE("MultiheadAttention::freeze: self- and cross-attention stay close to f
   Philox rng(9);
   const Tensor<float> x = Tensor<float>::normal(Shape{2, 7, d}, rng);
   const Tensor<float> kv = Tensor<float>::normal(Shape{2, 5, d}, rng);
-  nn::MultiheadAttention<float> reference(d, 4, true, false, 0.0, 21);
-  reference.eval();
   NoGrad guard;
-  const Tensor<float> self_ref = reference.forward(Var<float>(x)).value();
-  const Tensor<float> cross_ref = reference.forward(Var<float>(x), Var<float>(kv), Var<float>(kv)).value();
-  for (auto [precision, tolerance] :
-       {std::pair{nn::WeightPrecision::kFloat32, 1e-5}, std::pair{nn::WeightPrecision::kBFloat16, 0.01},
-        std::pair{nn::WeightPrecision::kInt8, 0.03}}) {
-    INFO(nn::to_string(precision));
-    nn::MultiheadAttention<float> mha(d, 4, true, false, 0.0, 21);
-    mha.eval();
-    mha.freeze(precision);
-    REQUIRE(mha.precision() == precision);
-    REQUIRE(mha.out_proj().precision() == precision);
-    // the (out, in) weights are gone: forward can only run the frozen weights
-    REQUIRE(mha.in_proj_weight().numel() == 0);
-    REQUIRE(mha.out_proj().weight().numel() == 0);
-    const Tensor<float> self_q = mha.forward(Var<float>(x)).value();
-    const Tensor<float> cross_q = mha.forward(Var<float>(x), Var<float>(kv), Var<float>(kv)).value();
-    for (auto [got, want] : {std::pair{self_q, self_ref}, std::pair{cross_q, cross_ref}}) {
-      REQUIRE(got.shape() == want.shape());
-      double max_err = 0, max_ref = 0;
-      const Tensor<float> g = got.contiguous(), r = want.contiguous();
-      for (int64_t i = 0; i < g.numel(); ++i) {
-        max_err = std::max(max_err, std::fabs(double(g.data()[i]) - r.data()[i]));
-        max_ref = std::max(max_ref, std::fabs(double(r.data()[i])));
+  for (const bool bias_kv : {false, true}) {  // with add_bias_kv the bf16 kernel packs the tokens itself
+    INFO("add_bias_kv " << bias_kv);
+    nn::MultiheadAttention<float> reference(d, 4, true, bias_kv, 0.0, 21);
+    reference.eval();
+    const Tensor<float> self_ref = reference.forward(Var<float>(x)).value();
+    const Tensor<float> cross_ref = reference.forward(Var<float>(x), Var<float>(kv), Var<float>(kv)).value();
+    for (auto [precision, tolerance] :
+         {std::pair{nn::WeightPrecision::kFloat32, 1e-5}, std::pair{nn::WeightPrecision::kBFloat16, 0.01},
+          std::pair{nn::WeightPrecision::kInt8, 0.03}}) {
+      INFO(nn::to_string(precision));
+      nn::MultiheadAttention<float> mha(d, 4, true, bias_kv, 0.0, 21);
+      mha.eval();
+      mha.freeze(precision);
+      REQUIRE(mha.precision() == precision);
+      REQUIRE(mha.out_proj().precision() == precision);
+      // the (out, in) weights are gone: forward can only run the frozen weights
+      REQUIRE(mha.in_proj_weight().numel() == 0);
+      REQUIRE(mha.out_proj().weight().numel() == 0);
+      const Tensor<float> self_q = mha.forward(Var<float>(x)).value();
+      const Tensor<float> cross_q = mha.forward(Var<float>(x), Var<float>(kv), Var<float>(kv)).value();
+      for (auto [got, want] : {std::pair{self_q, self_ref}, std::pair{cross_q, cross_ref}}) {
+        REQUIRE(got.shape() == want.shape());
+        double max_err = 0, max_ref = 0;
+        const Tensor<float> g = got.contiguous(), r = want.contiguous();
+        for (int64_t i = 0; i < g.numel(); ++i) {
+          max_err = std::max(max_err, std::fabs(double(g.data()[i]) - r.data()[i]));
+          max_ref = std::max(max_ref, std::fabs(double(r.data()[i])));
+        }
+        INFO("max error " << max_err << " of max " << max_ref);
+        if (precision != nn::WeightPrecision::kFloat32) REQUIRE(max_err > 0.0);  // the low-precision path ran
+        REQUIRE(max_err <= tolerance * max_ref);
       }
-      INFO("max error " << max_err << " of max " << max_ref);
-      if (precision != nn::WeightPrecision::kFloat32) REQUIRE(max_err > 0.0);  // the low-precision path ran
-      REQUIRE(max_err <= tolerance * max_ref);
     }
   }
 }

@@ -292,6 +292,64 @@ TEST_CASE("bf16 attention: fp64 references with the rounding bound, tile edges, 
           ops::scaled_dot_product_attention_forward(qd, qd, qd).to_vector());
 }
 
+TEST_CASE("bf16 attention with an extra key and value (add_bias_kv): the bits of the concatenated keys",
+          "[ops][attention]") {
+  const bool kernel = detail::gemm_bf16_kernel_supported();
+  if (!kernel) WARN("this CPU has no AVX512_BF16: only the loops are tested");
+  Philox rng(17);
+  // k and v as views with row stride 3·24 (a q | k | v projection's layout), an odd D and Lk
+  const int64_t batch = 2, heads = 3, lq = 37, lk = 37, d = 23;
+  const Tensor<float> q = Tensor<float>::uniform(Shape{batch, heads, lq, d}, rng, -2, 2);
+  const Tensor<float> wide = Tensor<float>::uniform(Shape{batch, lk, 2, heads, d}, rng, -2, 2);
+  const Tensor<float> k = wide.select(2, 0).permute({0, 2, 1, 3}),
+                      v = wide.select(2, 1).permute({0, 2, 1, 3});
+  const Tensor<float> ek = Tensor<float>::uniform(Shape{1, heads, 1, d}, rng, -2, 2);
+  const Tensor<float> ev = Tensor<float>::uniform(Shape{1, heads, 1, d}, rng, -2, 2);
+  const auto append = [&](const Tensor<float>& x, const Tensor<float>& token) {
+    return ops::concat_forward(std::vector<Tensor<float>>{x, token.expand(Shape{batch, heads, 1, d})}, 2);
+  };
+  const Tensor<float> k_all = append(k, ek), v_all = append(v, ev);
+  std::vector<float> m(size_t(lq * (lk + 1)));
+  for (size_t i = 0; i < m.size(); ++i)
+    m[i] = i % 7 == 3 ? -std::numeric_limits<float>::infinity() : 0.1f * float(i % 5);
+  const Tensor<float> mask = Tensor<float>::from_vector(m, {lq, lk + 1});
+  for (const bool loops : {true, false}) {
+    if (!loops && !kernel) continue;
+    for (const Tensor<float>& msk : {Tensor<float>(), mask}) {
+      const auto got = ops::scaled_dot_product_attention_bf16(q, k, v, msk, 0.0, loops, ek, ev).to_vector();
+      const auto want = ops::scaled_dot_product_attention_bf16(q, k_all, v_all, msk, 0.0, loops).to_vector();
+      INFO((loops ? "loops" : "kernel") << (msk.defined() ? ", mask" : ""));
+      REQUIRE(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+    }
+  }
+  // the packers from rows give pack_bf16_pairs's words (odd sizes, both roundings)
+  for (const bool vector : {false, kernel}) {
+    const std::vector<float> src = Tensor<float>::uniform(Shape{9, 21}, rng, -3, 3).to_vector();
+    detail::Bf16Pairs want_kt, got_kt, want_v, got_v;
+    detail::pack_bf16_pairs(src.data(), 21, 9, 1, 21, want_kt);  // Kᵀ: 21 features × 9 keys
+    detail::pack_bf16_pairs_kt(
+        21, 9, [&](int64_t j) { return src.data() + j * 21; }, vector, got_kt);
+    detail::pack_bf16_pairs(src.data(), 9, 21, 21, 1, want_v);  // V: 9 keys × 21 features
+    detail::pack_bf16_pairs_v(
+        9, 21, [&](int64_t p) { return src.data() + p * 21; }, vector, got_v);
+    REQUIRE((got_kt.ld == want_kt.ld && got_kt.words == want_kt.words));
+    REQUIRE((got_v.ld == want_v.ld && got_v.words == want_v.words));
+  }
+  // the fp32 fallback (double) concatenates: the fp32 forward of the concatenated keys
+  const Tensor<double> qd = q.cast<double>(), kd = k.cast<double>(), vd = v.cast<double>();
+  REQUIRE(
+      ops::scaled_dot_product_attention_bf16(qd, kd, vd, Tensor<double>(), 0.0, false, ek.cast<double>(),
+                                             ev.cast<double>())
+          .to_vector() ==
+      ops::scaled_dot_product_attention_forward(qd, k_all.cast<double>(), v_all.cast<double>()).to_vector());
+  // both tokens or neither; (..., 1, D)
+  REQUIRE_THROWS_AS(ops::scaled_dot_product_attention_bf16(q, k, v, Tensor<float>(), 0.0, false, ek),
+                    ValueError);
+  BINDERY_REQUIRE_THROWS_WITH_ALL(
+      ops::scaled_dot_product_attention_bf16(q, k, v, Tensor<float>(), 0.0, false, ek, q), ShapeError,
+      "extra_v");
+}
+
 TEST_CASE("fp32 attention: fp64 reference within the fp32 bound, tile edges; 1 vs 2 threads",
           "[ops][attention]") {
   // the fused fp32 forward against fp64 of the same fp32 inputs (check_bf16_attention's bound

@@ -536,6 +536,60 @@ inline void pack_bf16_pairs(const float* src, int64_t k, int64_t n, int64_t sk, 
   }
 }
 
+/// x[0, k) rounded to bf16 bits (nearest even) into out: bf16_row_avx512 where `vector`, else the
+/// scalar rounding (the same bits).
+inline void bf16_row(const float* x, int64_t k, uint16_t* out, bool vector) {
+#if BINDERY_HOST_SIMD_X86
+  if (vector) return bf16_row_avx512(x, k, out);
+#endif
+  (void)vector;
+  for (int64_t p = 0; p < k; ++p) out[p] = float_to_bfloat16_bits(x[p]);
+}
+
+/// pack_bf16_pairs's layout for attention's Kᵀ, from key rows: B(p, j) = row(j)[p] (p < k features,
+/// j < n keys), `row(j)` pointing at key j's k floats. Each key is rounded once, a whole row at a
+/// time (bf16_row), and its consecutive bf16 pairs are column j's words: reading the keys where they
+/// lie (a view into the q | k | v projection) costs no gather. The bits of pack_bf16_pairs.
+template <class Row>
+inline void pack_bf16_pairs_kt(int64_t k, int64_t n, Row&& row, bool vector, Bf16Pairs& out) {
+  out.k = k;
+  out.n = n;
+  out.ld = std::max<int64_t>(16, (n + 15) / 16 * 16);
+  const int64_t pairs = out.pairs();
+  out.words.assign(static_cast<size_t>(pairs * out.ld), 0u);
+  std::vector<uint16_t> key(static_cast<size_t>(2 * pairs), 0);
+  for (int64_t j = 0; j < n; ++j) {
+    bf16_row(row(j), k, key.data(), vector);
+    for (int64_t q = 0; q < pairs; ++q)
+      out.words[static_cast<size_t>(q * out.ld + j)] =
+          uint32_t(key[static_cast<size_t>(2 * q)]) | (uint32_t(key[static_cast<size_t>(2 * q + 1)]) << 16);
+  }
+}
+
+/// pack_bf16_pairs's layout for attention's V, from value rows: B(p, j) = row(p)[j] (p < k keys,
+/// j < n features). Each row is rounded once (bf16_row) and two rows interleave into one row of
+/// words. The bits of pack_bf16_pairs.
+template <class Row>
+inline void pack_bf16_pairs_v(int64_t k, int64_t n, Row&& row, bool vector, Bf16Pairs& out) {
+  out.k = k;
+  out.n = n;
+  out.ld = std::max<int64_t>(16, (n + 15) / 16 * 16);
+  const int64_t pairs = out.pairs();
+  out.words.assign(static_cast<size_t>(pairs * out.ld), 0u);
+  std::vector<uint16_t> lo(static_cast<size_t>(n)), hi(static_cast<size_t>(n));
+  for (int64_t q = 0; q < pairs; ++q) {
+    bf16_row(row(2 * q), n, lo.data(), vector);
+    if (2 * q + 1 < k) {
+      bf16_row(row(2 * q + 1), n, hi.data(), vector);
+    } else {
+      std::fill(hi.begin(), hi.end(), uint16_t(0));
+    }
+    uint32_t* words = out.words.data() + q * out.ld;
+    for (int64_t j = 0; j < n; ++j)
+      words[j] = uint32_t(lo[static_cast<size_t>(j)]) | (uint32_t(hi[static_cast<size_t>(j)]) << 16);
+  }
+}
+
 /// gemm_bf16_nn as plain loops: fp32 sums of exact products, in K order.
 inline void gemm_bf16_nn_loop(int64_t m, int64_t n, int64_t pairs, float alpha, const uint16_t* a,
                               int64_t lda, const uint32_t* b, int64_t ldb, float beta, float* c,

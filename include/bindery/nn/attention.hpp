@@ -88,26 +88,37 @@ class MultiheadAttention : public Module<T, B> {
       k = split_heads(project(key, 1, 1));
       v = split_heads(project(value, 2, 1));
     }
-    if (bias_k_.defined()) {  // one more key/value token, learned (appended after the projection)
-      k = ops::concat(std::vector<Var<T, B>>{k, bias_token(bias_k_, batch)}, 2);  // (B, H, Lk+1, hd)
-      v = ops::concat(std::vector<Var<T, B>>{v, bias_token(bias_v_, batch)}, 2);
+    Var<T, B> k_token, v_token;  // bias_k / bias_v as (B, H, 1, hd)
+    if (bias_k_.defined()) {     // one more key/value token, learned (appended after the projection)
+      k_token = bias_token(bias_k_, batch);
+      v_token = bias_token(bias_v_, batch);
       if (mask.defined()) mask = pad_key_column(mask, lk);
+    }
+    const bool dropped = this->is_training() && dropout_ > 0.0;
+    // bf16 / int8 (inference only): attention's Q·Kᵀ and P·V in bf16 as well, where AVX512_BF16 runs;
+    // the bias tokens are packed with the keys and values there, not concatenated to them
+    const bool bf16 = !dropped && precision() != WeightPrecision::kFloat32 && !needs_grad(q) &&
+                      !needs_grad(k) && !needs_grad(v) && !needs_grad(mask) && !needs_grad(k_token) &&
+                      !needs_grad(v_token);
+    if (k_token.defined() && !bf16) {
+      k = ops::concat(std::vector<Var<T, B>>{k, k_token}, 2);  // (B, H, Lk+1, hd)
+      v = ops::concat(std::vector<Var<T, B>>{v, v_token}, 2);
     }
     const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
     Var<T, B> attended;  // (B, H, Lq, hd)
-    if (this->is_training() && dropout_ > 0.0) {
+    if (dropped) {
       // Dropout on the probabilities needs them explicitly: the composite form of attention.
       Var<T, B> scores = ops::matmul(q, k, false, true) * static_cast<T>(scale);  // (B, H, Lq, Lk)
       if (mask.defined()) scores = scores + mask;
       const Var<T, B> probs = ops::dropout(ops::softmax(scores, -1), dropout_, true, rng_);
       attended = ops::matmul(probs, v);
-    } else if (precision() != WeightPrecision::kFloat32 && !needs_grad(q) && !needs_grad(k) &&
-               !needs_grad(v) && !needs_grad(mask)) {
-      // bf16 / int8 (inference only): attention's Q·Kᵀ and P·V in bf16 as well, where AVX512_BF16 runs.
-      attended = Var<T, B>(
-          ops::scaled_dot_product_attention_bf16(q.value(), k.value(), v.value(),
-                                                 mask.defined() ? mask.value() : Tensor<T, B>(), scale),
-          false);
+    } else if (bf16) {
+      attended =
+          Var<T, B>(ops::scaled_dot_product_attention_bf16(
+                        q.value(), k.value(), v.value(), mask.defined() ? mask.value() : Tensor<T, B>(),
+                        scale, false, k_token.defined() ? k_token.value() : Tensor<T, B>(),
+                        v_token.defined() ? v_token.value() : Tensor<T, B>()),
+                    false);
     } else {
       attended = ops::scaled_dot_product_attention(q, k, v, mask, scale);
     }

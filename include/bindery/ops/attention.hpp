@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "bindery/ops/arithmetic.hpp"
+#include "bindery/ops/concat.hpp"
 #include "bindery/ops/linear.hpp"
 #include "bindery/ops/simd_math.hpp"
 #include "bindery/ops/softmax.hpp"
@@ -44,6 +45,11 @@ struct AttentionArgs {
   int64_t q_row = 0, k_row = 0, v_row = 0, mask_row = 0, mask_col = 0;
   int64_t batch = 0, lq = 0, lk = 0, d = 0, dv = 0;
   T scale = T(1);
+  // One more key and value after the Lk - 1 that k and v hold (nn::MultiheadAttention's bias_k and
+  // bias_v tokens), read from here instead of a concatenated copy: (batch, D) and (batch, Dv)
+  // contiguous. forward_bf16 only; null everywhere else.
+  const T* extra_k = nullptr;
+  const T* extra_v = nullptr;
 };
 
 /// Fused attention kernels; specialized per backend. Outputs are contiguous:
@@ -201,10 +207,17 @@ struct AttentionKernel<Cpu> {
     Cpu::for_each(
         a.batch,
         [&](int64_t b) {
-          ::bindery::detail::pack_bf16_pairs(a.k + a.k_batch(b), a.d, a.lk, 1, a.k_row,
-                                             kt[static_cast<size_t>(b)]);
-          ::bindery::detail::pack_bf16_pairs(a.v + a.v_batch(b), a.lk, a.dv, a.v_row, 1,
-                                             vp[static_cast<size_t>(b)]);
+          // key j's row; with extra_k / extra_v, the last key comes from there
+          const float *kb = a.k + a.k_batch(b), *vb = a.v + a.v_batch(b);
+          const int64_t stored = a.extra_k != nullptr ? a.lk - 1 : a.lk, k_row = a.k_row, v_row = a.v_row;
+          const float* ek = a.extra_k != nullptr ? a.extra_k + b * a.d : nullptr;
+          const float* ev = a.extra_v != nullptr ? a.extra_v + b * a.dv : nullptr;
+          ::bindery::detail::pack_bf16_pairs_kt(
+              a.d, a.lk, [=](int64_t j) { return j < stored ? kb + j * k_row : ek; }, kernel,
+              kt[static_cast<size_t>(b)]);
+          ::bindery::detail::pack_bf16_pairs_v(
+              a.lk, a.dv, [=](int64_t j) { return j < stored ? vb + j * v_row : ev; }, kernel,
+              vp[static_cast<size_t>(b)]);
         },
         1);
     Cpu::for_each(
@@ -357,9 +370,11 @@ struct AttentionPlan {
   AttentionArgs<T> args;       // pointers filled in
 };
 
+/// `extra_keys` (0 or 1): keys past k's and v's Lk that the caller supplies itself (AttentionArgs's
+/// extra_k / extra_v); the mask and args.lk count them.
 template <class T, class B>
 AttentionPlan<T, B> plan_attention(const Tensor<T, B>& q, const Tensor<T, B>& k, const Tensor<T, B>& v,
-                                   const Tensor<T, B>& mask, double scale) {
+                                   const Tensor<T, B>& mask, double scale, int64_t extra_keys = 0) {
   BINDERY_CHECK(q.defined() && k.defined() && v.defined(), ValueError, "attention: q, k or v is undefined");
   BINDERY_CHECK(
       q.rank() >= 2 && k.rank() >= 2 && v.rank() >= 2 && q.size(-1) == k.size(-1) && k.size(-2) == v.size(-2),
@@ -382,7 +397,7 @@ AttentionPlan<T, B> plan_attention(const Tensor<T, B>& q, const Tensor<T, B>& k,
     batch = merged;
   }
   plan.batch = Shape(batch);
-  const int64_t lq = q.size(-2), lk = k.size(-2);
+  const int64_t lq = q.size(-2), lk = k.size(-2) + extra_keys;
   std::vector<int64_t> logits_dims = batch;
   logits_dims.insert(logits_dims.end(), {lq, lk});
   const Shape logits_shape(logits_dims);
@@ -536,16 +551,40 @@ Var<T, B> scaled_dot_product_attention(const Var<T, B>& q, const Var<T, B>& k, c
 /// float where AVX512_BF16 runs (or always, with `force_loops`: the same arithmetic in plain loops,
 /// for tests); anywhere else it is the fp32 forward. MultiheadAttention uses it once quantize()
 /// has made the module inference-only. No gradient.
+///
+/// extra_k (..., 1, D) and extra_v (..., 1, Dv), both or neither: one more key and value after k's
+/// and v's (torch's add_bias_kv tokens), as if concatenated along Lk, which the kernel does not do:
+/// it packs them with the rest (the mask then has Lk + 1 columns).
 template <class T, class B>
 Tensor<T, B> scaled_dot_product_attention_bf16(const Tensor<T, B>& q, const Tensor<T, B>& k,
                                                const Tensor<T, B>& v,
                                                const Tensor<T, B>& mask = Tensor<T, B>(), double scale = 0.0,
-                                               bool force_loops = false) {
+                                               bool force_loops = false,
+                                               const Tensor<T, B>& extra_k = Tensor<T, B>(),
+                                               const Tensor<T, B>& extra_v = Tensor<T, B>()) {
+  const bool extra = extra_k.defined();
+  BINDERY_CHECK(extra == extra_v.defined(), ValueError,
+                "scaled_dot_product_attention_bf16: give both extra_k and extra_v, or neither");
+  if (extra) {
+    BINDERY_CHECK(extra_k.rank() >= 2 && extra_k.size(-2) == 1 && extra_k.size(-1) == k.size(-1) &&
+                      extra_v.rank() >= 2 && extra_v.size(-2) == 1 && extra_v.size(-1) == v.size(-1),
+                  ShapeError, "scaled_dot_product_attention_bf16: extra_k of shape ", extra_k.shape(),
+                  " and extra_v of shape ", extra_v.shape(),
+                  " must be (..., 1, D) and (..., 1, Dv) for k of shape ", k.shape(), " and v of shape ",
+                  v.shape());
+  }
   if constexpr (std::is_same_v<T, float> && std::is_same_v<B, Cpu>) {
     const bool kernel = ::bindery::detail::gemm_bf16_kernel_supported();
     if (kernel || force_loops) {
-      const detail::AttentionPlan<T, B> plan = detail::plan_attention(q, k, v, mask, scale);
-      const AttentionArgs<T>& a = plan.args;
+      const detail::AttentionPlan<T, B> plan = detail::plan_attention(q, k, v, mask, scale, extra ? 1 : 0);
+      AttentionArgs<T> a = plan.args;
+      Tensor<T, B> ek, ev;  // (batch, D), (batch, Dv)
+      if (extra) {
+        ek = extra_k.expand(detail::with_trailing(plan.batch, 1, a.d)).contiguous();
+        ev = extra_v.expand(detail::with_trailing(plan.batch, 1, a.dv)).contiguous();
+        a.extra_k = ek.data();
+        a.extra_v = ev.data();
+      }
       Tensor<T, B> out = Tensor<T, B>::empty(detail::with_trailing(plan.batch, a.lq, a.dv));
       Tensor<T, B> lse = Tensor<T, B>::empty(Shape{a.batch, a.lq});
       AttentionKernel<Cpu>::forward_bf16(a, out.data(), lse.data(), kernel && !force_loops);
@@ -553,7 +592,13 @@ Tensor<T, B> scaled_dot_product_attention_bf16(const Tensor<T, B>& q, const Tens
     }
   }
   (void)force_loops;
-  return scaled_dot_product_attention_forward(q, k, v, mask, scale);
+  if (!extra) return scaled_dot_product_attention_forward(q, k, v, mask, scale);
+  const auto append = [](const Tensor<T, B>& x, const Tensor<T, B>& token) {  // along Lk
+    Shape full = x.shape();
+    full[full.rank() - 2] = 1;
+    return concat_forward(std::vector<Tensor<T, B>>{x, token.expand(full)}, x.rank() - 2);
+  };
+  return scaled_dot_product_attention_forward(q, append(k, extra_k), append(v, extra_v), mask, scale);
 }
 
 }  // namespace bindery::ops
