@@ -514,17 +514,21 @@ struct Bf16Pairs {
   std::vector<uint32_t> words;  // ((k + 1) / 2) × ld
   int64_t pairs() const { return (k + 1) / 2; }
   const uint32_t* row(int64_t q) const { return words.data() + q * ld; }
+  /// Sizes the buffer for B (k × n), all words zero.
+  void reset(int64_t rows, int64_t cols) {
+    BINDERY_CHECK(rows >= 0 && cols >= 0, ShapeError, "Bf16Pairs: bad shape (", rows, ", ", cols, ")");
+    k = rows;
+    n = cols;
+    ld = std::max<int64_t>(16, (cols + 15) / 16 * 16);
+    words.assign(static_cast<size_t>(pairs() * ld), 0u);
+  }
 };
 
 /// Packs B(p, j) = src[p·sk + j·sn] (p < k, j < n; fp32) rounded to bf16, nearest even. Kᵀ from K's
 /// rows is (sk, sn) = (1, row stride); V as it is, (row stride, 1).
 inline void pack_bf16_pairs(const float* src, int64_t k, int64_t n, int64_t sk, int64_t sn, Bf16Pairs& out) {
-  BINDERY_CHECK(k >= 0 && n >= 0, ShapeError, "pack_bf16_pairs: bad shape (", k, ", ", n, ")");
-  out.k = k;
-  out.n = n;
-  out.ld = std::max<int64_t>(16, (n + 15) / 16 * 16);
+  out.reset(k, n);
   const int64_t pairs = out.pairs();
-  out.words.assign(static_cast<size_t>(pairs * out.ld), 0u);
   for (int64_t q = 0; q < pairs; ++q) {
     const float* lo = src + 2 * q * sk;
     const bool has_hi = 2 * q + 1 < k;
@@ -552,11 +556,8 @@ inline void bf16_row(const float* x, int64_t k, uint16_t* out, bool vector) {
 /// lie (a view into the q | k | v projection) costs no gather. The bits of pack_bf16_pairs.
 template <class Row>
 inline void pack_bf16_pairs_kt(int64_t k, int64_t n, Row&& row, bool vector, Bf16Pairs& out) {
-  out.k = k;
-  out.n = n;
-  out.ld = std::max<int64_t>(16, (n + 15) / 16 * 16);
+  out.reset(k, n);
   const int64_t pairs = out.pairs();
-  out.words.assign(static_cast<size_t>(pairs * out.ld), 0u);
   std::vector<uint16_t> key(static_cast<size_t>(2 * pairs), 0);
   for (int64_t j = 0; j < n; ++j) {
     bf16_row(row(j), k, key.data(), vector);
@@ -571,11 +572,8 @@ inline void pack_bf16_pairs_kt(int64_t k, int64_t n, Row&& row, bool vector, Bf1
 /// words. The bits of pack_bf16_pairs.
 template <class Row>
 inline void pack_bf16_pairs_v(int64_t k, int64_t n, Row&& row, bool vector, Bf16Pairs& out) {
-  out.k = k;
-  out.n = n;
-  out.ld = std::max<int64_t>(16, (n + 15) / 16 * 16);
+  out.reset(k, n);
   const int64_t pairs = out.pairs();
-  out.words.assign(static_cast<size_t>(pairs * out.ld), 0u);
   std::vector<uint16_t> lo(static_cast<size_t>(n)), hi(static_cast<size_t>(n));
   for (int64_t q = 0; q < pairs; ++q) {
     bf16_row(row(2 * q), n, lo.data(), vector);
