@@ -689,6 +689,82 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "inference x·Wᵀ over weights side by side (q | k | v): the bits of one product per weight, every "
+    "precision, path and thread count",
+    "[core][gemm]") {
+  const int64_t m = 29, k = 70;
+  std::mt19937_64 rng(31);
+  std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
+  std::vector<float> a(static_cast<size_t>(m * k));
+  for (auto& x : a) x = uni(rng);
+  // whole 64-column tiles (one region), and boundaries inside a tile (run one by one)
+  for (const std::vector<int64_t>& rows :
+       {std::vector<int64_t>{128, 64, 192}, std::vector<int64_t>{40, 17, 64}}) {
+    std::vector<std::vector<float>> wv, bv;
+    int64_t n = 0;
+    for (const int64_t r : rows) {
+      wv.emplace_back(static_cast<size_t>(r * k));
+      bv.emplace_back(static_cast<size_t>(r));
+      for (auto& x : wv.back()) x = uni(rng);
+      for (auto& x : bv.back()) x = uni(rng);
+      n += r;
+    }
+    std::vector<F32Weight> wf;
+    std::vector<Bf16Weight> wb;
+    std::vector<Int8Weight> wi;
+    for (size_t b = 0; b < rows.size(); ++b) {
+      wf.emplace_back(wv[b].data(), rows[b], k, k);
+      wb.emplace_back(wv[b].data(), rows[b], k, k);
+      wi.emplace_back(wv[b].data(), rows[b], k, k);
+    }
+    const float* biases[3] = {bv[0].data(), nullptr, bv[2].data()};  // block 1 without a bias
+    const int64_t ldc = n + 5;
+    for (const detail::CpuIsa isa :
+         {detail::CpuIsa::kAvx512, detail::CpuIsa::kAvx2, detail::CpuIsa::kPortable}) {
+      IsaLimit limit(isa);
+      for (int which = 0; which < 3; ++which) {
+        for (const int threads : {1, 2}) {
+          INFO("rows " << rows[0] << " isa " << int(isa) << " weight " << which << " threads " << threads);
+          std::vector<float> apart(static_cast<size_t>(m * ldc), 7.0f), together = apart;
+          int64_t offset = 0;
+          for (size_t b = 0; b < rows.size(); offset += rows[b], ++b) {
+            float* c = apart.data() + offset;
+            if (which == 0)
+              detail::gemm_nt_f32_packed(m, 1.0f, a.data(), k, wf[b], 0.0f, c, ldc, biases[b], threads);
+            if (which == 1)
+              detail::gemm_nt_bf16(m, 1.0f, a.data(), k, wb[b], 0.0f, c, ldc, biases[b], threads);
+            if (which == 2) detail::gemm_nt_i8(m, 1.0f, a.data(), k, wi[b], 0.0f, c, ldc, biases[b], threads);
+          }
+          const F32Weight* pf[3] = {&wf[0], &wf[1], &wf[2]};
+          const Bf16Weight* pb[3] = {&wb[0], &wb[1], &wb[2]};
+          const Int8Weight* pi[3] = {&wi[0], &wi[1], &wi[2]};
+          if (which == 0)
+            detail::gemm_nt_f32_packed_blocks(3, pf, biases, m, 1.0f, a.data(), k, 0.0f, together.data(), ldc,
+                                              threads);
+          if (which == 1)
+            detail::gemm_nt_bf16_blocks(3, pb, biases, m, 1.0f, a.data(), k, 0.0f, together.data(), ldc,
+                                        threads);
+          if (which == 2)
+            detail::gemm_nt_i8_blocks(3, pi, biases, m, 1.0f, a.data(), k, 0.0f, together.data(), ldc,
+                                      threads);
+          REQUIRE(std::memcmp(apart.data(), together.data(), apart.size() * sizeof(float)) == 0);
+          REQUIRE(together[static_cast<size_t>(ldc - 1)] == 7.0f);  // past N: untouched
+        }
+      }
+    }
+  }
+  // weights of different K: ShapeError naming the weight
+  std::vector<float> wv(64 * 8, 0.5f);
+  const Bf16Weight w8(wv.data(), 64, 8, 8), w7(wv.data(), 64, 7, 8);
+  const Bf16Weight* mixed[2] = {&w8, &w7};
+  const float* none[2] = {nullptr, nullptr};
+  std::vector<float> c(4 * 128);
+  BINDERY_REQUIRE_THROWS_WITH_ALL(
+      detail::gemm_nt_bf16_blocks(2, mixed, none, 4, 1.0f, wv.data(), 8, 0.0f, c.data(), 128, 1), ShapeError,
+      "weight 1 has 7 inputs");
+}
+
+TEST_CASE(
     "bf16 A·B with B in pair layout (attention's kernel): fp64 bound, tile edges, offsets, kernel and loops",
     "[core][gemm]") {
   const bool kernel = detail::gemm_bf16_kernel_supported();

@@ -267,6 +267,41 @@ inline bool gemm_f32_packed_kernel_supported() {
 
 #endif
 
+/// gemm_nt_f32_packed with `count` weights of the same K side by side (gemm_nt_bf16_blocks's
+/// contract): one parallel region over all their columns; the bits of one gemm_nt_f32_packed per
+/// weight.
+inline void gemm_nt_f32_packed_blocks(int count, const F32Weight* const* ws, const float* const* biases,
+                                      int64_t m, float alpha, const float* a, int64_t lda, float beta,
+                                      float* c, int64_t ldc, int threads,
+                                      GemmActivation act = GemmActivation::kNone) {
+  const std::vector<int64_t> offsets = gemm_block_offsets("gemm_nt_f32_packed", count, ws, m, lda, ldc);
+  const int64_t n = offsets.back(), k = ws[0]->cols();
+  if (m == 0 || n == 0) return;
+  const bool kernel = gemm_f32_packed_kernel_supported();
+  const bool avx2 = !kernel && gemm_lowp_avx2_supported();
+  const int64_t nr = kernel ? kGemmLowpNv * F32Weight::kGroup : avx2 ? F32Weight::kGroup : kGemmLowpLoopCols;
+  if (!gemm_blocks_aligned(offsets, nr)) {
+    for (int b = 0; b < count; ++b)
+      gemm_nt_f32_packed_blocks(1, ws + b, biases + b, m, alpha, a, lda, beta,
+                                c + offsets[static_cast<size_t>(b)], ldc, threads, act);
+    return;
+  }
+  gemm_nt_split_n(m, n, k, nr, threads, 4e6, [&](int64_t begin, int64_t end) {
+    for_each_block_columns(offsets, begin, end, [&](int b, int64_t lo, int64_t hi) {
+      const F32Weight& w = *ws[b];
+      float* cb = c + offsets[static_cast<size_t>(b)];
+      const float* bias = biases[b];
+#if BINDERY_HOST_SIMD_X86
+      if (kernel) return gemm_f32_packed_columns(m, lo, hi, alpha, a, lda, w, beta, cb, ldc, bias, act);
+      if (avx2) return gemm_f32_packed_columns_avx2(m, lo, hi, alpha, a, lda, w, beta, cb, ldc, bias, act);
+#endif
+      gemm_f32_packed_columns_loop(m, lo, hi, alpha, a, lda, w, beta, cb, ldc, bias, act);
+    });
+  });
+  (void)kernel;
+  (void)avx2;
+}
+
 /// C(M, N) = alpha·A·Wᵀ + beta·C + bias with W packed (N = w.rows(), K = w.cols()): A (M × K, row
 /// stride lda) read in place, fp32 FMA chains in K order. beta = 0 ignores C; bias (N floats) may be
 /// null; `act` after it (GemmActivation). Runs on `threads` threads (1 inside a parallel region);
@@ -274,23 +309,9 @@ inline bool gemm_f32_packed_kernel_supported() {
 inline void gemm_nt_f32_packed(int64_t m, float alpha, const float* a, int64_t lda, const F32Weight& w,
                                float beta, float* c, int64_t ldc, const float* bias, int threads,
                                GemmActivation act = GemmActivation::kNone) {
-  const int64_t n = w.rows(), k = w.cols();
-  BINDERY_CHECK(m >= 0 && lda >= k && ldc >= n, ShapeError, "gemm_nt_f32_packed: A (", m, ", ", k,
-                ") with row stride ", lda, " and C (", m, ", ", n, ") with row stride ", ldc,
-                " do not fit the weight");
-  if (m == 0 || n == 0) return;
-  const bool kernel = gemm_f32_packed_kernel_supported();
-  const bool avx2 = !kernel && gemm_lowp_avx2_supported();
-  const int64_t nr = kernel ? kGemmLowpNv * F32Weight::kGroup : avx2 ? F32Weight::kGroup : kGemmLowpLoopCols;
-  gemm_nt_split_n(m, n, k, nr, threads, 4e6, [&](int64_t begin, int64_t end) {
-#if BINDERY_HOST_SIMD_X86
-    if (kernel) return gemm_f32_packed_columns(m, begin, end, alpha, a, lda, w, beta, c, ldc, bias, act);
-    if (avx2) return gemm_f32_packed_columns_avx2(m, begin, end, alpha, a, lda, w, beta, c, ldc, bias, act);
-#endif
-    gemm_f32_packed_columns_loop(m, begin, end, alpha, a, lda, w, beta, c, ldc, bias, act);
-  });
-  (void)kernel;
-  (void)avx2;
+  const F32Weight* ws[1] = {&w};
+  const float* biases[1] = {bias};
+  gemm_nt_f32_packed_blocks(1, ws, biases, m, alpha, a, lda, beta, c, ldc, threads, act);
 }
 
 }  // namespace simd_x86 or simd_portable

@@ -1050,6 +1050,88 @@ inline bool gemm_lowp_avx2_supported() {
 
 #endif
 
+/// The first column of each of `count` weights side by side in one output (offsets[count]: all
+/// columns), after checking that they share K = ws[0]->cols() and that A and C fit (`name` in the
+/// error).
+template <class W>
+inline std::vector<int64_t> gemm_block_offsets(const char* name, int count, const W* const* ws, int64_t m,
+                                               int64_t lda, int64_t ldc) {
+  BINDERY_CHECK(count >= 1, ShapeError, name, ": no weight");
+  const int64_t k = ws[0]->cols();
+  std::vector<int64_t> offsets(static_cast<size_t>(count) + 1, 0);
+  for (int b = 0; b < count; ++b) {
+    BINDERY_CHECK(ws[b]->cols() == k, ShapeError, name, ": weight ", b, " has ", ws[b]->cols(),
+                  " inputs, weight 0 has ", k);
+    offsets[static_cast<size_t>(b) + 1] = offsets[static_cast<size_t>(b)] + ws[b]->rows();
+  }
+  const int64_t n = offsets.back();
+  BINDERY_CHECK(m >= 0 && lda >= k && ldc >= n, ShapeError, name, ": A (", m, ", ", k, ") with row stride ",
+                lda, " and C (", m, ", ", n, ") with row stride ", ldc, " do not fit the weight");
+  return offsets;
+}
+
+/// Whether every block boundary is a multiple of nr: then one split of all the columns in whole
+/// tiles gives each block whole tiles from its own column 0, as a product of its own would.
+inline bool gemm_blocks_aligned(const std::vector<int64_t>& offsets, int64_t nr) {
+  for (size_t b = 1; b + 1 < offsets.size(); ++b)
+    if (offsets[b] % nr != 0) return false;
+  return true;
+}
+
+/// fn(b, begin, end) for each block b that columns [n_begin, n_end) of the whole output cover, in
+/// block b's own columns.
+template <class Fn>
+inline void for_each_block_columns(const std::vector<int64_t>& offsets, int64_t n_begin, int64_t n_end,
+                                   Fn&& fn) {
+  for (size_t b = 0; b + 1 < offsets.size(); ++b) {
+    const int64_t lo = std::max(n_begin, offsets[b]), hi = std::min(n_end, offsets[b + 1]);
+    if (lo < hi) fn(static_cast<int>(b), lo - offsets[b], hi - offsets[b]);
+  }
+}
+
+/// gemm_nt_bf16 with `count` weights of the same K side by side: weight b fills columns
+/// [offset_b, offset_b + ws[b]->rows()) of C with its bias biases[b] (may be null). A is rounded
+/// once and one parallel region covers all the columns (MultiheadAttention's q, k and v). The bits of
+/// one gemm_nt_bf16 per weight. Blocks whose boundaries are not whole tiles run one by one.
+inline void gemm_nt_bf16_blocks(int count, const Bf16Weight* const* ws, const float* const* biases, int64_t m,
+                                float alpha, const float* a, int64_t lda, float beta, float* c, int64_t ldc,
+                                int threads, GemmActivation act = GemmActivation::kNone) {
+  const std::vector<int64_t> offsets = gemm_block_offsets("gemm_nt_bf16", count, ws, m, lda, ldc);
+  const int64_t n = offsets.back(), k = ws[0]->cols();
+  if (m == 0 || n == 0) return;
+  const bool kernel = gemm_bf16_kernel_supported();
+  const bool avx2 = !kernel && gemm_lowp_avx2_supported();
+  // whole tiles per thread
+  const int64_t nr = kernel ? kGemmLowpNv * Bf16Weight::kGroup
+                     : avx2 ? Bf16Weight::kGroup
+                            : kGemmLowpLoopCols;
+  if (!gemm_blocks_aligned(offsets, nr)) {
+    for (int b = 0; b < count; ++b)
+      gemm_nt_bf16_blocks(1, ws + b, biases + b, m, alpha, a, lda, beta, c + offsets[static_cast<size_t>(b)],
+                          ldc, threads, act);
+    return;
+  }
+  thread_local LowpA scratch;  // the caller's: the lambda below runs on other threads too
+  LowpA& prep = scratch;
+  const int64_t parts = lowp_prepare_parts(m, n, k, threads);
+#if BINDERY_HOST_SIMD_X86
+  if (avx2) prepare_a_bf16_f32(m, k, a, lda, prep, parts);
+#endif
+  if (!avx2) prepare_a_bf16(m, k, a, lda, prep, kernel, parts);
+  gemm_nt_split_n(m, n, k, nr, threads, 4e6, [&](int64_t begin, int64_t end) {
+    for_each_block_columns(offsets, begin, end, [&](int b, int64_t lo, int64_t hi) {
+      const Bf16Weight& w = *ws[b];
+      float* cb = c + offsets[static_cast<size_t>(b)];
+      const float* bias = biases[b];
+#if BINDERY_HOST_SIMD_X86
+      if (kernel) return gemm_bf16_columns(m, lo, hi, alpha, prep, w, beta, cb, ldc, bias, act);
+      if (avx2) return gemm_bf16_columns_avx2(m, lo, hi, alpha, prep, w, beta, cb, ldc, bias, act);
+#endif
+      gemm_bf16_columns_loop(m, lo, hi, k, alpha, prep, w, beta, cb, ldc, bias, act);
+    });
+  });
+}
+
 /// C(M, N) = alpha·A·Wᵀ + beta·C + bias with W in bf16 (N = w.rows(), K = w.cols()): A (M × K,
 /// row stride lda) rounded to bf16, fp32 sums. beta = 0 ignores C; bias (N floats) may be null;
 /// `act` after it (GemmActivation). Runs on `threads` threads (1 inside a parallel region); the
@@ -1057,32 +1139,50 @@ inline bool gemm_lowp_avx2_supported() {
 inline void gemm_nt_bf16(int64_t m, float alpha, const float* a, int64_t lda, const Bf16Weight& w, float beta,
                          float* c, int64_t ldc, const float* bias, int threads,
                          GemmActivation act = GemmActivation::kNone) {
-  const int64_t n = w.rows(), k = w.cols();
-  BINDERY_CHECK(m >= 0 && lda >= k && ldc >= n, ShapeError, "gemm_nt_bf16: A (", m, ", ", k,
-                ") with row stride ", lda, " and C (", m, ", ", n, ") with row stride ", ldc,
-                " do not fit the weight");
+  const Bf16Weight* ws[1] = {&w};
+  const float* biases[1] = {bias};
+  gemm_nt_bf16_blocks(1, ws, biases, m, alpha, a, lda, beta, c, ldc, threads, act);
+}
+
+/// gemm_nt_i8 with `count` weights of the same K side by side (gemm_nt_bf16_blocks's contract): A
+/// quantized once, one parallel region; the bits of one gemm_nt_i8 per weight.
+inline void gemm_nt_i8_blocks(int count, const Int8Weight* const* ws, const float* const* biases, int64_t m,
+                              float alpha, const float* a, int64_t lda, float beta, float* c, int64_t ldc,
+                              int threads, GemmActivation act = GemmActivation::kNone) {
+  const std::vector<int64_t> offsets = gemm_block_offsets("gemm_nt_i8", count, ws, m, lda, ldc);
+  const int64_t n = offsets.back(), k = ws[0]->cols();
   if (m == 0 || n == 0) return;
+  const bool kernel = gemm_i8_kernel_supported();
+  const bool avx2 = !kernel && gemm_lowp_avx2_supported();
+  // whole tiles per thread
+  const int64_t nr = kernel ? kGemmLowpNv * Int8Weight::kGroup
+                     : avx2 ? Int8Weight::kGroup
+                            : kGemmLowpLoopCols;
+  if (!gemm_blocks_aligned(offsets, nr)) {
+    for (int b = 0; b < count; ++b)
+      gemm_nt_i8_blocks(1, ws + b, biases + b, m, alpha, a, lda, beta, c + offsets[static_cast<size_t>(b)],
+                        ldc, threads, act);
+    return;
+  }
   thread_local LowpA scratch;  // the caller's: the lambda below runs on other threads too
   LowpA& prep = scratch;
-  const bool kernel = gemm_bf16_kernel_supported();
-  const bool avx2 = !kernel && gemm_lowp_avx2_supported();
   const int64_t parts = lowp_prepare_parts(m, n, k, threads);
 #if BINDERY_HOST_SIMD_X86
-  if (avx2) prepare_a_bf16_f32(m, k, a, lda, prep, parts);
+  if (avx2) prepare_a_s16(m, k, alpha, a, lda, prep, parts);
 #endif
-  if (!avx2) prepare_a_bf16(m, k, a, lda, prep, kernel, parts);
-  // whole tiles per thread
-  const int64_t nr = kernel ? kGemmLowpNv * Bf16Weight::kGroup
-                     : avx2 ? Bf16Weight::kGroup
-                            : kGemmLowpLoopCols;
+  if (!avx2) prepare_a_u8(m, k, alpha, a, lda, prep, kernel, parts);
   gemm_nt_split_n(m, n, k, nr, threads, 4e6, [&](int64_t begin, int64_t end) {
+    for_each_block_columns(offsets, begin, end, [&](int b, int64_t lo, int64_t hi) {
+      const Int8Weight& w = *ws[b];
+      float* cb = c + offsets[static_cast<size_t>(b)];
+      const float* bias = biases[b];
 #if BINDERY_HOST_SIMD_X86
-    if (kernel) return gemm_bf16_columns(m, begin, end, alpha, prep, w, beta, c, ldc, bias, act);
-    if (avx2) return gemm_bf16_columns_avx2(m, begin, end, alpha, prep, w, beta, c, ldc, bias, act);
+      if (kernel) return gemm_i8_columns(m, lo, hi, prep, w, beta, cb, ldc, bias, act);
+      if (avx2) return gemm_i8_columns_avx2(m, lo, hi, prep, w, beta, cb, ldc, bias, act);
 #endif
-    gemm_bf16_columns_loop(m, begin, end, k, alpha, prep, w, beta, c, ldc, bias, act);
+      gemm_i8_columns_loop(m, lo, hi, k, prep, w, beta, cb, ldc, bias, act);
+    });
   });
-  (void)kernel;
 }
 
 /// C(M, N) = alpha·A·Wᵀ + beta·C + bias with W in int8 (N = w.rows(), K = w.cols()): each row of A
@@ -1092,32 +1192,9 @@ inline void gemm_nt_bf16(int64_t m, float alpha, const float* a, int64_t lda, co
 inline void gemm_nt_i8(int64_t m, float alpha, const float* a, int64_t lda, const Int8Weight& w, float beta,
                        float* c, int64_t ldc, const float* bias, int threads,
                        GemmActivation act = GemmActivation::kNone) {
-  const int64_t n = w.rows(), k = w.cols();
-  BINDERY_CHECK(m >= 0 && lda >= k && ldc >= n, ShapeError, "gemm_nt_i8: A (", m, ", ", k,
-                ") with row stride ", lda, " and C (", m, ", ", n, ") with row stride ", ldc,
-                " do not fit the weight");
-  if (m == 0 || n == 0) return;
-  thread_local LowpA scratch;  // the caller's: the lambda below runs on other threads too
-  LowpA& prep = scratch;
-  const bool kernel = gemm_i8_kernel_supported();
-  const bool avx2 = !kernel && gemm_lowp_avx2_supported();
-  const int64_t parts = lowp_prepare_parts(m, n, k, threads);
-#if BINDERY_HOST_SIMD_X86
-  if (avx2) prepare_a_s16(m, k, alpha, a, lda, prep, parts);
-#endif
-  if (!avx2) prepare_a_u8(m, k, alpha, a, lda, prep, kernel, parts);
-  // whole tiles per thread
-  const int64_t nr = kernel ? kGemmLowpNv * Int8Weight::kGroup
-                     : avx2 ? Int8Weight::kGroup
-                            : kGemmLowpLoopCols;
-  gemm_nt_split_n(m, n, k, nr, threads, 4e6, [&](int64_t begin, int64_t end) {
-#if BINDERY_HOST_SIMD_X86
-    if (kernel) return gemm_i8_columns(m, begin, end, prep, w, beta, c, ldc, bias, act);
-    if (avx2) return gemm_i8_columns_avx2(m, begin, end, prep, w, beta, c, ldc, bias, act);
-#endif
-    gemm_i8_columns_loop(m, begin, end, k, prep, w, beta, c, ldc, bias, act);
-  });
-  (void)kernel;
+  const Int8Weight* ws[1] = {&w};
+  const float* biases[1] = {bias};
+  gemm_nt_i8_blocks(1, ws, biases, m, alpha, a, lda, beta, c, ldc, threads, act);
 }
 
 /// C(M, N) = alpha·A·B + beta·C on bf16 operands with fp32 sums, single-threaded (attention calls it

@@ -120,6 +120,37 @@ class LowpWeight {
     }
   }
 
+  /// apply() for `count` weights side by side in one output: weight b fills columns
+  /// [offset_b, offset_b + ws[b]->rows()) of y (offset_b: the rows of the weights before it), with
+  /// biases[b] (may be null). Weights of one precision run as one product
+  /// (gemm_nt_*_blocks: A rounded or quantized once, one parallel region; the bits of one apply()
+  /// per weight); mixed precisions run one by one.
+  static void apply_blocks(int count, const LowpWeight* const* ws, int64_t m, const float* x, int64_t lda,
+                           float* y, int64_t ldc, const float* const* biases) {
+    const WeightPrecision precision = ws[0]->precision();
+    bool same = true;
+    for (int b = 0; b < count; ++b) same = same && ws[b]->precision() == precision;
+    if (!same) {
+      for (int64_t b = 0, offset = 0; b < count; offset += ws[b]->rows(), ++b)
+        ws[b]->apply(m, x, lda, y + offset, ldc, biases[b]);
+      return;
+    }
+    const int threads = Cpu::num_threads();
+    const auto run = [&](auto member, auto kernel) {
+      using W = std::remove_cvref_t<decltype(ws[0]->*member)>;
+      std::vector<const W*> typed(static_cast<size_t>(count));
+      for (int b = 0; b < count; ++b) typed[static_cast<size_t>(b)] = &(ws[b]->*member);
+      kernel(count, typed.data(), biases, m, 1.0f, x, lda, 0.0f, y, ldc, threads, GemmActivation::kNone);
+    };
+    if (precision == WeightPrecision::kFloat32) {
+      run(&LowpWeight::f32_, [](auto... args) { ::bindery::detail::gemm_nt_f32_packed_blocks(args...); });
+    } else if (precision == WeightPrecision::kBFloat16) {
+      run(&LowpWeight::bf16_, [](auto... args) { ::bindery::detail::gemm_nt_bf16_blocks(args...); });
+    } else {
+      run(&LowpWeight::i8_, [](auto... args) { ::bindery::detail::gemm_nt_i8_blocks(args...); });
+    }
+  }
+
  private:
   /// fn(the weight held).
   template <class Fn>
