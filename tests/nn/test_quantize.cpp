@@ -83,9 +83,14 @@ TEST_CASE("Linear::forward_gelu: frozen, GELU in the kernel gives the bits of op
        {nn::WeightPrecision::kFloat32, nn::WeightPrecision::kBFloat16, nn::WeightPrecision::kInt8}) {
     INFO(nn::to_string(precision));
     nn::Linear<float> layer(40, 70, {.seed = 4});
-    const Tensor<float> trainable = layer.forward_gelu(Var<float>(x)).value().contiguous();
+    // trainable: the composite, gradients included (the weight gets one through GELU)
+    const Var<float> trainable = layer.forward_gelu(Var<float>(x));
+    REQUIRE(trainable.requires_grad());
+    ops::sum(trainable).backward();
+    REQUIRE(layer.weight().has_grad());
     const Tensor<float> composite = ops::gelu(layer.forward(Var<float>(x))).value().contiguous();
-    REQUIRE(std::memcmp(trainable.data(), composite.data(), size_t(composite.numel()) * 4) == 0);
+    REQUIRE(std::memcmp(trainable.value().contiguous().data(), composite.data(),
+                        size_t(composite.numel()) * 4) == 0);
     layer.freeze(precision);
     const Tensor<float> fused = layer.forward_gelu(Var<float>(x)).value().contiguous();
     const Tensor<float> apart = ops::gelu(layer.forward(Var<float>(x))).value().contiguous();

@@ -286,17 +286,15 @@ inline void gemm_nt_f32_packed_blocks(int count, const F32Weight* const* ws, con
                                 c + offsets[static_cast<size_t>(b)], ldc, threads, act);
     return;
   }
-  gemm_nt_split_n(m, n, k, nr, threads, 4e6, [&](int64_t begin, int64_t end) {
-    for_each_block_columns(offsets, begin, end, [&](int b, int64_t lo, int64_t hi) {
-      const F32Weight& w = *ws[b];
-      float* cb = c + offsets[static_cast<size_t>(b)];
-      const float* bias = biases[b];
+  gemm_nt_split_blocks(offsets, m, k, nr, threads, [&](int b, int64_t lo, int64_t hi) {
+    const F32Weight& w = *ws[b];
+    float* cb = c + offsets[static_cast<size_t>(b)];
+    const float* bias = biases[b];
 #if BINDERY_HOST_SIMD_X86
-      if (kernel) return gemm_f32_packed_columns(m, lo, hi, alpha, a, lda, w, beta, cb, ldc, bias, act);
-      if (avx2) return gemm_f32_packed_columns_avx2(m, lo, hi, alpha, a, lda, w, beta, cb, ldc, bias, act);
+    if (kernel) return gemm_f32_packed_columns(m, lo, hi, alpha, a, lda, w, beta, cb, ldc, bias, act);
+    if (avx2) return gemm_f32_packed_columns_avx2(m, lo, hi, alpha, a, lda, w, beta, cb, ldc, bias, act);
 #endif
-      gemm_f32_packed_columns_loop(m, lo, hi, alpha, a, lda, w, beta, cb, ldc, bias, act);
-    });
+    gemm_f32_packed_columns_loop(m, lo, hi, alpha, a, lda, w, beta, cb, ldc, bias, act);
   });
   (void)kernel;
   (void)avx2;

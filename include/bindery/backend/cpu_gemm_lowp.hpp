@@ -1078,15 +1078,17 @@ inline bool gemm_blocks_aligned(const std::vector<int64_t>& offsets, int64_t nr)
   return true;
 }
 
-/// fn(b, begin, end) for each block b that columns [n_begin, n_end) of the whole output cover, in
-/// block b's own columns.
-template <class Fn>
-inline void for_each_block_columns(const std::vector<int64_t>& offsets, int64_t n_begin, int64_t n_end,
-                                   Fn&& fn) {
-  for (size_t b = 0; b + 1 < offsets.size(); ++b) {
-    const int64_t lo = std::max(n_begin, offsets[b]), hi = std::min(n_end, offsets[b + 1]);
-    if (lo < hi) fn(static_cast<int>(b), lo - offsets[b], hi - offsets[b]);
-  }
+/// gemm_nt_split_n over the columns of all the blocks (offsets: gemm_block_offsets, aligned to nr),
+/// calling columns(b, begin, end) for each piece of block b a thread gets, in b's own columns.
+template <class Columns>
+inline void gemm_nt_split_blocks(const std::vector<int64_t>& offsets, int64_t m, int64_t k, int64_t nr,
+                                 int threads, Columns&& columns) {
+  gemm_nt_split_n(m, offsets.back(), k, nr, threads, 4e6, [&](int64_t n_begin, int64_t n_end) {
+    for (size_t b = 0; b + 1 < offsets.size(); ++b) {
+      const int64_t lo = std::max(n_begin, offsets[b]), hi = std::min(n_end, offsets[b + 1]);
+      if (lo < hi) columns(static_cast<int>(b), lo - offsets[b], hi - offsets[b]);
+    }
+  });
 }
 
 /// gemm_nt_bf16 with `count` weights of the same K side by side: weight b fills columns
@@ -1118,17 +1120,15 @@ inline void gemm_nt_bf16_blocks(int count, const Bf16Weight* const* ws, const fl
   if (avx2) prepare_a_bf16_f32(m, k, a, lda, prep, parts);
 #endif
   if (!avx2) prepare_a_bf16(m, k, a, lda, prep, kernel, parts);
-  gemm_nt_split_n(m, n, k, nr, threads, 4e6, [&](int64_t begin, int64_t end) {
-    for_each_block_columns(offsets, begin, end, [&](int b, int64_t lo, int64_t hi) {
-      const Bf16Weight& w = *ws[b];
-      float* cb = c + offsets[static_cast<size_t>(b)];
-      const float* bias = biases[b];
+  gemm_nt_split_blocks(offsets, m, k, nr, threads, [&](int b, int64_t lo, int64_t hi) {
+    const Bf16Weight& w = *ws[b];
+    float* cb = c + offsets[static_cast<size_t>(b)];
+    const float* bias = biases[b];
 #if BINDERY_HOST_SIMD_X86
-      if (kernel) return gemm_bf16_columns(m, lo, hi, alpha, prep, w, beta, cb, ldc, bias, act);
-      if (avx2) return gemm_bf16_columns_avx2(m, lo, hi, alpha, prep, w, beta, cb, ldc, bias, act);
+    if (kernel) return gemm_bf16_columns(m, lo, hi, alpha, prep, w, beta, cb, ldc, bias, act);
+    if (avx2) return gemm_bf16_columns_avx2(m, lo, hi, alpha, prep, w, beta, cb, ldc, bias, act);
 #endif
-      gemm_bf16_columns_loop(m, lo, hi, k, alpha, prep, w, beta, cb, ldc, bias, act);
-    });
+    gemm_bf16_columns_loop(m, lo, hi, k, alpha, prep, w, beta, cb, ldc, bias, act);
   });
 }
 
@@ -1171,17 +1171,15 @@ inline void gemm_nt_i8_blocks(int count, const Int8Weight* const* ws, const floa
   if (avx2) prepare_a_s16(m, k, alpha, a, lda, prep, parts);
 #endif
   if (!avx2) prepare_a_u8(m, k, alpha, a, lda, prep, kernel, parts);
-  gemm_nt_split_n(m, n, k, nr, threads, 4e6, [&](int64_t begin, int64_t end) {
-    for_each_block_columns(offsets, begin, end, [&](int b, int64_t lo, int64_t hi) {
-      const Int8Weight& w = *ws[b];
-      float* cb = c + offsets[static_cast<size_t>(b)];
-      const float* bias = biases[b];
+  gemm_nt_split_blocks(offsets, m, k, nr, threads, [&](int b, int64_t lo, int64_t hi) {
+    const Int8Weight& w = *ws[b];
+    float* cb = c + offsets[static_cast<size_t>(b)];
+    const float* bias = biases[b];
 #if BINDERY_HOST_SIMD_X86
-      if (kernel) return gemm_i8_columns(m, lo, hi, prep, w, beta, cb, ldc, bias, act);
-      if (avx2) return gemm_i8_columns_avx2(m, lo, hi, prep, w, beta, cb, ldc, bias, act);
+    if (kernel) return gemm_i8_columns(m, lo, hi, prep, w, beta, cb, ldc, bias, act);
+    if (avx2) return gemm_i8_columns_avx2(m, lo, hi, prep, w, beta, cb, ldc, bias, act);
 #endif
-      gemm_i8_columns_loop(m, lo, hi, k, prep, w, beta, cb, ldc, bias, act);
-    });
+    gemm_i8_columns_loop(m, lo, hi, k, prep, w, beta, cb, ldc, bias, act);
   });
 }
 

@@ -47,9 +47,7 @@ class Linear : public Module<T, B> {
 
   /// x: (..., in) -> (..., out).
   Var<T, B> forward(const Var<T, B>& x) {
-    BINDERY_CHECK(x.rank() >= 1 && x.size(-1) == in_features_, ShapeError, "Linear: input of shape ",
-                  x.shape(), " does not end in in_features ", in_features_, " (weight of shape ",
-                  weight_.shape(), ")");
+    check_input(x);
     if (lowp_) return lowp_forward(x, GemmActivation::kNone);
     return ops::linear(x, weight_, bias_);
   }
@@ -59,8 +57,7 @@ class Linear : public Module<T, B> {
   /// after forward(). Trainable, it is ops::gelu(forward(x)).
   Var<T, B> forward_gelu(const Var<T, B>& x) {
     if (!lowp_) return ops::gelu(forward(x));
-    BINDERY_CHECK(x.rank() >= 1 && x.size(-1) == in_features_, ShapeError, "Linear: input of shape ",
-                  x.shape(), " does not end in in_features ", in_features_);
+    check_input(x);
     return lowp_forward(x, GemmActivation::kGelu);
   }
 
@@ -128,6 +125,12 @@ class Linear : public Module<T, B> {
   int64_t in_features_, out_features_;
   Var<T, B> weight_, bias_;
   std::shared_ptr<const LowpWeight> lowp_;  // set by freeze()
+
+  void check_input(const Var<T, B>& x) const {
+    BINDERY_CHECK(x.rank() >= 1 && x.size(-1) == in_features_, ShapeError, "Linear: input of shape ",
+                  x.shape(), " does not end in in_features ", in_features_, " (weight of shape ",
+                  weight_.shape(), ")");
+  }
 
   Var<T, B> lowp_forward(const Var<T, B>& x, GemmActivation act) const {
     BINDERY_CHECK(!needs_grad(x), ValueError, "Linear: this layer is frozen for inference (",
